@@ -1,0 +1,142 @@
+/*
+ * strata-idmount: create idmapped bind mounts for Strata.
+ *
+ * Debian 12's mount(8) and runc 1.1 cannot create idmapped mounts, so Strata
+ * ships this small helper for open_tree / mount_setattr(MOUNT_ATTR_IDMAP) /
+ * move_mount. It is not a general mount tool: it does exactly one thing.
+ *
+ *   strata-idmount map HOSTBASE COUNT SRC DST [ro]
+ *       bind SRC at DST so that on-disk id N appears as HOSTBASE+N (N < COUNT)
+ *   strata-idmount check DIR
+ *       exit 0 when the kernel can idmap a mount of DIR, 1 otherwise
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+
+#define ST_OPEN_TREE_CLONE 1
+#define ST_OPEN_TREE_CLOEXEC O_CLOEXEC
+#define ST_MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define ST_MOUNT_ATTR_RDONLY 0x00000001
+#define ST_MOUNT_ATTR_IDMAP 0x00100000
+
+struct st_mount_attr {
+    uint64_t attr_set;
+    uint64_t attr_clr;
+    uint64_t propagation;
+    uint64_t userns_fd;
+};
+
+static int write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* A user namespace whose maps say "0 HOSTBASE COUNT"; returned as an fd. */
+static int userns_fd_for(unsigned long base, unsigned long count) {
+    int sync[2];
+    if (pipe2(sync, O_CLOEXEC) < 0) return -1;
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        char c;
+        close(sync[1]);
+        if (unshare(CLONE_NEWUSER) < 0) _exit(1);
+        /* Parked until the parent has taken a reference to our namespace. */
+        (void)!read(sync[0], &c, 1);
+        _exit(0);
+    }
+    close(sync[0]);
+    int fd = -1;
+    char path[64], map[96];
+    snprintf(map, sizeof map, "0 %lu %lu\n", base, count);
+    /* Wait until the child really is in its new namespace. */
+    for (int i = 0; i < 2000; i++) {
+        char self[64], other[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
+        ssize_t a = readlink("/proc/self/ns/user", self, sizeof self - 1);
+        ssize_t b = readlink(path, other, sizeof other - 1);
+        if (a > 0 && b > 0) {
+            self[a] = 0; other[b] = 0;
+            if (strcmp(self, other) != 0) break;
+        }
+        usleep(500);
+    }
+    snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
+    if (write_file(path, map) < 0) goto out;
+    snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
+    if (write_file(path, map) < 0) goto out;
+    snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+out:;
+    int saved = errno;
+    close(sync[1]);
+    waitpid(pid, NULL, 0);
+    errno = saved;
+    return fd;
+}
+
+static int idmap(unsigned long base, unsigned long count, const char *src, const char *dst, int readonly) {
+    int userns = userns_fd_for(base, count);
+    if (userns < 0) { perror("strata-idmount: user namespace"); return 2; }
+    int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, ST_OPEN_TREE_CLONE | ST_OPEN_TREE_CLOEXEC);
+    if (tree < 0) { fprintf(stderr, "strata-idmount: open_tree %s: %s\n", src, strerror(errno)); return 2; }
+    struct st_mount_attr attr = { .attr_set = ST_MOUNT_ATTR_IDMAP | (readonly ? ST_MOUNT_ATTR_RDONLY : 0), .userns_fd = (uint64_t)userns };
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+        fprintf(stderr, "strata-idmount: mount_setattr(MOUNT_ATTR_IDMAP) on %s: %s\n", src, strerror(errno));
+        return 2;
+    }
+    if (syscall(SYS_move_mount, tree, "", AT_FDCWD, dst, ST_MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+        fprintf(stderr, "strata-idmount: move_mount to %s: %s\n", dst, strerror(errno));
+        return 2;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 6 && strcmp(argv[1], "map") == 0) {
+        char *end;
+        unsigned long base = strtoul(argv[2], &end, 10);
+        if (*end) { fprintf(stderr, "strata-idmount: bad HOSTBASE %s\n", argv[2]); return 2; }
+        unsigned long count = strtoul(argv[3], &end, 10);
+        if (*end || count == 0) { fprintf(stderr, "strata-idmount: bad COUNT %s\n", argv[3]); return 2; }
+        return idmap(base, count, argv[4], argv[5], argc >= 7 && strcmp(argv[6], "ro") == 0);
+    }
+    if (argc == 3 && strcmp(argv[1], "check") == 0) {
+        char target[4096];
+        snprintf(target, sizeof target, "%s/.idmap-check-%d", argv[2], getpid());
+        if (mkdir(target, 0700) < 0) { perror("strata-idmount: mkdir"); return 2; }
+        int rc = idmap(100000, 65536, argv[2], target, 1);
+        if (rc == 0) umount2(target, MNT_DETACH);
+        rmdir(target);
+        return rc == 0 ? 0 : 1;
+    }
+    fprintf(stderr, "usage: strata-idmount map HOSTBASE COUNT SRC DST [ro] | check DIR\n");
+    return 2;
+}
