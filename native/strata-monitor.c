@@ -1,0 +1,204 @@
+/*
+ * strata-monitor: the parent of every container of one Strata data root.
+ *
+ * runc orphans a container's init when `runc run --detach` returns. On a host
+ * whose pid 1 does not reap, every stopped container would then stay a zombie.
+ * This small process is a child subreaper that outlives the daemon (a daemon
+ * may be restarted or killed while containers run): the daemon asks it over a
+ * unix socket to run `runc run --detach`, and it reaps whatever is orphaned
+ * below it. It is not a supervisor: it never restarts anything.
+ *
+ * Protocol, one request per connection, text lines:
+ *   OUT <path>     file that gets the child's stdout and stderr (appended)
+ *   ARG <word>     one argv word, repeated; the first is the program
+ *   RUN            fork and exec; the reply "EXIT <status>\n" comes when it exits
+ *   PING           reply "PONG <pid>\n"
+ *   QUIT           exit once no process is left below the monitor
+ *
+ *   strata-monitor SOCKET_PATH
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS 256
+#define MAX_ARGS 256
+#define BUF 65536
+
+struct client {
+    int fd;
+    pid_t child;      /* 0 until RUN */
+    size_t len;
+    char buf[BUF];
+    char *out;
+    char *argv[MAX_ARGS + 1];
+    int argc;
+};
+
+static struct client *clients[MAX_CLIENTS];
+static int quitting;
+
+static void drop(int i) {
+    struct client *c = clients[i];
+    close(c->fd);
+    free(c->out);
+    for (int a = 0; a < c->argc; a++) free(c->argv[a]);
+    free(c);
+    clients[i] = NULL;
+}
+
+static void reply(struct client *c, const char *text) {
+    (void)!write(c->fd, text, strlen(text));
+}
+
+static void run(struct client *c) {
+    if (c->argc == 0) { reply(c, "ERR no ARG\n"); return; }
+    c->argv[c->argc] = NULL;
+    pid_t pid = fork();
+    if (pid < 0) { reply(c, "ERR fork failed\n"); return; }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        setsid();
+        int in = open("/dev/null", O_RDONLY);
+        int out = open(c->out ? c->out : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (in < 0 || out < 0) _exit(126);
+        dup2(in, 0); dup2(out, 1); dup2(out, 2);
+        execvp(c->argv[0], c->argv);
+        _exit(127);
+    }
+    c->child = pid;
+}
+
+/* Handles complete lines; returns -1 when the connection should be dropped. */
+static int feed(struct client *c) {
+    char *start = c->buf, *nl;
+    while ((nl = memchr(start, '\n', c->len - (size_t)(start - c->buf))) != NULL) {
+        *nl = 0;
+        if (strncmp(start, "ARG ", 4) == 0) {
+            if (c->argc >= MAX_ARGS) { reply(c, "ERR too many args\n"); return -1; }
+            c->argv[c->argc++] = strdup(start + 4);
+        } else if (strncmp(start, "OUT ", 4) == 0) {
+            free(c->out);
+            c->out = strdup(start + 4);
+        } else if (strcmp(start, "RUN") == 0) {
+            run(c);
+            if (!c->child) return -1;
+        } else if (strcmp(start, "PING") == 0) {
+            char text[64];
+            snprintf(text, sizeof text, "PONG %d\n", getpid());
+            reply(c, text);
+            return -1;
+        } else if (strcmp(start, "QUIT") == 0) {
+            quitting = 1;
+            reply(c, "OK\n");
+            return -1;
+        } else {
+            reply(c, "ERR unknown request\n");
+            return -1;
+        }
+        start = nl + 1;
+    }
+    size_t rest = c->len - (size_t)(start - c->buf);
+    memmove(c->buf, start, rest);
+    c->len = rest;
+    if (c->len == BUF) return -1;
+    return 0;
+}
+
+static void reap(void) {
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (int i = 0; i < MAX_CLIENTS; i++) {
+            if (clients[i] && clients[i]->child == pid) {
+                char text[64];
+                int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                snprintf(text, sizeof text, "EXIT %d\n", code);
+                reply(clients[i], text);
+                drop(i);
+            }
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) { fprintf(stderr, "usage: strata-monitor SOCKET_PATH\n"); return 2; }
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) { perror("strata-monitor: PR_SET_CHILD_SUBREAPER"); return 1; }
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (strlen(argv[1]) >= sizeof addr.sun_path) { fprintf(stderr, "strata-monitor: socket path too long\n"); return 2; }
+    strcpy(addr.sun_path, argv[1]);
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    unlink(argv[1]);
+    mode_t old = umask(0077);
+    if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(lfd, 64) < 0) {
+        perror("strata-monitor: bind");
+        return 1;
+    }
+    umask(old);
+
+    for (;;) {
+        struct pollfd fds[MAX_CLIENTS + 2];
+        int map[MAX_CLIENTS + 2];
+        int n = 0;
+        fds[n].fd = sfd; fds[n].events = POLLIN; map[n++] = -1;
+        if (!quitting) { fds[n].fd = lfd; fds[n].events = POLLIN; map[n++] = -2; }
+        for (int i = 0; i < MAX_CLIENTS; i++) {
+            if (clients[i] && !clients[i]->child) { fds[n].fd = clients[i]->fd; fds[n].events = POLLIN; map[n++] = i; }
+        }
+        if (quitting) {
+            /* Stay while anything is left to reap. */
+            siginfo_t info;
+            if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD) break;
+        }
+        if (poll(fds, (nfds_t)n, quitting ? 1000 : -1) < 0) {
+            if (errno == EINTR) continue;
+            perror("strata-monitor: poll");
+            return 1;
+        }
+        for (int k = 0; k < n; k++) {
+            if (!fds[k].revents) continue;
+            if (map[k] == -1) {
+                struct signalfd_siginfo si;
+                while (read(sfd, &si, sizeof si) > 0) {}
+                reap();
+            } else if (map[k] == -2) {
+                int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                if (cfd < 0) continue;
+                int slot = -1;
+                for (int i = 0; i < MAX_CLIENTS; i++) if (!clients[i]) { slot = i; break; }
+                if (slot < 0) { close(cfd); continue; }
+                clients[slot] = calloc(1, sizeof(struct client));
+                clients[slot]->fd = cfd;
+            } else {
+                struct client *c = clients[map[k]];
+                ssize_t got = read(c->fd, c->buf + c->len, BUF - c->len);
+                if (got <= 0) { drop(map[k]); continue; }
+                c->len += (size_t)got;
+                if (feed(c) < 0 && !c->child) drop(map[k]);
+            }
+        }
+    }
+    unlink(argv[1]);
+    return 0;
+}

@@ -1,0 +1,182 @@
+/**
+ * The daemon's HTTP API (Fastify) over a unix socket. Routes only translate
+ * HTTP to calls on the services and errors to `{code, message}`; the logic
+ * lives in the services. Long operations stream NDJSON progress lines.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createReadStream, promises as fsp } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { asStrataError, httpStatusOf, InvalidArgument } from '../errors/index.js';
+import type { Containers } from '../containers/index.js';
+import type { Store } from '../state/index.js';
+import type { Templates } from '../templates/index.js';
+
+export interface Services {
+  containers: Containers;
+  templates: Templates;
+  store: Store;
+  info: Record<string, unknown>;
+  log?: (line: string) => void;
+}
+
+const nameParam = {
+  type: 'object',
+  properties: { name: { type: 'string' } },
+  required: ['name'],
+} as const;
+
+/** An AbortSignal that fires when the client goes away before the answer (Ctrl-C on the CLI). */
+function clientGone(req: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const ac = new AbortController();
+  req.raw.socket.on('close', () => {
+    if (!reply.raw.writableFinished) ac.abort(new InvalidArgument('the client went away: operation cancelled and rolled back'));
+  });
+  return ac.signal;
+}
+
+export function buildServer(s: Services): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+
+  app.setErrorHandler((err, _req, reply) => {
+    const validation = (err as { validation?: unknown }).validation;
+    const e = validation ? new InvalidArgument(`invalid request: ${(err as Error).message}`) : asStrataError(err);
+    if (e.code === 'internal') s.log?.(`internal error: ${e.stack ?? e.message}`);
+    void reply.status(httpStatusOf[e.code]).send({ code: e.code, message: e.message });
+  });
+
+  app.get('/v1/info', async () => s.info);
+  app.get('/v1/events', async () => s.store.listEvents(200));
+
+  // Templates
+
+  app.get('/v1/templates', async () => s.templates.list());
+  app.get('/v1/templates/:name', { schema: { params: nameParam } }, async (req) => {
+    const { name } = req.params as { name: string };
+    return s.templates.view(s.templates.get(name));
+  });
+  app.delete('/v1/templates/:name', { schema: { params: nameParam } }, async (req) => {
+    const { name } = req.params as { name: string };
+    await s.templates.remove(name);
+    return { removed: name };
+  });
+  app.post('/v1/templates', {
+    schema: {
+      body: {
+        type: 'object',
+        properties: { name: { type: 'string' }, from: { type: 'string' } },
+        required: ['name', 'from'],
+        additionalProperties: false,
+      },
+    },
+  }, async (req, reply) => {
+    const { name, from } = req.body as { name: string; from: string };
+    const signal = clientGone(req, reply);
+    // Progress and the outcome as NDJSON lines: {"progress"}… then {"result"} or {"error"}.
+    const out = new PassThrough();
+    void reply.type('application/x-ndjson').send(out);
+    const line = (obj: unknown): void => { out.write(`${JSON.stringify(obj)}\n`); };
+    try {
+      line({ result: await s.templates.build(name, from, (progress) => line({ progress }), signal) });
+    } catch (err) {
+      const e = asStrataError(err);
+      line({ error: { code: e.code, message: e.message } });
+    }
+    out.end();
+    return reply;
+  });
+
+  // Containers
+
+  app.get('/v1/containers', async () => s.containers.list());
+  app.get('/v1/containers/:name', { schema: { params: nameParam } }, async (req) => {
+    const { name } = req.params as { name: string };
+    return s.containers.inspect(name);
+  });
+  app.post('/v1/containers', {
+    schema: {
+      body: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' }, template: { type: 'string' }, hostname: { type: 'string' },
+          privileged: { type: 'boolean' }, autostart: { type: 'boolean' },
+        },
+        required: ['name', 'template'],
+        additionalProperties: false,
+      },
+    },
+  }, async (req, reply) => {
+    const body = req.body as { name: string; template: string; hostname?: string; privileged?: boolean; autostart?: boolean };
+    const view = await s.containers.create(body, clientGone(req, reply));
+    return reply.status(201).send(view);
+  });
+  app.post('/v1/containers/:name/start', { schema: { params: nameParam } }, async (req) => {
+    const { name } = req.params as { name: string };
+    return s.containers.start(name);
+  });
+  const timeoutBody = { type: ['object', 'null'], properties: { timeout: { type: 'number' } }, additionalProperties: false } as const;
+  app.post('/v1/containers/:name/stop', { schema: { params: nameParam, body: timeoutBody } }, async (req) => {
+    const { name } = req.params as { name: string };
+    const body = (req.body ?? {}) as { timeout?: number };
+    return s.containers.stop(name, body.timeout ?? 10);
+  });
+  app.post('/v1/containers/:name/restart', { schema: { params: nameParam, body: timeoutBody } }, async (req) => {
+    const { name } = req.params as { name: string };
+    const body = (req.body ?? {}) as { timeout?: number };
+    return s.containers.restart(name, body.timeout ?? 10);
+  });
+  app.delete('/v1/containers/:name', {
+    schema: { params: nameParam, querystring: { type: 'object', properties: { force: { type: 'boolean' } } } },
+  }, async (req) => {
+    const { name } = req.params as { name: string };
+    const { force } = req.query as { force?: boolean };
+    await s.containers.destroy(name, !!force);
+    return { destroyed: name };
+  });
+  app.post('/v1/containers/:name/exec', {
+    schema: {
+      params: nameParam,
+      body: {
+        type: 'object',
+        properties: {
+          tty: { type: 'boolean' }, user: { type: 'string' }, cwd: { type: 'string' },
+          env: { type: 'array', items: { type: 'string' } }, args: { type: 'array', items: { type: 'string' } },
+        },
+        required: ['args'],
+        additionalProperties: false,
+      },
+    },
+  }, async (req) => {
+    const { name } = req.params as { name: string };
+    return { argv: await s.containers.execPlan(name, req.body as { args: string[] }) };
+  });
+  app.post('/v1/containers/:name/enter', { schema: { params: nameParam } }, async (req) => {
+    const { name } = req.params as { name: string };
+    return { argv: await s.containers.enterPlan(name) };
+  });
+  app.get('/v1/containers/:name/logs', {
+    schema: { params: nameParam, querystring: { type: 'object', properties: { follow: { type: 'boolean' } } } },
+  }, async (req, reply) => {
+    const { name } = req.params as { name: string };
+    const { follow } = req.query as { follow?: boolean };
+    const file = s.containers.logPath(name);
+    if (!follow) return reply.type('text/plain').send(await s.containers.logs(name));
+    const out = new PassThrough();
+    let pos = 0;
+    const pump = async (): Promise<void> => {
+      const st = await fsp.stat(file).catch(() => null);
+      if (!st) return;
+      if (st.size < pos) pos = 0; // trimmed: start over at the new beginning
+      if (st.size > pos) {
+        const from = pos;
+        pos = st.size;
+        await new Promise<void>((resolve) => createReadStream(file, { start: from, end: st.size - 1 }).on('end', resolve).on('error', () => resolve()).pipe(out, { end: false }));
+      }
+    };
+    const timer = setInterval(() => { void pump(); }, 250);
+    req.raw.socket.on('close', () => { clearInterval(timer); out.end(); });
+    await pump();
+    return reply.type('text/plain').send(out);
+  });
+
+  return app;
+}

@@ -1,0 +1,18 @@
+import type { Command } from 'commander';
+import { resolveRoot, resolveSocket } from '../../config/index.js';
+import { runDaemon } from '../../daemon/index.js';
+
+export function register(program: Command): void {
+  program
+    .command('daemon')
+    .description('run the Strata daemon in the foreground')
+    .option('--root <dir>', 'data root (default: $STRATA_ROOT or /var/lib/strata)')
+    .option('--socket <path>', 'API socket (default: $STRATA_SOCKET or /run/strata/strata.sock)')
+    .option('--debug', 'show stack traces of errors')
+    .action(async (opts: { root?: string; socket?: string }) => {
+      const daemon = await runDaemon({ root: resolveRoot(opts.root), socket: resolveSocket(opts.socket) });
+      const stop = (): void => { void daemon.stop().then(() => process.exit(0)); };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+}

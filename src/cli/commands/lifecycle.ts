@@ -1,0 +1,106 @@
+import type { Command } from 'commander';
+import type { ContainerView } from '../../containers/index.js';
+import { InvalidArgument } from '../../errors/index.js';
+import { clientOf, printFields, printJson, printTable, since, verb } from '../context.js';
+
+const path = (name: string, action = ''): string => `/v1/containers/${encodeURIComponent(name)}${action}`;
+
+function timeoutOf(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgument(`invalid --timeout ${JSON.stringify(value)}: use a number of seconds, 0 or more`);
+  return n;
+}
+
+export function register(program: Command): void {
+  verb(program, 'create', 'create a container from a template')
+    .argument('<name>')
+    .requiredOption('--template <template>', 'OS template to create it from')
+    .option('--hostname <hostname>', 'hostname inside (default: the name)')
+    .option('--privileged', 'no user namespace: container root is host root (dangerous)')
+    .option('--autostart', 'start it when the host boots')
+    .action(async (name: string, opts: { template: string; hostname?: string; privileged?: boolean; autostart?: boolean }, cmd: Command) => {
+      if (opts.privileged) {
+        process.stderr.write('WARNING: --privileged turns the user namespace off. Root in this container is root on the host:\n'
+          + 'a process that escapes it owns the whole machine. Use it only for trusted workloads.\n');
+      }
+      const c = await clientOf(cmd).call<ContainerView>('POST', '/v1/containers', {
+        name, template: opts.template, hostname: opts.hostname, privileged: !!opts.privileged, autostart: !!opts.autostart,
+      });
+      process.stdout.write(`container ${c.name} created\n`);
+    });
+
+  verb(program, 'start', 'start a container')
+    .argument('<name>')
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const c = await clientOf(cmd).call<ContainerView>('POST', path(name, '/start'));
+      process.stdout.write(`container ${c.name} started (init pid ${c.pid})\n`);
+    });
+
+  verb(program, 'stop', 'stop a container: its init gets its stop signal, then SIGKILL after the timeout')
+    .argument('<name>')
+    .option('--timeout <seconds>', 'seconds to wait before killing (default 10)')
+    .action(async (name: string, opts: { timeout?: string }, cmd: Command) => {
+      await clientOf(cmd).call('POST', path(name, '/stop'), { timeout: timeoutOf(opts.timeout) });
+      process.stdout.write(`container ${name} stopped\n`);
+    });
+
+  verb(program, 'restart', 'stop (if running) and start a container')
+    .argument('<name>')
+    .option('--timeout <seconds>', 'seconds to wait before killing (default 10)')
+    .action(async (name: string, opts: { timeout?: string }, cmd: Command) => {
+      const c = await clientOf(cmd).call<ContainerView>('POST', path(name, '/restart'), { timeout: timeoutOf(opts.timeout) });
+      process.stdout.write(`container ${c.name} restarted (init pid ${c.pid})\n`);
+    });
+
+  verb(program, 'destroy', 'remove a container and everything it has on the host')
+    .argument('<name>')
+    .option('--force', 'kill it first if it runs')
+    .action(async (name: string, opts: { force?: boolean }, cmd: Command) => {
+      await clientOf(cmd).call('DELETE', `${path(name)}${opts.force ? '?force=true' : ''}`);
+      process.stdout.write(`container ${name} destroyed\n`);
+    });
+
+  verb(program, 'list', 'list containers')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const list = await clientOf(cmd).call<ContainerView[]>('GET', '/v1/containers');
+      if (opts.json) return printJson(list);
+      printTable(['NAME', 'STATE', 'PID', 'TEMPLATE', 'HOSTNAME', 'STARTED'],
+        list.map((c) => [c.name, c.state, c.pid, c.template, c.hostname, c.state === 'running' ? since(c.startedAt) : '-']));
+    });
+
+  verb(program, 'inspect', 'show one container')
+    .argument('<name>')
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
+      const c = await clientOf(cmd).call<ContainerView>('GET', path(name));
+      if (opts.json) return printJson(c);
+      printFields({ ...c, idMap: c.idMap ? `container 0-${c.idMap.size - 1} = host ${c.idMap.hostBase}-${c.idMap.hostBase + c.idMap.size - 1}` : 'none (privileged)' });
+    });
+
+  verb(program, 'logs', 'show the console output of a container')
+    .argument('<name>')
+    .option('-f, --follow', 'keep printing new output')
+    .action(async (name: string, opts: { follow?: boolean }, cmd: Command) => {
+      const client = clientOf(cmd);
+      if (opts.follow) return client.pipe(`${path(name, '/logs')}?follow=true`, process.stdout);
+      process.stdout.write(await client.call<string>('GET', path(name, '/logs')));
+    });
+
+  verb(program, 'events', 'show recent events (lifecycle, reconciliation)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const events = await clientOf(cmd).call<Array<{ time: string; kind: string; subject: string | null; message: string }>>('GET', '/v1/events');
+      if (opts.json) return printJson(events);
+      printTable(['TIME', 'KIND', 'SUBJECT', 'MESSAGE'], events.map((e) => [e.time, e.kind, e.subject, e.message]));
+    });
+
+  verb(program, 'info', 'show the daemon\'s facts: version, data root, host features')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const info = await clientOf(cmd).call<Record<string, unknown>>('GET', '/v1/info');
+      if (opts.json) return printJson(info);
+      printFields(info);
+    });
+}

@@ -1,0 +1,65 @@
+/** What every CLI verb shares: the API client, option helpers and output formatting. */
+import { Command } from 'commander';
+import { Client } from '../api/client.js';
+import { resolveSocket } from '../config/index.js';
+
+export interface GlobalOptions {
+  socket?: string;
+  debug?: boolean;
+}
+
+/** A sub-command with the options every command takes. */
+export function verb(parent: Command, name: string, description: string): Command {
+  return parent
+    .command(name)
+    .description(description)
+    .option('--socket <path>', 'daemon socket (default: $STRATA_SOCKET or /run/strata/strata.sock)')
+    .option('--debug', 'show stack traces of errors');
+}
+
+export function clientOf(cmd: Command): Client {
+  const opts = cmd.optsWithGlobals<GlobalOptions>();
+  return new Client(resolveSocket(opts.socket));
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** A plain aligned table, like `ps` prints. */
+export function printTable(headers: string[], rows: Array<Array<string | number | null | undefined>>): void {
+  const cells = [headers, ...rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c))))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  for (const row of cells) process.stdout.write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')}\n`);
+}
+
+export function printFields(obj: Record<string, unknown>): void {
+  const width = Math.max(...Object.keys(obj).map((k) => k.length));
+  for (const [k, v] of Object.entries(obj)) {
+    const text = v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    process.stdout.write(`${`${k}:`.padEnd(width + 2)}${text}\n`);
+  }
+}
+
+export function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+export function since(iso: string | null): string {
+  if (!iso) return '-';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.round(s / 60)}m ago`;
+  if (s < 86400) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}
+
+/** Progress lines of long operations, with the time since the start. */
+export function progressPrinter(): (line: string) => void {
+  const start = Date.now();
+  return (line) => process.stderr.write(`[${((Date.now() - start) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
+}

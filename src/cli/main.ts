@@ -1,0 +1,36 @@
+/**
+ * The `strata` command: a thin client of the daemon's API. Each verb lives in
+ * commands/<verb>.ts; errors become one line on stderr and a stable exit status.
+ */
+import { Command, CommanderError } from 'commander';
+import { asStrataError, exitStatusOf } from '../errors/index.js';
+import { VERSION } from '../daemon/index.js';
+import { register as daemon } from './commands/daemon.js';
+import { register as exec } from './commands/exec.js';
+import { register as lifecycle } from './commands/lifecycle.js';
+import { register as template } from './commands/template.js';
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('strata')
+    .description('Strata: OS-level system containers on runc and overlayfs')
+    .version(VERSION)
+    .enablePositionalOptions()
+    .exitOverride()
+    .showSuggestionAfterError();
+  daemon(program);
+  template(program);
+  lifecycle(program);
+  exec(program);
+  const debug = argv.includes('--debug');
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exit(err.exitCode === 0 ? 0 : exitStatusOf.invalid_argument);
+    }
+    const e = asStrataError(err);
+    process.stderr.write(`strata: ${e.message}\n`);
+    if (debug) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
+    process.exit(exitStatusOf[e.code]);
+  }
+}

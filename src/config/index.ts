@@ -1,0 +1,57 @@
+/**
+ * Where one daemon keeps things. Every host object a daemon creates is named
+ * from its data root (through `rootId`), so that two daemons with different
+ * roots never touch each other's runtime state, cgroups, mounts or sockets.
+ */
+import { createHash } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const DEFAULT_ROOT = '/var/lib/strata';
+export const DEFAULT_SOCKET = '/run/strata/strata.sock';
+
+export interface Paths {
+  root: string;
+  rootId: string;
+  db: string;
+  templates: string;
+  containers: string;
+  /** Runtime state that must not survive a host reboot (tmpfs). */
+  run: string;
+  runcRoot: string;
+  monitorSocket: string;
+  /** Cgroup parent of all containers of this root, under each controller. */
+  cgroupParent: string;
+  helpers: { idmount: string; monitor: string };
+}
+
+const projectTop = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+export function pathsFor(rootDir: string): Paths {
+  const root = resolve(rootDir);
+  const rootId = createHash('sha256').update(root).digest('hex').slice(0, 10);
+  const run = `/run/strata/${rootId}`;
+  return {
+    root,
+    rootId,
+    db: join(root, 'strata.db'),
+    templates: join(root, 'templates'),
+    containers: join(root, 'containers'),
+    run,
+    runcRoot: join(run, 'runc'),
+    monitorSocket: join(run, 'monitor.sock'),
+    cgroupParent: `strata-${rootId}`,
+    helpers: {
+      idmount: join(projectTop, 'native', 'build', 'strata-idmount'),
+      monitor: join(projectTop, 'native', 'build', 'strata-monitor'),
+    },
+  };
+}
+
+export function resolveRoot(flag?: string): string {
+  return flag ?? process.env.STRATA_ROOT ?? DEFAULT_ROOT;
+}
+
+export function resolveSocket(flag?: string): string {
+  return flag ?? process.env.STRATA_SOCKET ?? DEFAULT_SOCKET;
+}

@@ -1,0 +1,110 @@
+/**
+ * The daemon: opens the state of one data root, makes it agree with what
+ * really runs, and serves the API on a unix socket (mode 0600). It owns no
+ * container process: stopping or killing it leaves containers running.
+ */
+import { promises as fsp, existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname } from 'node:path';
+import { Containers } from '../containers/index.js';
+import { FailedPrecondition } from '../errors/index.js';
+import { pathsFor } from '../config/index.js';
+import { buildServer } from '../api/server.js';
+import { isAlive, Monitor, Runc } from '../runtime/index.js';
+import { Store } from '../state/index.js';
+import { Templates } from '../templates/index.js';
+import { run } from '../util/exec.js';
+
+export interface DaemonOptions {
+  root: string;
+  socket: string;
+  log?: (line: string) => void;
+}
+
+export const VERSION = '0.1.0';
+
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(path);
+    c.on('connect', () => { c.destroy(); resolve(true); });
+    c.on('error', () => resolve(false));
+  });
+}
+
+async function pidAlive(file: string): Promise<number | null> {
+  const pid = Number((await fsp.readFile(file, 'utf8').catch(() => '')).trim());
+  if (!pid || pid === process.pid) return null;
+  return (await isAlive(pid)) ? pid : null;
+}
+
+export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Promise<void> }> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
+  const paths = pathsFor(opts.root);
+  if (/\n/.test(paths.root)) throw new FailedPrecondition('the data root path must not contain a newline');
+  for (const [what, file] of Object.entries(paths.helpers)) {
+    if (!existsSync(file)) throw new FailedPrecondition(`the native helper ${what} is missing at ${file}: run 'npm run build'`);
+  }
+  await run(['runc', '--version'], { context: 'checking for runc' }).catch(() => {
+    throw new FailedPrecondition('runc is not installed: run \'npm run quickstart\' or \'apt-get install runc\'');
+  });
+
+  const freshBoot = !existsSync(paths.run);
+  await fsp.mkdir(paths.run, { recursive: true, mode: 0o700 });
+  const pidFile = `${paths.run}/daemon.pid`;
+  const other = await pidAlive(pidFile);
+  if (other) throw new FailedPrecondition(`another Strata daemon (pid ${other}) already serves the data root ${paths.root}: stop it first`);
+  if (await socketAnswers(opts.socket)) throw new FailedPrecondition(`a daemon already listens on ${opts.socket}: stop it, or give this one another --socket`);
+  await fsp.writeFile(pidFile, `${process.pid}\n`);
+
+  for (const dir of [paths.root, paths.containers, paths.templates]) await fsp.mkdir(dir, { recursive: true, mode: 0o711 });
+  const idmapped = (await run([paths.helpers.idmount, 'check', paths.containers], { allowFailure: true })).status === 0;
+  if (!idmapped) log('NOTICE: this kernel cannot idmap mounts; only --privileged containers can be started (see docs/architecture.md)');
+
+  const store = new Store(paths.db);
+  const monitor = new Monitor(paths.monitorSocket, paths.helpers.monitor);
+  await monitor.ensureRunning();
+  const runc = new Runc(paths.runcRoot, monitor);
+  const templates = new Templates(store, paths.templates);
+  await templates.cleanScratch();
+  const containers = new Containers(paths, store, templates, runc, { idmapped });
+
+  for (const line of await containers.reconcile()) log(`reconcile: ${line}`);
+  if (freshBoot) {
+    const started = await containers.autostart();
+    if (started.length) log(`autostarted: ${started.join(', ')}`);
+  }
+
+  const app = buildServer({
+    containers, templates, store, log,
+    info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent },
+  });
+  await fsp.mkdir(dirname(opts.socket), { recursive: true, mode: 0o755 });
+  await fsp.rm(opts.socket, { force: true });
+  const oldMask = process.umask(0o177);
+  try {
+    await app.listen({ path: opts.socket });
+  } finally {
+    process.umask(oldMask);
+  }
+  await fsp.chmod(opts.socket, 0o600);
+  const trim = setInterval(() => { containers.trimLogs().catch((err: Error) => log(`log trim: ${err.message}`)); }, 10_000);
+  trim.unref();
+  log(`strata daemon ${VERSION} serving ${paths.root} on ${opts.socket} (pid ${process.pid})`);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      clearInterval(trim);
+      await app.close();
+      await fsp.rm(opts.socket, { force: true });
+      // The monitor stays while containers run: it is their parent.
+      if (!store.listContainers().some((c) => c.state === 'running')) await monitor.quit();
+      store.close();
+      await fsp.rm(pidFile, { force: true });
+      log('strata daemon stopped; running containers keep running');
+    })();
+    return stopping;
+  };
+  return { stop };
+}
+

@@ -1,0 +1,140 @@
+/**
+ * Drives the runc binary for one data root (its own --root state directory).
+ * Knows OCI bundles and runc's verbs; knows nothing of templates or the database.
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { ToolError } from '../errors/index.js';
+import { run } from '../util/exec.js';
+import { Monitor } from './monitor.js';
+import type { OciSpec } from './spec.js';
+
+export type RuntimeStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+
+export interface RuntimeState {
+  id: string;
+  status: RuntimeStatus;
+  pid: number;
+  bundle: string;
+}
+
+export interface ExecOptions {
+  tty: boolean;
+  user?: { uid: number; gid: number };
+  env: string[];
+  cwd?: string;
+  args: string[];
+}
+
+export class Runc {
+  constructor(
+    private readonly stateRoot: string,
+    private readonly monitor: Monitor,
+    private readonly binary = 'runc',
+  ) {}
+
+  private argv(...rest: string[]): string[] {
+    return [this.binary, '--root', this.stateRoot, ...rest];
+  }
+
+  async writeBundle(bundle: string, spec: OciSpec): Promise<void> {
+    await fsp.mkdir(bundle, { recursive: true, mode: 0o700 });
+    await fsp.writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2), { mode: 0o600 });
+  }
+
+  /** Creates and starts the container detached; its console goes to `consoleLog`. Returns the init's host pid. */
+  async start(id: string, bundle: string, consoleLog: string): Promise<number> {
+    const runcLog = join(bundle, 'runc.log');
+    const pidFile = join(bundle, 'init.pid');
+    await fsp.rm(runcLog, { force: true });
+    await fsp.rm(pidFile, { force: true });
+    const argv = [this.binary, '--root', this.stateRoot, '--log', runcLog, '--log-format', 'json', 'run', '--detach', '--bundle', bundle, '--pid-file', pidFile, id];
+    const status = await this.monitor.run(argv, consoleLog);
+    if (status !== 0) {
+      throw new ToolError(argv, status, await lastRuncError(runcLog), `starting container ${id}`);
+    }
+    return Number((await fsp.readFile(pidFile, 'utf8')).trim());
+  }
+
+  async state(id: string): Promise<RuntimeState | null> {
+    const res = await run(this.argv('state', id), { allowFailure: true });
+    if (res.status !== 0) {
+      if (/does not exist|not found/i.test(res.stderr)) return null;
+      throw new ToolError(this.argv('state', id), res.status, res.stderr);
+    }
+    const s = JSON.parse(res.stdout) as { id: string; status: RuntimeStatus; pid: number; bundle: string };
+    return { id: s.id, status: s.status, pid: s.pid, bundle: s.bundle };
+  }
+
+  async list(): Promise<RuntimeState[]> {
+    const res = await run(this.argv('list', '--format', 'json'));
+    const list = JSON.parse(res.stdout || 'null') as Array<{ id: string; status: RuntimeStatus; pid: number; bundle: string }> | null;
+    return (list ?? []).map((s) => ({ id: s.id, status: s.status, pid: s.pid, bundle: s.bundle }));
+  }
+
+  async kill(id: string, signal: string, all = false): Promise<void> {
+    const res = await run(this.argv('kill', ...(all ? ['--all'] : []), id, signal), { allowFailure: true });
+    // A container that already stopped cannot be signalled; that is the goal anyway.
+    if (res.status !== 0 && !/not running|process already finished|container not running|does not exist/i.test(res.stderr)) {
+      throw new ToolError(this.argv('kill', id, signal), res.status, res.stderr);
+    }
+  }
+
+  async delete(id: string, force = false): Promise<void> {
+    const res = await run(this.argv('delete', ...(force ? ['--force'] : []), id), { allowFailure: true });
+    if (res.status !== 0 && !/does not exist|not found/i.test(res.stderr)) {
+      throw new ToolError(this.argv('delete', id), res.status, res.stderr);
+    }
+  }
+
+  /** The argv that runs a process inside a running container (run by whoever owns the terminal). */
+  execArgv(id: string, opts: ExecOptions): string[] {
+    const argv = this.argv('exec');
+    if (opts.tty) argv.push('--tty');
+    if (opts.user) argv.push('--user', `${opts.user.uid}:${opts.user.gid}`);
+    for (const e of opts.env) argv.push('--env', e);
+    if (opts.cwd) argv.push('--cwd', opts.cwd);
+    argv.push(id, ...opts.args);
+    return argv;
+  }
+}
+
+/** runc writes JSON log lines; the last "error" level message is the reason it failed. */
+async function lastRuncError(logFile: string): Promise<string> {
+  let text = '';
+  try {
+    text = await fsp.readFile(logFile, 'utf8');
+  } catch {
+    return 'runc left no log';
+  }
+  const errors = text.split('\n').filter(Boolean).map((line) => {
+    try {
+      return JSON.parse(line) as { level?: string; msg?: string };
+    } catch {
+      return { level: 'error', msg: line };
+    }
+  }).filter((l) => l.level === 'error' || l.level === 'fatal');
+  return errors.map((e) => e.msg ?? '').join(' / ') || text.slice(-500);
+}
+
+/** True while `pid` is a live (not zombie) process. */
+export async function isAlive(pid: number): Promise<boolean> {
+  try {
+    const stat = await fsp.readFile(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!(await isAlive(pid))) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return !(await isAlive(pid));
+}
+
+

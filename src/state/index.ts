@@ -1,0 +1,171 @@
+/**
+ * The state: one SQLite database per data root, the source of truth for
+ * templates, containers and events. Synchronous (better-sqlite3) and small on
+ * purpose; it knows nothing of runc, mounts or the API.
+ */
+import Database from 'better-sqlite3';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type ContainerState = 'created' | 'running' | 'stopped';
+
+export interface TemplateRecord {
+  name: string;
+  kind: 'os' | 'app';
+  source: string;
+  init: string[];
+  stopSignal: string;
+  sizeBytes: number;
+  meta: Record<string, unknown>;
+  createdAt: string;
+}
+
+export interface ContainerRecord {
+  name: string;
+  template: string;
+  hostname: string;
+  privileged: boolean;
+  autostart: boolean;
+  state: ContainerState;
+  pid: number | null;
+  idSlot: number | null;
+  createdAt: string;
+  startedAt: string | null;
+  stoppedAt: string | null;
+}
+
+export interface EventRecord {
+  id: number;
+  time: string;
+  kind: string;
+  subject: string | null;
+  message: string;
+}
+
+const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+interface TemplateRow { name: string; kind: 'os' | 'app'; source: string; init: string; stop_signal: string; size_bytes: number; meta: string; created_at: string }
+interface ContainerRow { name: string; template: string; hostname: string; privileged: number; autostart: number; state: ContainerState; pid: number | null; id_slot: number | null; created_at: string; started_at: string | null; stopped_at: string | null }
+
+const toTemplate = (r: TemplateRow): TemplateRecord => ({
+  name: r.name, kind: r.kind, source: r.source, init: JSON.parse(r.init) as string[], stopSignal: r.stop_signal,
+  sizeBytes: r.size_bytes, meta: JSON.parse(r.meta) as Record<string, unknown>, createdAt: r.created_at,
+});
+
+const toContainer = (r: ContainerRow): ContainerRecord => ({
+  name: r.name, template: r.template, hostname: r.hostname, privileged: r.privileged === 1, autostart: r.autostart === 1,
+  state: r.state, pid: r.pid, idSlot: r.id_slot, createdAt: r.created_at, startedAt: r.started_at, stoppedAt: r.stopped_at,
+});
+
+export class Store {
+  readonly db: Database.Database;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  /** Applies the numbered migrations (NNN_name.sql) above the database's user_version, each in a transaction. */
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    const files = readdirSync(migrationsDir).filter((f) => /^\d{3}_.*\.sql$/.test(f)).sort();
+    for (const file of files) {
+      const version = Number(file.slice(0, 3));
+      if (version <= current) continue;
+      const sql = readFileSync(join(migrationsDir, file), 'utf8');
+      this.db.transaction(() => {
+        this.db.exec(sql);
+        this.db.pragma(`user_version = ${version}`);
+      })();
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // Templates
+
+  getTemplate(name: string): TemplateRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM templates WHERE name = ?').get(name) as TemplateRow | undefined;
+    return row && toTemplate(row);
+  }
+
+  listTemplates(): TemplateRecord[] {
+    return (this.db.prepare('SELECT * FROM templates ORDER BY name').all() as TemplateRow[]).map(toTemplate);
+  }
+
+  insertTemplate(t: TemplateRecord): void {
+    this.db.prepare(
+      'INSERT INTO templates (name, kind, source, init, stop_signal, size_bytes, meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(t.name, t.kind, t.source, JSON.stringify(t.init), t.stopSignal, t.sizeBytes, JSON.stringify(t.meta), t.createdAt);
+  }
+
+  deleteTemplate(name: string): void {
+    this.db.prepare('DELETE FROM templates WHERE name = ?').run(name);
+  }
+
+  containersUsingTemplate(name: string): string[] {
+    return (this.db.prepare('SELECT name FROM containers WHERE template = ? ORDER BY name').all(name) as Array<{ name: string }>).map((r) => r.name);
+  }
+
+  // Containers
+
+  getContainer(name: string): ContainerRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM containers WHERE name = ?').get(name) as ContainerRow | undefined;
+    return row && toContainer(row);
+  }
+
+  listContainers(): ContainerRecord[] {
+    return (this.db.prepare('SELECT * FROM containers ORDER BY name').all() as ContainerRow[]).map(toContainer);
+  }
+
+  /** Inserts a container and gives it the lowest free id slot (unless privileged), atomically. */
+  insertContainer(c: Omit<ContainerRecord, 'idSlot'>): ContainerRecord {
+    return this.db.transaction(() => {
+      let idSlot: number | null = null;
+      if (!c.privileged) {
+        const row = this.db.prepare(
+          `SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM containers WHERE id_slot = 0) THEN 0
+                  ELSE (SELECT MIN(id_slot) + 1 FROM containers a WHERE id_slot IS NOT NULL
+                        AND NOT EXISTS (SELECT 1 FROM containers b WHERE b.id_slot = a.id_slot + 1)) END AS slot`,
+        ).get() as { slot: number };
+        idSlot = row.slot;
+      }
+      this.db.prepare(
+        `INSERT INTO containers (name, template, hostname, privileged, autostart, state, pid, id_slot, created_at, started_at, stopped_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(c.name, c.template, c.hostname, c.privileged ? 1 : 0, c.autostart ? 1 : 0, c.state, c.pid, idSlot, c.createdAt, c.startedAt, c.stoppedAt);
+      return { ...c, idSlot };
+    })();
+  }
+
+  updateContainerState(name: string, change: { state: ContainerState; pid: number | null; startedAt?: string | null; stoppedAt?: string | null }): void {
+    const cur = this.getContainer(name);
+    if (!cur) return;
+    this.db.prepare('UPDATE containers SET state = ?, pid = ?, started_at = ?, stopped_at = ? WHERE name = ?').run(
+      change.state, change.pid,
+      change.startedAt === undefined ? cur.startedAt : change.startedAt,
+      change.stoppedAt === undefined ? cur.stoppedAt : change.stoppedAt,
+      name,
+    );
+  }
+
+  deleteContainer(name: string): void {
+    this.db.prepare('DELETE FROM containers WHERE name = ?').run(name);
+  }
+
+  // Events
+
+  addEvent(kind: string, subject: string | null, message: string): void {
+    this.db.prepare('INSERT INTO events (time, kind, subject, message) VALUES (?, ?, ?, ?)').run(new Date().toISOString(), kind, subject, message);
+  }
+
+  listEvents(limit = 100): EventRecord[] {
+    return (this.db.prepare('SELECT * FROM events ORDER BY id DESC LIMIT ?').all(limit) as EventRecord[]).reverse();
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * storage: a container's disk. Its root is an overlay: the template's tree
+ * (seen through an idmapped mount, so files keep their real ids on disk and
+ * the container sees them in its own id range) below, the container's private
+ * area above. Host-linked templates add a second overlay over the host's /usr.
+ *
+ *   const layout = storage.layout('web1');
+ *   await storage.prepare(layout, idMap);             // private area
+ *   await storage.activate(storage.mounts(layout, …)); // rootfs is mounted
+ *   await storage.deactivate(…); await storage.remove(layout);
+ *
+ * It does not know runc or the database; quotas and the content store come later behind this interface.
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { Internal } from '../errors/index.js';
+import type { IdMap } from '../runtime/index.js';
+import { mountAll, mountedTargets, unmountAll, type Mount } from './mounts.js';
+
+export { type Mount, mountedTargets } from './mounts.js';
+
+export interface ContainerLayout {
+  dir: string;
+  /** Merged root, the path runc uses. */
+  rootfs: string;
+  /** The container's own writable layer (overlay upper). */
+  privateArea: string;
+  work: string;
+  layers: string;
+  consoleLog: string;
+  bundle: string;
+}
+
+/** What a template contributes to a container's root. */
+export interface TemplateLayers {
+  rootfs: string;
+  /** Host directory used in place at /usr (host-linked templates). */
+  hostUsr?: string;
+}
+
+export class Storage {
+  constructor(private readonly containersDir: string, private readonly idmountHelper: string) {}
+
+  layout(name: string): ContainerLayout {
+    const dir = join(this.containersDir, name);
+    return {
+      dir,
+      rootfs: join(dir, 'rootfs'),
+      privateArea: join(dir, 'private', 'root'),
+      work: join(dir, 'private', 'work'),
+      layers: join(dir, 'layers'),
+      consoleLog: join(dir, 'console.log'),
+      bundle: join(dir, 'bundle'),
+    };
+  }
+
+  /** Creates the private area, owned by the container's root. */
+  async prepare(layout: ContainerLayout, idMap: IdMap | undefined, template: TemplateLayers): Promise<void> {
+    await fsp.mkdir(layout.dir, { recursive: true, mode: 0o711 });
+    await fsp.mkdir(join(layout.dir, 'private'), { mode: 0o700 });
+    const owner = idMap?.hostBase ?? 0;
+    const uppers = [layout.privateArea, ...(template.hostUsr ? [join(layout.privateArea, 'usr')] : [])];
+    for (const dir of uppers) {
+      await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
+      await fsp.chown(dir, owner, owner);
+    }
+    await fsp.mkdir(layout.work, { mode: 0o700 });
+    if (template.hostUsr) await fsp.mkdir(`${layout.work}-usr`, { mode: 0o700 });
+  }
+
+  /** The mounts that make up the container's root, in the order to mount them. */
+  mounts(layout: ContainerLayout, idMap: IdMap | undefined, template: TemplateLayers): Mount[] {
+    const mounts: Mount[] = [];
+    let lower = template.rootfs;
+    if (idMap) {
+      lower = join(layout.layers, '0');
+      mounts.push({ kind: 'idmap', source: template.rootfs, target: lower, ...idMap });
+    }
+    mounts.push({ kind: 'overlay', lower: [lower], upper: layout.privateArea, work: layout.work, target: layout.rootfs });
+    if (template.hostUsr) {
+      let usr = template.hostUsr;
+      if (idMap) {
+        usr = join(layout.layers, 'usr');
+        mounts.push({ kind: 'idmap', source: template.hostUsr, target: usr, ...idMap });
+      }
+      mounts.push({ kind: 'overlay', lower: [usr], upper: join(layout.privateArea, 'usr'), work: `${layout.work}-usr`, target: join(layout.rootfs, 'usr') });
+    }
+    return mounts;
+  }
+
+  activate(mounts: Mount[]): Promise<void> {
+    return mountAll(mounts, this.idmountHelper);
+  }
+
+  /** Unmounts the container's root, and anything left mounted below its directory. */
+  async deactivate(mounts: Mount[], layout: ContainerLayout): Promise<void> {
+    await unmountAll(mounts);
+    const stray = [...(await mountedTargets())].filter((t) => t.startsWith(`${layout.dir}/`)).sort().reverse();
+    await unmountAll(stray.map((target) => ({ kind: 'overlay', lower: [], upper: '', work: '', target })));
+  }
+
+  async isActive(layout: ContainerLayout): Promise<boolean> {
+    return (await mountedTargets()).has(layout.rootfs);
+  }
+
+  /** Removes everything of the container on disk. Refuses while anything is mounted below it. */
+  async remove(layout: ContainerLayout): Promise<void> {
+    const busy = [...(await mountedTargets())].filter((t) => t === layout.dir || t.startsWith(`${layout.dir}/`));
+    if (busy.length) throw new Internal(`cannot remove ${layout.dir}: still mounted at ${busy.join(', ')}`);
+    await fsp.rm(layout.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,36 @@
+/** Small file-system helpers shared across modules. */
+import { promises as fsp } from 'node:fs';
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await fsp.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes a file atomically: write aside, fsync-free rename (callers need crash consistency, not durability). */
+export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await fsp.writeFile(tmp, data, { mode });
+  await fsp.rename(tmp, path);
+}
+
+/** Disk use of a tree in bytes (allocated blocks, hardlinks counted once), like `du -s`. */
+export async function diskUsage(path: string): Promise<number> {
+  const seen = new Set<string>();
+  let total = 0;
+  const walk = async (p: string): Promise<void> => {
+    const st = await fsp.lstat(p, { bigint: false });
+    const key = `${st.dev}:${st.ino}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    total += st.blocks * 512;
+    if (st.isDirectory()) {
+      for (const name of await fsp.readdir(p)) await walk(`${p}/${name}`);
+    }
+  };
+  await walk(path);
+  return total;
+}
