@@ -56,7 +56,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   if (await socketAnswers(opts.socket)) throw new FailedPrecondition(`a daemon already listens on ${opts.socket}: stop it, or give this one another --socket`);
   await fsp.writeFile(pidFile, `${process.pid}\n`);
 
-  for (const dir of [paths.root, paths.containers, paths.templates]) await fsp.mkdir(dir, { recursive: true, mode: 0o711 });
+  for (const dir of [paths.root, paths.containers, paths.templates]) {
+    await fsp.mkdir(dir, { recursive: true, mode: 0o711 });
+    // Container roots live below: their unprivileged uids must be able to traverse (not list) these.
+    const { mode } = await fsp.stat(dir);
+    if ((mode & 0o011) !== 0o011) await fsp.chmod(dir, (mode & 0o7777) | 0o011);
+  }
   const idmapped = (await run([paths.helpers.idmount, 'check', paths.containers], { allowFailure: true })).status === 0;
   if (!idmapped) log('NOTICE: this kernel cannot idmap mounts; only --privileged containers can be started (see docs/architecture.md)');
 

@@ -59,6 +59,7 @@ const BUSYBOX_RCS = `#!/bin/sh
 [ -s /etc/hostname ] && hostname -F /etc/hostname
 ip link set lo up 2>/dev/null
 for s in /etc/rc.d/S*; do [ -x "$s" ] && "$s" start; done
+echo "$(hostname) is up"
 exit 0
 `;
 const BUSYBOX_RCK = `#!/bin/sh

@@ -1,0 +1,177 @@
+/**
+ * Test harness: each test gets its own data root, socket and daemon, and
+ * leaves nothing behind (containers, mounts, cgroups, runc state, monitor,
+ * files) even when it fails. Processes are ended by the pid we started.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, promises as fsp, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pathsFor } from '../src/config/index.js';
+
+export const TOP = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const STRATA = join(TOP, 'bin', 'strata');
+
+export interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(socket: string, args: string[], input?: string): Promise<CliResult> {
+  return runIn(process.execPath, [STRATA, ...args], input, socket);
+}
+
+/** Runs a program with STRATA_SOCKET set, feeding `input`; never rejects. */
+export function runIn(program: string, args: string[], input: string | undefined, socket: string): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, STRATA_SOCKET: socket } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('close', (code) => resolve({ status: code ?? 128, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+function answers(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(socket);
+    c.on('connect', () => { c.destroy(); resolve(true); });
+    c.on('error', () => resolve(false));
+  });
+}
+
+export class TestDaemon {
+  readonly root: string;
+  readonly socket: string;
+  daemon: ChildProcess | null = null;
+  log = '';
+
+  constructor(prefix = 'strata-test-') {
+    this.root = mkdtempSync(join('/tmp', prefix));
+    this.socket = join(this.root, 'api.sock');
+  }
+
+  get paths(): ReturnType<typeof pathsFor> {
+    return pathsFor(this.root);
+  }
+
+  async start(): Promise<void> {
+    const child = spawn(process.execPath, [STRATA, 'daemon', '--root', this.root, '--socket', this.socket], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (d: Buffer) => { this.log += d.toString(); });
+    child.stderr?.on('data', (d: Buffer) => { this.log += d.toString(); });
+    this.daemon = child;
+    for (let i = 0; i < 300; i++) {
+      if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${this.log}`);
+      if (this.log.includes('serving') && (await answers(this.socket))) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`daemon did not come up: ${this.log}`);
+  }
+
+  /** Stops the daemon the way an operator does (SIGTERM) and waits for it. */
+  async stop(): Promise<void> {
+    await this.signal('SIGTERM');
+  }
+
+  async kill9(): Promise<void> {
+    await this.signal('SIGKILL');
+  }
+
+  private async signal(sig: NodeJS.Signals): Promise<void> {
+    const child = this.daemon;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill(sig);
+    await exited;
+    this.daemon = null;
+  }
+
+  cli(...args: string[]): Promise<CliResult> {
+    return runCli(this.socket, args);
+  }
+
+  cliInput(input: string, ...args: string[]): Promise<CliResult> {
+    return runCli(this.socket, args, input);
+  }
+
+  /** Runs a CLI command that must succeed; returns stdout. */
+  async ok(...args: string[]): Promise<string> {
+    const r = await this.cli(...args);
+    if (r.status !== 0) throw new Error(`strata ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+    return r.stdout;
+  }
+
+  async json<T>(...args: string[]): Promise<T> {
+    return JSON.parse(await this.ok(...args, '--json')) as T;
+  }
+
+  /** Everything the daemon made on the host, found by its names; empty when clean. */
+  leftovers(): string[] {
+    const p = this.paths;
+    const found: string[] = [];
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(this.root));
+    found.push(...mounts.map((m) => `mount ${m}`));
+    for (const entry of readdirSync('/sys/fs/cgroup')) {
+      if (existsSync(join('/sys/fs/cgroup', entry, p.cgroupParent))) found.push(`cgroup ${entry}/${p.cgroupParent}`);
+    }
+    if (existsSync(join('/sys/fs/cgroup', p.cgroupParent))) found.push(`cgroup ${p.cgroupParent}`);
+    if (existsSync(p.runcRoot) && readdirSync(p.runcRoot).length) found.push(`runc state ${readdirSync(p.runcRoot).join(',')}`);
+    return found;
+  }
+
+  /** Destroys every container, stops daemon and monitor, removes every host object and file. Never throws. */
+  async cleanup(): Promise<void> {
+    try {
+      if (!this.daemon) await this.start().catch(() => undefined);
+      const list = await this.cli('list', '--json');
+      if (list.status === 0) {
+        for (const c of JSON.parse(list.stdout) as Array<{ name: string }>) await this.cli('destroy', c.name, '--force');
+      }
+    } catch { /* fall through to the hard cleanup */ }
+    await this.stop().catch(() => undefined);
+    const p = this.paths;
+    // Hard cleanup for whatever a failed test left: runc containers, mounts, cgroups, the monitor.
+    if (existsSync(p.runcRoot)) {
+      for (const id of readdirSync(p.runcRoot)) spawnSync('runc', ['--root', p.runcRoot, 'delete', '--force', id]);
+    }
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(this.root)).reverse();
+    for (const m of mounts) spawnSync('umount', ['--lazy', m]);
+    for (const entry of readdirSync('/sys/fs/cgroup')) {
+      const dir = join('/sys/fs/cgroup', entry, p.cgroupParent);
+      if (existsSync(dir)) {
+        for (const sub of readdirSync(dir, { withFileTypes: true })) if (sub.isDirectory()) spawnSync('rmdir', [join(dir, sub.name)]);
+        spawnSync('rmdir', [dir]);
+      }
+    }
+    await stopMonitor(p.monitorSocket);
+    rmSync(p.run, { recursive: true, force: true });
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+async function stopMonitor(socket: string): Promise<void> {
+  if (!existsSync(socket)) return;
+  await new Promise<void>((resolve) => {
+    const c = connect(socket);
+    c.on('connect', () => c.end('QUIT\n'));
+    c.on('close', () => resolve());
+    c.on('error', () => resolve());
+  });
+}
+
+/** Host pids of processes in state Z whose parent is one of `parents` (or anyone when empty). */
+export function zombies(): Array<{ pid: number; ppid: number; comm: string }> {
+  const out = spawnSync('ps', ['-eo', 'pid=,ppid=,stat=,comm=']).stdout.toString();
+  return out.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 4 && f[2].startsWith('Z'))
+    .map((f) => ({ pid: Number(f[0]), ppid: Number(f[1]), comm: f[3] }));
+}
+
+export async function readJson<T>(file: string): Promise<T> {
+  return JSON.parse(await fsp.readFile(file, 'utf8')) as T;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

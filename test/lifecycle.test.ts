@@ -1,0 +1,135 @@
+// Integration: the whole container lifecycle through the CLI, real runc and kernel.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { runIn, STRATA, TestDaemon, zombies } from './harness.js';
+
+interface View { name: string; state: string; pid: number | null; template: string; hostname: string; rootfs: string; privateArea: string; createdAt: string; startedAt: string | null; idMap: { hostBase: number; size: number } | null }
+
+describe('container lifecycle', () => {
+  const d = new TestDaemon();
+  before(async () => {
+    await d.start();
+    await d.ok('template', 'build', 'bb', '--from', 'busybox');
+  });
+  after(() => d.cleanup());
+
+  test('template list and inspect describe the busybox template', async () => {
+    const list = await d.json<Array<{ name: string; kind: string }>>('template', 'list');
+    assert.deepEqual(list.map((t) => [t.name, t.kind]), [['bb', 'os']]);
+    const t = await d.json<{ name: string; init: string[]; sizeBytes: number; usedBy: string[] }>('template', 'inspect', 'bb');
+    assert.deepEqual(t.init, ['/sbin/init']);
+    assert.ok(t.sizeBytes > 500_000 && t.sizeBytes < 20 << 20, `size ${t.sizeBytes}`);
+    assert.deepEqual(t.usedBy, []);
+  });
+
+  test('create, start, inspect, list', async () => {
+    await d.ok('create', 'web1', '--template', 'bb', '--hostname', 'web-one');
+    let v = await d.json<View>('inspect', 'web1');
+    assert.equal(v.state, 'created');
+    assert.equal(v.pid, null);
+    assert.equal(v.hostname, 'web-one');
+    assert.equal(v.template, 'bb');
+    assert.ok(existsSync(v.privateArea));
+    assert.ok(!Number.isNaN(Date.parse(v.createdAt)));
+    assert.equal(v.startedAt, null);
+    await d.ok('start', 'web1');
+    v = await d.json<View>('inspect', 'web1');
+    assert.equal(v.state, 'running');
+    assert.ok(v.pid && v.pid > 1);
+    assert.ok(v.startedAt);
+    assert.ok(existsSync(`${v.rootfs}/bin/busybox`), 'the merged root is visible on the host');
+    const list = await d.json<View[]>('list');
+    assert.deepEqual(list, [v]);
+    const table = await d.ok('list');
+    assert.match(table, /web1\s+running/);
+  });
+
+  test('exec passes stdin, stdout, stderr and the exit status', async () => {
+    const r = await d.cliInput('hello from stdin\n', 'exec', 'web1', '--', 'sh', '-c', 'cat; echo to-err >&2; exit 42');
+    assert.equal(r.status, 42);
+    assert.equal(r.stdout, 'hello from stdin\n');
+    assert.match(r.stderr, /to-err/);
+  });
+
+  test('exec honours --user, --env and --cwd', async () => {
+    const out = await d.ok('exec', 'web1', '--user', 'nobody', '--env', 'GREETING=hi', '--cwd', '/tmp', '--', 'sh', '-c', 'id -u; echo $GREETING; pwd');
+    assert.deepEqual(out.trim().split('\n'), ['65534', 'hi', '/tmp']);
+    const r = await d.cli('exec', 'web1', '--user', 'nosuchuser', '--', 'true');
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /user nosuchuser does not exist/);
+  });
+
+  test('the hostname is the one given, and /etc/hostname agrees', async () => {
+    assert.equal((await d.ok('exec', 'web1', '--', 'hostname')).trim(), 'web-one');
+    assert.equal((await d.ok('exec', 'web1', '--', 'cat', '/etc/hostname')).trim(), 'web-one');
+  });
+
+  test('logs show the console output', async () => {
+    const logs = await d.ok('logs', 'web1');
+    assert.match(logs, /web-one is up/, 'the init script\'s output reached the log');
+  });
+
+  test('enter opens a login shell with a terminal', async () => {
+    // script(1) gives the CLI a terminal, as a user's would be.
+    const r = await runIn('script', ['-qec', `${process.execPath} ${STRATA} enter web1`, '/dev/null'], 'tty; echo entered-$((6*7)); exit\n', d.socket);
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /\/dev\/pts\/\d+/);
+    assert.match(r.stdout, /entered-42/);
+  });
+
+  test('stop, restart and start', async () => {
+    await d.ok('stop', 'web1', '--timeout', '5');
+    let v = await d.json<View>('inspect', 'web1');
+    assert.equal(v.state, 'stopped');
+    assert.equal(v.pid, null);
+    assert.equal(d.leftovers().length, 0, d.leftovers().join('; '));
+    await d.ok('start', 'web1');
+    const first = (await d.json<View>('inspect', 'web1')).pid;
+    await d.ok('restart', 'web1');
+    v = await d.json<View>('inspect', 'web1');
+    assert.equal(v.state, 'running');
+    assert.notEqual(v.pid, first);
+  });
+
+  test('stopping an init that ignores its stop signal kills it after the timeout', async () => {
+    await d.ok('create', 'stubborn', '--template', 'bb');
+    await d.ok('start', 'stubborn');
+    // Replace the shutdown path: SIGTERM goes to an init that we make ignore it by stopping it.
+    const pid = (await d.json<View>('inspect', 'stubborn')).pid!;
+    process.kill(pid, 'SIGSTOP');
+    const t0 = Date.now();
+    await d.ok('stop', 'stubborn', '--timeout', '1');
+    const took = Date.now() - t0;
+    assert.ok(took >= 900, `stop returned after ${took} ms, before the timeout`);
+    assert.equal((await d.json<View>('inspect', 'stubborn')).state, 'stopped');
+    await d.ok('destroy', 'stubborn');
+  });
+
+  test('no zombies are left by stopped containers', async () => {
+    for (let i = 0; i < 3; i++) {
+      await d.ok('create', `z${i}`, '--template', 'bb');
+      await d.ok('start', `z${i}`);
+    }
+    const pids = await Promise.all([0, 1, 2].map(async (i) => (await d.json<View>('inspect', `z${i}`)).pid));
+    for (let i = 0; i < 3; i++) await d.ok('destroy', `z${i}`, '--force');
+    const z = zombies().filter((p) => pids.includes(p.pid));
+    assert.deepEqual(z, []);
+  });
+
+  test('destroy leaves no trace', async () => {
+    const v = await d.json<View>('inspect', 'web1');
+    await d.ok('destroy', 'web1', '--force');
+    assert.equal(existsSync(v.privateArea), false);
+    assert.equal(existsSync(v.rootfs), false);
+    assert.deepEqual(await d.json<View[]>('list'), []);
+    assert.deepEqual(d.leftovers(), []);
+    const tpl = await d.json<{ usedBy: string[] }>('template', 'inspect', 'bb');
+    assert.deepEqual(tpl.usedBy, []);
+  });
+
+  test('the API socket is private to root', () => {
+    assert.equal(statSync(d.socket).mode & 0o777, 0o600);
+    assert.ok(readFileSync('/proc/mounts', 'utf8').length > 0);
+  });
+});
