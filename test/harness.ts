@@ -50,9 +50,10 @@ export class TestDaemon {
   daemon: ChildProcess | null = null;
   log = '';
 
-  constructor(prefix = 'strata-test-') {
-    this.root = mkdtempSync(join('/tmp', prefix));
-    this.socket = join(this.root, 'api.sock');
+  /** A fresh data root under /tmp, or `shareRoot` (a daemon that must then be refused). */
+  constructor(opts: { shareRoot?: string } = {}) {
+    this.root = opts.shareRoot ?? mkdtempSync(join('/tmp', 'strata-test-'));
+    this.socket = opts.shareRoot ? `${mkdtempSync(join('/tmp', 'strata-test-sock-'))}/api.sock` : join(this.root, 'api.sock');
   }
 
   get paths(): ReturnType<typeof pathsFor> {

@@ -70,6 +70,7 @@ export function buildServer(s: Services): FastifyInstance {
     },
   }, async (req, reply) => {
     const { name, from } = req.body as { name: string; from: string };
+    await s.templates.check(name, from);
     const signal = clientGone(req, reply);
     // Progress and the outcome as NDJSON lines: {"progress"}… then {"result"} or {"error"}.
     const out = new PassThrough();

@@ -194,14 +194,12 @@ export async function buildInto(dir: string, source: TemplateSource, progress: P
     case 'host':
       return buildHost(rootfs, progress);
     case 'rootfs': {
-      if (!(await exists(source.file))) throw new InvalidArgument(`root file system archive ${source.file} does not exist`);
       progress(`extracting ${source.file}`);
       const stats = await extractTar(source.file, rootfs);
       progress(`extracted ${stats.entries} entries, ${stats.bytes} bytes`);
       return { ...(await initOf(rootfs, SLEEP_FOREVER)), meta: { file: source.file } };
     }
     case 'oci': {
-      if (!(await exists(source.path))) throw new InvalidArgument(`OCI image ${source.path} does not exist`);
       const work = join(dir, 'oci-work');
       await fsp.mkdir(work);
       try {

@@ -7,11 +7,11 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { AlreadyExists, Conflict, NotFound } from '../errors/index.js';
+import { AlreadyExists, Conflict, InvalidArgument, NotFound } from '../errors/index.js';
 import type { Store, TemplateRecord } from '../state/index.js';
-import { diskUsage } from '../util/fs.js';
+import { diskUsage, exists } from '../util/fs.js';
 import { validateName } from '../util/names.js';
-import { buildInto, parseSource, type Progress } from './builders.js';
+import { buildInto, parseSource, type Progress, type TemplateSource } from './builders.js';
 
 export { parseSource, type Progress, type TemplateSource } from './builders.js';
 
@@ -43,10 +43,18 @@ export class Templates {
     return this.store.listTemplates().map((t) => this.view(t));
   }
 
-  async build(name: string, from: string, progress: Progress, signal?: AbortSignal): Promise<TemplateView> {
+  /** Checks a build request without starting it, so that bad input fails before any progress is shown. */
+  async check(name: string, from: string): Promise<TemplateSource> {
     validateName('template', name);
     const source = parseSource(from);
     if (this.store.getTemplate(name) || this.building.has(name)) throw new AlreadyExists(`template ${name} already exists: remove it first with 'strata template rm ${name}' or pick another name`);
+    const file = source.kind === 'rootfs' ? source.file : source.kind === 'oci' ? source.path : null;
+    if (file && !(await exists(file))) throw new InvalidArgument(`${source.kind === 'oci' ? 'OCI image' : 'root file system archive'} ${file} does not exist: give the path of a file on the daemon's host`);
+    return source;
+  }
+
+  async build(name: string, from: string, progress: Progress, signal?: AbortSignal): Promise<TemplateView> {
+    const source = await this.check(name, from);
     this.building.add(name);
     const scratch = join(this.dir, `.build-${name}-${randomBytes(4).toString('hex')}`);
     const started = Date.now();

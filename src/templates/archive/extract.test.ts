@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -158,13 +159,16 @@ for (const { name, entries, message, opts } of hostile) {
 
 test('refuses corrupt compressed archives and leaves no process behind', async (t) => {
   const { root, dest } = await sandbox(t);
-  const payload = await tarOf([{ name: 'noise', body: Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 7919) % 251)) }]);
+  const payload = await tarOf([{ name: 'noise', body: randomBytes(200_000) }]);
   for (const [format, compress] of [['.tar.gz', gzip], ['.tar.xz', xz], ['.tar.zst', zstd]] as const) {
     const corrupt = compress(payload);
-    corrupt.fill(0x55, 40, Math.min(corrupt.length - 40, 400));
+    corrupt.fill(0x55, 40, 400);
     const archive = join(root, `corrupt${format}`);
     await writeFile(archive, corrupt);
-    await assert.rejects(extractTar(archive, await freshDir(root, format)), (err: Error) => err instanceof InvalidArgument && /is not a valid/.test(err.message));
+    await assert.rejects(
+      extractTar(archive, await freshDir(root, format)),
+      (err: Error) => err instanceof InvalidArgument && err.message.includes(`${archive} is not a valid ${format}: `),
+    );
     assert.deepEqual(await children(), []);
   }
   const truncated = join(root, 'truncated.tar');

@@ -17,7 +17,7 @@ import { spawn } from 'node:child_process';
 import { constants as fsc, createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import {
@@ -290,6 +290,11 @@ async function readArchive(
       ));
     }
   });
+  let parserError: unknown;
+  parser.on('error', (err) => {
+    parserError ??= err;
+  });
+  const parserClosed = new Promise<void>((resolve) => parser.on('close', () => resolve()));
   source.stream.pipe(parser);
 
   let failure: unknown;
@@ -312,9 +317,11 @@ async function readArchive(
       await drain(body);
     }
   } catch (err) {
-    failure = err;
     source.stream.destroy();
     parser.destroy();
+    await parserClosed;
+    // An entry's body fails with a vague "destroyed" error; the parser knows why.
+    failure = err instanceof StrataError ? err : parserError ?? err;
   }
   const toolFailure = await source.close(failure !== undefined);
   if (failure instanceof StrataError) throw failure;
@@ -324,7 +331,7 @@ async function readArchive(
   if ((failure as NodeJS.ErrnoException).syscall !== undefined) {
     throw new Internal(`cannot extract archive entry ${quote(current)}: ${message}`, { cause: failure });
   }
-  throw new InvalidArgument(`${label} is not a valid tar archive: ${message}`, { cause: failure });
+  throw new InvalidArgument(`${label} is not a valid ${source.format}: ${message}`, { cause: failure });
 }
 
 async function drain(body: Body): Promise<void> {
@@ -334,6 +341,8 @@ async function drain(body: Body): Promise<void> {
 interface Source {
   /** The archive as plain tar. */
   stream: Readable;
+  /** What the archive claims to be, for messages: "tar archive", ".tar.gz"… */
+  format: string;
   /** Waits for the decompressor to end (killing it if `aborted`) and returns its failure, if any. */
   close(aborted: boolean): Promise<StrataError | undefined>;
 }
@@ -347,22 +356,29 @@ async function openSource(
   if (typeof input !== 'string') {
     const stream = input instanceof Readable ? input : new Readable().wrap(input);
     stream.on('error', (err) => fail(new Internal(`cannot read archive stream: ${err.message}`, { cause: err })));
-    return { stream, close: done };
+    return { stream, format: 'tar archive', close: done };
   }
   const magic = await readMagic(input);
   const starts = (bytes: number[]): boolean => bytes.every((byte, i) => magic[i] === byte);
   if (starts([0x1f, 0x8b])) {
+    const file = createReadStream(input);
     const gunzip = createGunzip();
-    pipeline(createReadStream(input), gunzip, (err) => {
-      if (err) fail(readError(err, input, '.tar.gz'));
-    });
-    return { stream: gunzip, close: done };
+    for (const stream of [file, gunzip]) stream.on('error', (err: Error) => fail(readError(err, input, '.tar.gz')));
+    file.pipe(gunzip);
+    return {
+      stream: gunzip,
+      format: '.tar.gz',
+      async close() {
+        file.destroy();
+        return undefined;
+      },
+    };
   }
   if (starts([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return decompress(['xz', '-dcq', '--', input], '.tar.xz', fail);
   if (starts([0x28, 0xb5, 0x2f, 0xfd])) return decompress(['zstd', '-dcq', '--', input], '.tar.zst', fail);
   const stream = createReadStream(input);
   stream.on('error', (err) => fail(readError(err, input, 'tar archive')));
-  return { stream, close: done };
+  return { stream, format: 'tar archive', close: done };
 }
 
 /** Decompresses with an external tool (its last argument is the archive). */
@@ -384,6 +400,7 @@ function decompress(command: string[], format: string, fail: (err: StrataError) 
   });
   return {
     stream: child.stdout,
+    format,
     async close(aborted) {
       if (aborted) {
         child.stdout.destroy();
@@ -392,7 +409,7 @@ function decompress(command: string[], format: string, fail: (err: StrataError) 
       const { code, signal } = await closed;
       if (spawnError) return new ToolError(command, null, spawnError.message, `decompressing ${path}`);
       if (code !== 0 && code !== null) {
-        const said = stderr.trim().split('\n').filter(Boolean).slice(-1).join('') || `${command[0]} exited with status ${code}`;
+        const said = stderr.split(/[\r\n]/).map((line) => line.trim()).filter(Boolean).pop() ?? `${command[0]} exited with status ${code}`;
         return new InvalidArgument(`archive ${path} is not a valid ${format}: ${said}`);
       }
       if (signal !== null && !aborted) return new ToolError(command, null, stderr, `decompressing ${path}`);

@@ -1,0 +1,107 @@
+// Integration: the daemon's life — kill -9 and restart with containers running,
+// reconciliation, two daemons side by side, concurrency.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { TestDaemon, zombies } from './harness.js';
+
+interface View { name: string; state: string; pid: number | null }
+
+describe('daemon', () => {
+  const d = new TestDaemon();
+  const other = new TestDaemon();
+  before(async () => {
+    await d.start();
+    await d.ok('template', 'build', 'bb', '--from', 'busybox');
+  });
+  after(async () => {
+    await d.cleanup();
+    await other.cleanup();
+  });
+
+  test('containers keep running through kill -9 of the daemon, and a new daemon can stop them', async () => {
+    await d.ok('create', 'k1', '--template', 'bb');
+    await d.ok('start', 'k1');
+    const before = await d.json<View>('inspect', 'k1');
+    await d.kill9();
+    const down = await d.cli('list');
+    assert.equal(down.status, 7, 'a missing daemon is exit status 7 (unavailable)');
+    assert.match(down.stderr, /cannot reach the Strata daemon/);
+    process.kill(before.pid!, 0); // still alive
+    await d.start();
+    const after = await d.json<View>('inspect', 'k1');
+    assert.equal(after.state, 'running');
+    assert.equal(after.pid, before.pid);
+    assert.equal((await d.ok('exec', 'k1', '--', 'hostname')).trim(), 'k1');
+    await d.ok('stop', 'k1');
+    assert.deepEqual(zombies().filter((z) => z.pid === before.pid), []);
+  });
+
+  test('a clean daemon stop leaves containers running too', async () => {
+    await d.ok('start', 'k1');
+    const pid = (await d.json<View>('inspect', 'k1')).pid!;
+    await d.stop();
+    process.kill(pid, 0);
+    await d.start();
+    assert.equal((await d.json<View>('inspect', 'k1')).state, 'running');
+  });
+
+  test('reconciliation: a container that died while the daemon was away is reported and marked stopped', async () => {
+    const pid = (await d.json<View>('inspect', 'k1')).pid!;
+    await d.kill9();
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100; i++) {
+      try { process.kill(pid, 0); } catch { break; }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    d.log = '';
+    await d.start();
+    assert.match(d.log, /reconcile: k1: recorded running, but its init is gone: marked stopped/);
+    assert.equal((await d.json<View>('inspect', 'k1')).state, 'stopped');
+    assert.deepEqual(d.leftovers(), []);
+    const events = await d.json<Array<{ kind: string; subject: string }>>('events');
+    assert.ok(events.some((e) => e.kind === 'reconcile' && e.subject === 'k1'));
+    await d.ok('start', 'k1');
+  });
+
+  test('a second daemon on the same data root is refused', async () => {
+    const twin = new TestDaemon({ shareRoot: d.root });
+    try {
+      await assert.rejects(twin.start(), /already serves the data root/);
+    } finally {
+      twin.daemon?.kill('SIGKILL');
+      rmSync(dirname(twin.socket), { recursive: true, force: true });
+    }
+  });
+
+  test('two daemons with different roots run side by side without touching each other', async () => {
+    await other.start();
+    await other.ok('template', 'build', 'bb', '--from', 'busybox');
+    await other.ok('create', 'k1', '--template', 'bb');
+    await other.ok('start', 'k1');
+    const mine = await d.json<View>('inspect', 'k1');
+    const theirs = await other.json<View>('inspect', 'k1');
+    assert.notEqual(mine.pid, theirs.pid);
+    assert.notEqual(d.paths.cgroupParent, other.paths.cgroupParent);
+    await other.ok('destroy', 'k1', '--force');
+    assert.equal((await d.json<View>('inspect', 'k1')).state, 'running', 'the other daemon did not touch ours');
+    assert.equal((await d.ok('exec', 'k1', '--', 'true')), '');
+  });
+
+  test('operations on different containers run concurrently, on one container one at a time', async () => {
+    const names = ['p1', 'p2', 'p3', 'p4'];
+    const created = await Promise.all(names.map((n) => d.cli('create', n, '--template', 'bb')));
+    assert.deepEqual(created.map((r) => r.status), [0, 0, 0, 0]);
+    const started = await Promise.all(names.map((n) => d.cli('start', n)));
+    assert.deepEqual(started.map((r) => r.status), [0, 0, 0, 0]);
+    // Two starts of one container race: exactly one wins, the other is told it already runs.
+    await d.ok('stop', 'p1', '--timeout', '0');
+    const race = await Promise.all([d.cli('start', 'p1'), d.cli('start', 'p1')]);
+    assert.deepEqual(race.map((r) => r.status).sort(), [0, 6]);
+    assert.match(race.find((r) => r.status === 6)!.stderr, /already running/);
+    await Promise.all(names.map((n) => d.ok('destroy', n, '--force')));
+    const ids = new Set((await d.json<View[]>('list')).map((c) => c.name));
+    for (const n of names) assert.ok(!ids.has(n));
+  });
+});

@@ -1,0 +1,84 @@
+// Integration: every bad input gives one clear line, a non-zero status, and changes nothing.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCli, TestDaemon } from './harness.js';
+
+describe('bad input', () => {
+  const d = new TestDaemon();
+  before(async () => {
+    await d.start();
+    await d.ok('template', 'build', 'bb', '--from', 'busybox');
+    await d.ok('create', 'used', '--template', 'bb');
+    await d.ok('create', 'live', '--template', 'bb');
+    await d.ok('start', 'live');
+  });
+  after(() => d.cleanup());
+
+  /** Runs a command that must fail: one line on stderr matching `message`, the given status, state unchanged. */
+  async function refused(args: string[], status: number, message: RegExp): Promise<void> {
+    const before = await d.ok('list', '--json');
+    const tplBefore = await d.ok('template', 'list', '--json');
+    const r = await d.cli(...args);
+    assert.equal(r.status, status, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one line, got: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /at .*\.js:\d+/, 'no stack trace without --debug');
+    const strip = (s: string): string => s.replace(/"startedAt": "[^"]*"/g, '');
+    assert.equal(strip(await d.ok('list', '--json')), strip(before));
+    assert.equal(await d.ok('template', 'list', '--json'), tplBefore);
+  }
+
+  test('invalid names', async () => {
+    await refused(['create', 'Bad_Name', '--template', 'bb'], 2, /invalid container name "Bad_Name": use 1-63 characters/);
+    await refused(['create', 'x'.repeat(64), '--template', 'bb'], 2, /invalid container name/);
+    await refused(['template', 'build', 'UP', '--from', 'busybox'], 2, /invalid template name/);
+    await refused(['create', 'okname', '--template', 'bb', '--hostname', 'bad host'], 2, /invalid hostname/);
+  });
+
+  test('unknown template, container and source', async () => {
+    await refused(['create', 'c9', '--template', 'nope'], 3, /template nope does not exist/);
+    await refused(['start', 'ghost'], 3, /container ghost does not exist/);
+    await refused(['inspect', 'ghost'], 3, /container ghost does not exist/);
+    await refused(['template', 'build', 't2', '--from', 'floppy'], 2, /unknown template source "floppy"/);
+    await refused(['template', 'build', 't2', '--from', 'rootfs:/nonexistent.tar'], 2, /does not exist/);
+  });
+
+  test('duplicates and wrong states', async () => {
+    await refused(['create', 'used', '--template', 'bb'], 4, /container used already exists/);
+    await refused(['template', 'build', 'bb', '--from', 'busybox'], 4, /template bb already exists/);
+    await refused(['start', 'live'], 6, /container live is already running/);
+    await refused(['destroy', 'live'], 6, /container live is running: stop it first, or use 'strata destroy live --force'/);
+    await refused(['exec', 'used', '--', 'true'], 6, /container used is not running: start it with 'strata start used'/);
+    await refused(['stop', 'used'], 6, /container used is not running/);
+    await refused(['template', 'rm', 'bb'], 5, /template bb is used by containers live, used: destroy them first/);
+    await refused(['stop', 'live', '--timeout', '-3'], 2, /invalid --timeout/);
+  });
+
+  test('a missing daemon', async () => {
+    const r = await runCli(join(d.root, 'no-such.sock'), ['list']);
+    assert.equal(r.status, 7);
+    assert.match(r.stderr, /cannot reach the Strata daemon at .*no-such\.sock.*start it with 'strata daemon'/);
+  });
+
+  test('--debug adds the stack trace', async () => {
+    const r = await d.cli('start', 'ghost', '--debug');
+    assert.equal(r.status, 3);
+    assert.match(r.stderr, /NotFound/);
+  });
+
+  test('a create that fails half-way rolls back completely', async () => {
+    // Something (not ours) sits where the container's directory would go.
+    const blocker = join(d.paths.containers, 'half');
+    writeFileSync(blocker, 'in the way');
+    const r = await d.cli('create', 'half', '--template', 'bb');
+    assert.notEqual(r.status, 0);
+    const list = await d.json<Array<{ name: string }>>('list');
+    assert.ok(!list.some((c) => c.name === 'half'), 'no record left');
+    // The rollback removed what it made; the next create of that name works.
+    assert.equal(existsSync(blocker), false);
+    await d.ok('create', 'half', '--template', 'bb');
+    await d.ok('destroy', 'half');
+  });
+});
