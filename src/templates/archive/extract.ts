@@ -109,7 +109,8 @@ interface Whiteout {
  * of plain tar. `dest` must be an empty directory, or, with `layered`, one holding earlier
  * layers extracted by this function. Refusals are InvalidArgument errors naming the entry.
  *
- * On any error this throws and leaves `dest` half-written: the caller removes `dest`.
+ * On any error this throws (after destroying the input stream and ending any decompressor)
+ * and leaves `dest` half-written: the caller removes `dest`.
  */
 export async function extractTar(
   input: string | NodeJS.ReadableStream,
@@ -169,13 +170,10 @@ class Extraction {
       this.stats.dirs++;
       return;
     }
-    if (entry.type === 'hardlink') {
-      if (entry.target === entry.path) throw refuse(entry.name, 'is a hardlink to itself');
-      if (this.kinds.get(entry.target) !== 'file') {
-        throw refuse(entry.name, `is a hardlink to ${quote(entry.target)}, which is not a regular file extracted earlier`);
-      }
-    }
     if (existing !== undefined) await this.remove(entry.path, existing);
+    if (entry.type === 'hardlink' && this.kinds.get(entry.target) !== 'file') {
+      throw refuse(entry.name, `is a hardlink to ${quote(entry.target)}, which is not a regular file extracted earlier`);
+    }
     switch (entry.type) {
       case 'file':
         await writeFile(abs, entry, body);

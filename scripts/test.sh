@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `npm test`: installs what the tests need, builds, and runs every test (unit and integration)
+# with node's test runner. Integration tests run real containers: run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then echo "strata: the tests run real containers and need root" >&2; exit 1; fi
+bash scripts/setup-host.sh
+mapfile -t files < <(find dist -name '*.test.js' -not -path '*/node_modules/*' | sort)
+exec node --test --test-concurrency=1 --test-timeout=1200000 "${files[@]}"
