@@ -400,10 +400,7 @@ function decompress(command: string[], format: string, fail: (err: StrataError) 
     stream: child.stdout,
     format,
     async close(aborted) {
-      if (aborted) {
-        child.stdout.destroy();
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      }
+      if (aborted && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       const { code, signal } = await closed;
       if (spawnError) return new ToolError(command, null, spawnError.message, `decompressing ${path}`);
       if (code !== 0 && code !== null) {
