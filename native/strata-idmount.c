@@ -7,6 +7,10 @@
  *
  *   strata-idmount map HOSTBASE COUNT SRC DST [ro]
  *       bind SRC at DST so that on-disk id N appears as HOSTBASE+N (N < COUNT)
+ *   strata-idmount overlay LOWER[:LOWER...] UPPER WORK TARGET
+ *       mount an overlay (mount(2) directly: one process for a container's whole root)
+ *   strata-idmount batch OP ARGS... [-- OP ARGS...]...
+ *       several of the above in order, stopping at the first failure
  *   strata-idmount check DIR
  *       exit 0 when the kernel can idmap a mount of DIR, 1 otherwise
  */
@@ -119,14 +123,53 @@ static int idmap(unsigned long base, unsigned long count, const char *src, const
     return 0;
 }
 
-int main(int argc, char **argv) {
-    if (argc >= 6 && strcmp(argv[1], "map") == 0) {
+static int overlay(const char *lower, const char *upper, const char *work, const char *target) {
+    size_t len = strlen(lower) + strlen(upper) + strlen(work) + 64;
+    char *options = malloc(len);
+    if (!options) return 2;
+    snprintf(options, len, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+    int rc = mount("overlay", target, "overlay", 0, options);
+    if (rc < 0) fprintf(stderr, "strata-idmount: mount overlay at %s (%s): %s\n", target, options, strerror(errno));
+    free(options);
+    return rc < 0 ? 2 : 0;
+}
+
+/* One operation at argv[0]; returns its status and sets *used to the words it took. */
+static int op(int argc, char **argv, int *used) {
+    if (argc >= 5 && strcmp(argv[0], "map") == 0) {
         char *end;
-        unsigned long base = strtoul(argv[2], &end, 10);
-        if (*end) { fprintf(stderr, "strata-idmount: bad HOSTBASE %s\n", argv[2]); return 2; }
-        unsigned long count = strtoul(argv[3], &end, 10);
-        if (*end || count == 0) { fprintf(stderr, "strata-idmount: bad COUNT %s\n", argv[3]); return 2; }
-        return idmap(base, count, argv[4], argv[5], argc >= 7 && strcmp(argv[6], "ro") == 0);
+        int readonly = argc >= 6 && strcmp(argv[5], "ro") == 0;
+        *used = readonly ? 6 : 5;
+        unsigned long base = strtoul(argv[1], &end, 10);
+        if (*end) { fprintf(stderr, "strata-idmount: bad HOSTBASE %s\n", argv[1]); return 2; }
+        unsigned long count = strtoul(argv[2], &end, 10);
+        if (*end || count == 0) { fprintf(stderr, "strata-idmount: bad COUNT %s\n", argv[2]); return 2; }
+        return idmap(base, count, argv[3], argv[4], readonly);
+    }
+    if (argc >= 5 && strcmp(argv[0], "overlay") == 0) {
+        *used = 5;
+        return overlay(argv[1], argv[2], argv[3], argv[4]);
+    }
+    fprintf(stderr, "strata-idmount: bad operation %s\n", argc ? argv[0] : "(none)");
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "batch") == 0) {
+        int i = 2;
+        while (i < argc) {
+            int used = 0;
+            int rc = op(argc - i, argv + i, &used);
+            if (rc != 0) return rc;
+            i += used;
+            if (i < argc && strcmp(argv[i], "--") == 0) i++;
+            else if (i < argc) { fprintf(stderr, "strata-idmount: expected -- before %s\n", argv[i]); return 2; }
+        }
+        return 0;
+    }
+    if (argc >= 2 && (strcmp(argv[1], "map") == 0 || strcmp(argv[1], "overlay") == 0)) {
+        int used = 0;
+        return op(argc - 1, argv + 1, &used);
     }
     if (argc == 3 && strcmp(argv[1], "check") == 0) {
         char target[4096];

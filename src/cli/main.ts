@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { asStrataError, exitStatusOf } from '../errors/index.js';
-import { VERSION } from '../daemon/index.js';
+import { VERSION } from '../config/index.js';
 import { register as daemon } from './commands/daemon.js';
 import { register as exec } from './commands/exec.js';
 import { register as lifecycle } from './commands/lifecycle.js';

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+export const VERSION = '0.1.0';
 export const DEFAULT_ROOT = '/var/lib/strata';
 export const DEFAULT_SOCKET = '/run/strata/strata.sock';
 

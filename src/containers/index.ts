@@ -150,9 +150,13 @@ export class Containers {
   start(name: string): Promise<ContainerView> {
     return this.lock.run(name, async () => {
       const c = this.record(name);
-      const state = await this.runc.state(this.id(name));
-      if (state?.status === 'running') throw new FailedPrecondition(`container ${name} is already running: use 'strata restart ${name}' to restart it`);
-      if (state) await this.runc.delete(this.id(name), true);
+      // Only a container recorded running can be (the records are reconciled at daemon start),
+      // so the common path spares a runc call.
+      if (c.state === 'running') {
+        const state = await this.runc.state(this.id(name));
+        if (state?.status === 'running') throw new FailedPrecondition(`container ${name} is already running: use 'strata restart ${name}' to restart it`);
+        if (state) await this.runc.delete(this.id(name), true);
+      }
       await this.startLocked(c);
       return this.view(this.record(name));
     });

@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { Containers } from '../containers/index.js';
 import { FailedPrecondition } from '../errors/index.js';
-import { pathsFor } from '../config/index.js';
+import { pathsFor, VERSION } from '../config/index.js';
 import { buildServer } from '../api/server.js';
 import { isAlive, Monitor, Runc } from '../runtime/index.js';
 import { Store } from '../state/index.js';
@@ -21,7 +21,6 @@ export interface DaemonOptions {
   log?: (line: string) => void;
 }
 
-export const VERSION = '0.1.0';
 
 function socketAnswers(path: string): Promise<boolean> {
   return new Promise((resolve) => {

@@ -9,22 +9,22 @@ export type Mount =
   | { kind: 'idmap'; source: string; target: string; hostBase: number; size: number }
   | { kind: 'overlay'; lower: string[]; upper: string; work: string; target: string };
 
+/** Performs the mounts in order, all in one run of the native helper; on failure none stays mounted. */
 export async function mountAll(mounts: Mount[], idmountHelper: string): Promise<void> {
-  const done: Mount[] = [];
+  if (!mounts.length) return;
+  const argv = [idmountHelper, 'batch'];
+  for (const m of mounts) {
+    // Targets below an earlier mount appear only once it is mounted; the helper's mount(2) needs them then.
+    if (!mounts.some((o) => o !== m && m.target.startsWith(`${o.target}/`))) await fsp.mkdir(m.target, { recursive: true });
+    if (argv.length > 2) argv.push('--');
+    if (m.kind === 'idmap') argv.push('map', String(m.hostBase), String(m.size), m.source, m.target, 'ro');
+    // Lower layers are listed top first, as overlayfs wants them.
+    else argv.push('overlay', m.lower.join(':'), m.upper, m.work, m.target);
+  }
   try {
-    for (const m of mounts) {
-      await fsp.mkdir(m.target, { recursive: true });
-      if (m.kind === 'idmap') {
-        await run([idmountHelper, 'map', String(m.hostBase), String(m.size), m.source, m.target, 'ro'], { context: `idmapping ${m.source}` });
-      } else {
-        // Lower layers are listed top first, as overlayfs wants them.
-        const options = `lowerdir=${m.lower.join(':')},upperdir=${m.upper},workdir=${m.work}`;
-        await run(['mount', '-t', 'overlay', 'overlay', '-o', options, m.target], { context: `mounting the root of ${m.target}` });
-      }
-      done.push(m);
-    }
+    await run(argv, { context: `mounting ${mounts[mounts.length - 1].target}` });
   } catch (err) {
-    await unmountAll(done);
+    await unmountAll(mounts);
     throw err;
   }
 }

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { resolveRoot, resolveSocket } from '../../config/index.js';
-import { runDaemon } from '../../daemon/index.js';
 
 export function register(program: Command): void {
   program
@@ -10,6 +9,8 @@ export function register(program: Command): void {
     .option('--socket <path>', 'API socket (default: $STRATA_SOCKET or /run/strata/strata.sock)')
     .option('--debug', 'show stack traces of errors')
     .action(async (opts: { root?: string; socket?: string }) => {
+      // Loaded only here: the daemon's modules (Fastify, SQLite) would slow every other verb.
+      const { runDaemon } = await import('../../daemon/index.js');
       const daemon = await runDaemon({ root: resolveRoot(opts.root), socket: resolveSocket(opts.socket) });
       const stop = (): void => { void daemon.stop().then(() => process.exit(0)); };
       process.on('SIGTERM', stop);
