@@ -11,6 +11,9 @@
  *       mount an overlay (mount(2) directly: one process for a container's whole root)
  *   strata-idmount batch OP ARGS... [-- OP ARGS...]...
  *       several of the above in order, stopping at the first failure
+ *   strata-idmount bind-into PID SRC DST...
+ *       bind host path SRC/DST over DST inside the mount namespace of process PID
+ *       (replacing what is there), for each DST: re-binds after lxcfs restarts
  *   strata-idmount check DIR
  *       exit 0 when the kernel can idmap a mount of DIR, 1 otherwise
  */
@@ -154,7 +157,32 @@ static int op(int argc, char **argv, int *used) {
     return 2;
 }
 
+static int bind_into(const char *pid, const char *src, int count, char **dsts) {
+    int trees[64];
+    if (count > 64) { fprintf(stderr, "strata-idmount: too many paths\n"); return 2; }
+    for (int i = 0; i < count; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s%s", src, dsts[i]);
+        trees[i] = (int)syscall(SYS_open_tree, AT_FDCWD, path, ST_OPEN_TREE_CLONE | ST_OPEN_TREE_CLOEXEC);
+        if (trees[i] < 0) { fprintf(stderr, "strata-idmount: open_tree %s: %s\n", path, strerror(errno)); return 2; }
+    }
+    char ns[64];
+    snprintf(ns, sizeof ns, "/proc/%s/ns/mnt", pid);
+    int fd = open(ns, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNS) < 0) { fprintf(stderr, "strata-idmount: entering %s: %s\n", ns, strerror(errno)); return 2; }
+    int rc = 0;
+    for (int i = 0; i < count; i++) {
+        umount2(dsts[i], MNT_DETACH);
+        if (syscall(SYS_move_mount, trees[i], "", AT_FDCWD, dsts[i], ST_MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+            fprintf(stderr, "strata-idmount: binding %s: %s\n", dsts[i], strerror(errno));
+            rc = 2;
+        }
+    }
+    return rc;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 5 && strcmp(argv[1], "bind-into") == 0) return bind_into(argv[2], argv[3], argc - 4, argv + 4);
     if (argc >= 2 && strcmp(argv[1], "batch") == 0) {
         int i = 2;
         while (i < argc) {

@@ -19,6 +19,12 @@ export interface Services {
   log?: (line: string) => void;
 }
 
+/** Limits as the CLI gives them: sizes and rates as text ("512M", "none") or numbers. */
+const limitsSchema = {
+  type: 'object',
+  additionalProperties: { type: ['string', 'number'] },
+} as const;
+
 const nameParam = {
   type: 'object',
   properties: { name: { type: 'string' } },
@@ -99,14 +105,14 @@ export function buildServer(s: Services): FastifyInstance {
         type: 'object',
         properties: {
           name: { type: 'string' }, template: { type: 'string' }, hostname: { type: 'string' },
-          privileged: { type: 'boolean' }, autostart: { type: 'boolean' },
+          privileged: { type: 'boolean' }, autostart: { type: 'boolean' }, limits: limitsSchema,
         },
         required: ['name', 'template'],
         additionalProperties: false,
       },
     },
   }, async (req, reply) => {
-    const body = req.body as { name: string; template: string; hostname?: string; privileged?: boolean; autostart?: boolean };
+    const body = req.body as { name: string; template: string; hostname?: string; privileged?: boolean; autostart?: boolean; limits?: Record<string, string | number> };
     const view = await s.containers.create(body, clientGone(req, reply));
     return reply.status(201).send(view);
   });
@@ -150,6 +156,22 @@ export function buildServer(s: Services): FastifyInstance {
     const { name } = req.params as { name: string };
     return { argv: await s.containers.execPlan(name, req.body as { args: string[] }) };
   });
+  app.patch('/v1/containers/:name/limits', {
+    schema: { params: nameParam, body: { type: 'object', properties: { limits: limitsSchema }, required: ['limits'], additionalProperties: false } },
+  }, async (req) => {
+    const { name } = req.params as { name: string };
+    return s.containers.set(name, (req.body as { limits: Record<string, string | number> }).limits);
+  });
+  app.get('/v1/containers/:name/stats', { schema: { params: nameParam } }, async (req) => {
+    const { name } = req.params as { name: string };
+    return s.containers.stats(name);
+  });
+  app.get('/v1/stats', async () => Promise.all(s.containers.list().map((c) => s.containers.stats(c.name))));
+  app.get('/v1/processes', { schema: { querystring: { type: 'object', properties: { container: { type: 'string' } } } } }, async (req) => {
+    const { container } = req.query as { container?: string };
+    return s.containers.processes(container);
+  });
+  app.get('/v1/pool', async () => s.containers.poolView());
   app.post('/v1/containers/:name/enter', { schema: { params: nameParam } }, async (req) => {
     const { name } = req.params as { name: string };
     return { argv: await s.containers.enterPlan(name) };

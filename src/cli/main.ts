@@ -8,6 +8,7 @@ import { VERSION } from '../config/index.js';
 import { register as daemon } from './commands/daemon.js';
 import { register as exec } from './commands/exec.js';
 import { register as lifecycle } from './commands/lifecycle.js';
+import { register as resources } from './commands/resources.js';
 import { register as template } from './commands/template.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -15,12 +16,16 @@ export async function main(argv: string[]): Promise<void> {
     .description('Strata: OS-level system containers on runc and overlayfs')
     .version(VERSION)
     .enablePositionalOptions()
+    // Also accepted before the verb; each verb takes them too.
+    .option('--socket <path>', 'daemon socket (default: $STRATA_SOCKET or /run/strata/strata.sock)')
+    .option('--debug', 'show stack traces of errors')
     .exitOverride()
     .showSuggestionAfterError();
   daemon(program);
   template(program);
   lifecycle(program);
   exec(program);
+  resources(program);
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv);

@@ -17,6 +17,8 @@ export interface Paths {
   db: string;
   templates: string;
   containers: string;
+  /** The storage pool: size-limited private areas. */
+  pool: string;
   /** Runtime state that must not survive a host reboot (tmpfs). */
   run: string;
   runcRoot: string;
@@ -38,6 +40,7 @@ export function pathsFor(rootDir: string): Paths {
     db: join(root, 'strata.db'),
     templates: join(root, 'templates'),
     containers: join(root, 'containers'),
+    pool: join(root, 'pool'),
     run,
     runcRoot: join(run, 'runc'),
     monitorSocket: join(run, 'monitor.sock'),

@@ -17,6 +17,9 @@ import { validateName } from '../util/names.js';
 import { Reverter } from '../util/reverter.js';
 import { idMapFor } from './ids.js';
 import { removeCgroupParent } from './cgroups.js';
+import { hostCapacity, ioDeviceOf, mergeLimits, parseLimits, toOciResources, type CgroupDriver, type CgroupUsage, type IoDevice, type Limits } from '../resources/index.js';
+import type { Lxcfs } from '../resources/lxcfs.js';
+import type { Pool } from '../storage/pool.js';
 
 export interface CreateOptions {
   name: string;
@@ -24,6 +27,35 @@ export interface CreateOptions {
   hostname?: string;
   privileged?: boolean;
   autostart?: boolean;
+  /** Limits as given on the command line (`--cpus 1.5`, `--memory 512M`…), keyed in camelCase. */
+  limits?: Record<string, string | number>;
+}
+
+/** What the orchestration needs of the host, found once at daemon start. */
+export interface HostServices {
+  idmapped: boolean;
+  cgroups: CgroupDriver;
+  pool: Pool;
+  lxcfs: Lxcfs | null;
+}
+
+export interface ContainerStats {
+  name: string;
+  state: ContainerRecord['state'];
+  cpuSeconds: number;
+  cpuPercent: number | null;
+  memoryBytes: number | null;
+  memoryLimitBytes: number | null;
+  memoryPeakBytes: number | null;
+  pids: number | null;
+  pidsLimit: number | null;
+  ioReadBytes: number;
+  ioWriteBytes: number;
+  ioReadOps: number;
+  ioWriteOps: number;
+  diskUsedBytes: number | null;
+  diskLimitBytes: number | null;
+  oomKills: number;
 }
 
 export interface ContainerView {
@@ -38,6 +70,7 @@ export interface ContainerView {
   privateArea: string;
   consoleLog: string;
   idMap: IdMap | null;
+  limits: Limits;
   createdAt: string;
   startedAt: string | null;
   stoppedAt: string | null;
@@ -66,7 +99,7 @@ export class Containers {
     private readonly store: Store,
     private readonly templates: Templates,
     runc: Runc,
-    private readonly host: { idmapped: boolean } = { idmapped: true },
+    private readonly host: HostServices,
   ) {
     this.storage = new Storage(paths.containers, paths.helpers.idmount);
     this.runc = runc;
@@ -89,7 +122,7 @@ export class Containers {
     return {
       name: c.name, state: c.state, pid: c.pid, template: c.template, hostname: c.hostname,
       privileged: c.privileged, autostart: c.autostart, rootfs: l.rootfs, privateArea: l.privateArea,
-      consoleLog: l.consoleLog, idMap: this.idMapOf(c) ?? null,
+      consoleLog: l.consoleLog, idMap: this.idMapOf(c) ?? null, limits: c.limits as Limits,
       createdAt: c.createdAt, startedAt: c.startedAt, stoppedAt: c.stoppedAt,
     };
   }
@@ -113,6 +146,166 @@ export class Containers {
     return name;
   }
 
+  /** The container's cgroup, relative to each hierarchy's root. */
+  private cgroupPath(name: string): string {
+    return `/${this.paths.cgroupParent}/${name}`;
+  }
+
+  /** The block device that holds the container's data: its volume's loop device, else the data root's disk. */
+  private async ioDevice(c: ContainerRecord): Promise<IoDevice | undefined> {
+    if (c.volume) return (await this.host.pool.driver.device(c.name)) ?? undefined;
+    return ioDeviceOf(this.paths.root);
+  }
+
+  // Limits and usage
+
+  /** Changes limits; on a running container live, without a restart. All or nothing. */
+  set(name: string, raw: Record<string, string | number>): Promise<ContainerView> {
+    const change = parseLimits(raw, hostCapacity());
+    if (Object.values(change).every((v) => v === undefined)) throw new InvalidArgument('nothing to change: give at least one limit, e.g. --memory 512M or --cpus 1');
+    return this.lock.run(name, async () => {
+      const c = this.record(name);
+      const before = c.limits as Limits;
+      const after = stripUnset(mergeLimits(before, change));
+      const layout = this.storage.layout(name);
+      if (change.disk !== undefined) {
+        if (!c.volume) throw new FailedPrecondition(`container ${name} was created without --disk, so its private area has no size limit to change: recreate it with --disk SIZE`);
+        if (change.disk === null) throw new InvalidArgument('a disk limit cannot be removed, only changed: give a size such as --disk 20G');
+        const usage = await this.host.pool.driver.usage(name, layout.privateDir);
+        if (usage && change.disk < usage.usedBytes) {
+          throw new FailedPrecondition(`cannot shrink the disk of ${name} to ${fmtBytes(change.disk)}: it holds ${fmtBytes(usage.usedBytes)}; free space inside first or choose a larger size`);
+        }
+        await this.host.pool.checkSize(change.disk);
+      }
+      const r = new Reverter();
+      try {
+        if (c.state === 'running') {
+          const cgroupChange: Limits = { ...change, disk: undefined };
+          const device = await this.ioDevice(c);
+          r.add(() => this.host.cgroups.apply(this.cgroupPath(name), undoOf(before, cgroupChange), device));
+          await this.host.cgroups.apply(this.cgroupPath(name), cgroupChange, device);
+        }
+        if (change.disk !== undefined && change.disk !== null) await this.resizeDisk(c, change.disk);
+        this.store.setLimits(name, after as Record<string, unknown>);
+        this.store.addEvent('limits-changed', name, describeChange(change));
+        r.success();
+      } finally {
+        await r.fail();
+      }
+      return this.view(this.record(name));
+    });
+  }
+
+  /** Resizes a container's volume: online while it runs (grow only), offline otherwise. */
+  private async resizeDisk(c: ContainerRecord, size: number): Promise<void> {
+    const driver = this.host.pool.driver;
+    const { privateDir } = this.storage.layout(c.name);
+    if (c.state === 'running') return driver.resize(c.name, privateDir, size);
+    await driver.deactivate(privateDir);
+    try {
+      await driver.resize(c.name, privateDir, size);
+    } finally {
+      await driver.activate(c.name, privateDir);
+    }
+  }
+
+  private readonly samples = new Map<string, { at: number; cpuNs: number; oomKills: number }>();
+
+  private foldUsage(name: string, u: CgroupUsage): void {
+    this.store.addUsage(name, {
+      cpuNs: u.cpuUsageNs, ioReadBytes: u.ioReadBytes, ioWriteBytes: u.ioWriteBytes, ioReadOps: u.ioReadOps,
+      ioWriteOps: u.ioWriteOps, oomKills: u.oomKills, memoryPeak: u.memoryPeakBytes ?? u.memoryBytes,
+    });
+  }
+
+  /** Usage now plus the sums of earlier runs; CPU % over the time since the previous sample. */
+  async stats(name: string): Promise<ContainerStats> {
+    const c = this.record(name);
+    const totals = this.store.usageTotals(name);
+    const live = c.state === 'running' ? await this.host.cgroups.read(this.cgroupPath(name)).catch(() => null) : null;
+    let cpuPercent: number | null = null;
+    if (live) cpuPercent = await this.cpuPercent(name, live);
+    const layout = this.storage.layout(name);
+    const disk = c.volume ? await this.host.pool.driver.usage(name, layout.privateDir) : null;
+    const limits = c.limits as Limits;
+    return {
+      name, state: c.state,
+      cpuSeconds: (totals.cpuNs + (live?.cpuUsageNs ?? 0)) / 1e9,
+      cpuPercent,
+      memoryBytes: live?.memoryBytes ?? null,
+      memoryLimitBytes: live?.memoryLimitBytes ?? limits.memory ?? null,
+      memoryPeakBytes: Math.max(totals.memoryPeak, live?.memoryPeakBytes ?? 0) || null,
+      pids: live?.pids ?? null,
+      pidsLimit: live?.pidsLimit ?? limits.pids ?? null,
+      ioReadBytes: totals.ioReadBytes + (live?.ioReadBytes ?? 0),
+      ioWriteBytes: totals.ioWriteBytes + (live?.ioWriteBytes ?? 0),
+      ioReadOps: totals.ioReadOps + (live?.ioReadOps ?? 0),
+      ioWriteOps: totals.ioWriteOps + (live?.ioWriteOps ?? 0),
+      diskUsedBytes: disk?.usedBytes ?? null,
+      diskLimitBytes: disk?.limitBytes ?? null,
+      oomKills: totals.oomKills + (live?.oomKills ?? 0),
+    };
+  }
+
+  private async cpuPercent(name: string, live: CgroupUsage): Promise<number | null> {
+    let prev = this.samples.get(name);
+    let now = { at: performance.now(), cpuNs: live.cpuUsageNs, oomKills: live.oomKills };
+    if (!prev || now.at - prev.at < 100) {
+      // No recent sample: take a short one now.
+      prev = now;
+      await new Promise((r) => setTimeout(r, 200));
+      const again = await this.host.cgroups.read(this.cgroupPath(name)).catch(() => null);
+      if (!again) return null;
+      now = { at: performance.now(), cpuNs: again.cpuUsageNs, oomKills: again.oomKills };
+    }
+    this.samples.set(name, now);
+    return Math.max(0, ((now.cpuNs - prev.cpuNs) / 1e6 / (now.at - prev.at)) * 100);
+  }
+
+  /** After an lxcfs restart: its files are bound again in every running container. */
+  async rebindLxcfs(): Promise<void> {
+    const lxcfs = this.host.lxcfs;
+    if (!lxcfs) return;
+    for (const c of this.store.listContainers()) {
+      if (c.state === 'running' && c.pid) await lxcfs.rebind(c.pid).catch((err: Error) => this.store.addEvent('lxcfs-rebind-failed', c.name, err.message));
+    }
+  }
+
+  /** Periodic: records OOM kills as events and keeps CPU samples fresh. */
+  async sample(): Promise<void> {
+    for (const c of this.store.listContainers()) {
+      if (c.state !== 'running') continue;
+      const u = await this.host.cgroups.read(this.cgroupPath(c.name)).catch(() => null);
+      if (!u) continue;
+      const prev = this.samples.get(c.name);
+      if (prev && u.oomKills > prev.oomKills) {
+        this.store.addEvent('oom-kill', c.name, `${u.oomKills - prev.oomKills} process(es) killed at the memory limit; the container runs on`);
+      }
+      this.samples.set(c.name, { at: performance.now(), cpuNs: u.cpuUsageNs, oomKills: u.oomKills });
+    }
+  }
+
+  /** Host processes of the containers (all, or one), with the pid each has inside. */
+  async processes(name?: string): Promise<Array<{ container: string; pid: number; cpid: number; user: string; command: string }>> {
+    const list = name ? [this.record(name)] : this.store.listContainers().filter((c) => c.state === 'running');
+    const out: Array<{ container: string; pid: number; cpid: number; user: string; command: string }> = [];
+    for (const c of list) {
+      if (c.state !== 'running') continue;
+      const users = await passwdNames(this.storage.layout(c.name).rootfs);
+      const base = this.idMapOf(c)?.hostBase ?? 0;
+      for (const pid of await this.host.cgroups.procs(this.cgroupPath(c.name)).catch(() => [] as number[])) {
+        const status = await fsp.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+        const cmdline = await fsp.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+        if (!status) continue;
+        const nspid = /^NSpid:\s+(.+)$/m.exec(status)?.[1].trim().split(/\s+/).map(Number) ?? [pid];
+        const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? 0) - base;
+        const comm = /^Name:\s+(.+)$/m.exec(status)?.[1] ?? '?';
+        out.push({ container: c.name, pid, cpid: nspid[nspid.length - 1], user: users.get(uid) ?? String(uid), command: cmdline.split('\0').filter(Boolean).join(' ') || `[${comm}]` });
+      }
+    }
+    return out.sort((a, b) => a.container.localeCompare(b.container) || a.cpid - b.cpid);
+  }
+
   // Lifecycle
 
   create(opts: CreateOptions, signal?: AbortSignal): Promise<ContainerView> {
@@ -121,20 +314,30 @@ export class Containers {
     if (!HOSTNAME.test(hostname)) throw new InvalidArgument(`invalid hostname ${JSON.stringify(hostname)}: use DNS labels of a-z, 0-9 and '-' separated by dots`);
     if (typeof opts.template !== 'string' || !opts.template) throw new InvalidArgument('a template is required: add --template NAME (see \'strata template list\')');
     this.templates.get(opts.template);
+    const limits = stripUnset(parseLimits(opts.limits ?? {}, hostCapacity()));
     return this.lock.run(name, async () => {
       if (this.store.getContainer(name)) throw new AlreadyExists(`container ${name} already exists: pick another name or destroy it first`);
       const layers = this.templateLayers(opts.template);
       const layout = this.storage.layout(name);
       const r = new Reverter();
       try {
+        if (limits.disk) await this.host.pool.checkSize(limits.disk);
         const record = this.store.insertContainer({
           name, template: opts.template, hostname, privileged: !!opts.privileged, autostart: !!opts.autostart,
           state: 'created', pid: null, createdAt: new Date().toISOString(), startedAt: null, stoppedAt: null,
+          limits: limits as Record<string, unknown>, volume: !!limits.disk,
         });
         r.add(() => this.store.deleteContainer(name));
         signal?.throwIfAborted();
         const idMap = this.idMapOf(record);
         r.add(() => fsp.rm(layout.dir, { recursive: true, force: true }));
+        if (limits.disk) {
+          const volumes = this.host.pool.driver;
+          await volumes.create(name, limits.disk);
+          r.add(() => volumes.remove(name));
+          await volumes.activate(name, layout.privateDir);
+          r.add(() => volumes.deactivate(layout.privateDir));
+        }
         await this.storage.prepare(layout, idMap, layers);
         await writeIdentity(layout, hostname, idMap?.hostBase ?? 0);
         signal?.throwIfAborted();
@@ -173,19 +376,26 @@ export class Containers {
     const mounts = this.storage.mounts(layout, idMap, layers);
     const r = new Reverter();
     try {
+      if (c.volume) await this.host.pool.driver.activate(c.name, layout.privateDir);
       await this.storage.deactivate(mounts, layout);
       r.add(() => this.storage.deactivate(mounts, layout));
       await this.storage.activate(mounts);
       const env = Array.isArray(template.meta.env) ? (template.meta.env as string[]) : undefined;
+      if (this.host.lxcfs) await this.host.lxcfs.ensure();
       const spec = buildSpec({
         hostname: c.hostname, rootfs: layout.rootfs, args: template.init, env, idMap,
-        cgroupsPath: `${this.paths.cgroupParent}/${c.name}`,
+        cgroupsPath: this.cgroupPath(c.name),
+        resources: toOciResources(c.limits as Limits, await this.ioDevice(c), this.host.cgroups.version, { swapAccounting: hostCapacity().swapAccounting }),
+        extraMounts: this.host.lxcfs?.specMounts() ?? [],
         annotations: { 'org.strata.root': this.paths.root, 'org.strata.container': c.name },
       });
       await this.runc.writeBundle(layout.bundle, spec);
       r.add(() => this.runc.delete(this.id(c.name), true));
-      const pid = await this.runc.start(this.id(c.name), layout.bundle, layout.consoleLog);
+      const pid = await this.runc.create(this.id(c.name), layout.bundle, layout.consoleLog);
+      await this.runc.start(this.id(c.name));
       this.store.updateContainerState(c.name, { state: 'running', pid, startedAt: new Date().toISOString(), stoppedAt: null });
+      // A fresh cgroup: every OOM kill from now on is new.
+      this.samples.set(c.name, { at: performance.now(), cpuNs: 0, oomKills: 0 });
       this.store.addEvent('container-started', c.name, `started, init pid ${pid}`);
       r.success();
     } finally {
@@ -219,6 +429,10 @@ export class Containers {
 
   /** After the init is gone: runtime state, mounts and cgroups go; the record says stopped. */
   private async cleanupStopped(c: ContainerRecord, how: string): Promise<void> {
+    // The cgroup dies with runc delete: keep what this run used first.
+    const usage = await this.host.cgroups.read(this.cgroupPath(c.name)).catch(() => null);
+    if (usage) this.foldUsage(c.name, usage);
+    this.samples.delete(c.name);
     await this.runc.delete(this.id(c.name), true);
     const layout = this.storage.layout(c.name);
     await this.storage.deactivate(this.storage.mounts(layout, this.idMapOf(c), this.templateLayers(c.template)), layout);
@@ -250,7 +464,9 @@ export class Containers {
       await this.runc.delete(this.id(name), true);
       const layout = this.storage.layout(name);
       await this.storage.deactivate(this.storage.mounts(layout, this.idMapOf(c), this.templateLayers(c.template)), layout);
+      if (c.volume) await this.host.pool.driver.deactivate(layout.privateDir);
       await this.storage.remove(layout);
+      if (c.volume) await this.host.pool.driver.remove(name);
       this.store.deleteContainer(name);
       await removeCgroupParent(this.paths.cgroupParent);
       this.store.addEvent('container-destroyed', name, 'destroyed');
@@ -274,7 +490,9 @@ export class Containers {
       ...(req.tty ? ['TERM=xterm'] : []),
       ...(req.env ?? []),
     ];
-    return this.runc.execArgv(this.id(name), { tty: !!req.tty, user: { uid: user.uid, gid: user.gid }, env, cwd: req.cwd ?? user.home, args: req.args });
+    // A user whose home does not exist (nobody: /nonexistent) starts in /, as login does.
+    const cwd = req.cwd ?? ((await fsp.stat(join(layout.rootfs, user.home)).catch(() => null))?.isDirectory() ? user.home : '/');
+    return this.runc.execArgv(this.id(name), { tty: !!req.tty, user: { uid: user.uid, gid: user.gid }, env, cwd, args: req.args });
   }
 
   /** A login shell of root with a terminal. */
@@ -316,6 +534,10 @@ export class Containers {
   // Reconciliation
 
   /** Makes the records agree with what really runs; returns one line per difference found. */
+  poolView(): Promise<import('../storage/pool.js').PoolView> {
+    return this.host.pool.view((volume) => this.storage.layout(volume).privateDir);
+  }
+
   async reconcile(): Promise<string[]> {
     const found: string[] = [];
     const note = (subject: string | null, message: string): void => {
@@ -324,6 +546,8 @@ export class Containers {
     };
     const running = new Map((await this.runc.list()).map((s) => [s.id, s]));
     for (const c of this.store.listContainers()) {
+      // After a host reboot the volumes are not mounted; a private area must always be there.
+      if (c.volume) await this.host.pool.driver.activate(c.name, this.storage.layout(c.name).privateDir).catch((err: Error) => note(c.name, `its disk could not be mounted: ${err.message}`));
       const s = running.get(this.id(c.name));
       running.delete(this.id(c.name));
       const alive = s?.status === 'running' && (await isAlive(s.pid));
@@ -346,9 +570,14 @@ export class Containers {
     for (const dir of await fsp.readdir(this.paths.containers).catch(() => [] as string[])) {
       if (this.store.getContainer(dir)) continue;
       const layout = this.storage.layout(dir);
-      await this.storage.deactivate([], layout);
+      await this.storage.deactivate([], layout, true);
       await fsp.rm(layout.dir, { recursive: true, force: true });
       note(dir, 'files of a container without a record (an interrupted create): removed');
+    }
+    for (const volume of await this.host.pool.driver.list()) {
+      if (this.store.getContainer(volume)) continue;
+      await this.host.pool.driver.remove(volume);
+      note(volume, 'a disk in the pool without a container (an interrupted create): removed');
     }
     return found;
   }
@@ -400,4 +629,31 @@ async function resolveUser(rootfs: string, user: string): Promise<UserEntry> {
   const entry = entries.find((e) => e.name === user);
   if (!entry) throw new NotFound(`user ${user} does not exist in the container: use a name from its /etc/passwd or a numeric uid`);
   return entry;
+}
+
+/** Limits without the unset (undefined) entries, as stored. */
+function stripUnset(l: Limits): Limits {
+  return Object.fromEntries(Object.entries(l).filter(([, v]) => v !== undefined && v !== null)) as Limits;
+}
+
+/** The change that puts back what `change` replaced. */
+function undoOf(before: Limits, change: Limits): Limits {
+  const undo: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(change)) if (v !== undefined) undo[k] = (before as Record<string, unknown>)[k] ?? null;
+  return undo as Limits;
+}
+
+function describeChange(change: Limits): string {
+  return Object.entries(change).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v === null ? 'none' : String(v)}`).join(' ');
+}
+
+function fmtBytes(n: number): string {
+  return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`;
+}
+
+async function passwdNames(rootfs: string): Promise<Map<number, string>> {
+  const text = await fsp.readFile(join(rootfs, 'etc/passwd'), 'utf8').catch(() => '');
+  const map = new Map<number, string>();
+  for (const f of text.split('\n').map((l) => l.split(':'))) if (f.length >= 3 && !map.has(Number(f[2]))) map.set(Number(f[2]), f[0]);
+  return map;
 }

@@ -13,6 +13,9 @@ import { buildServer } from '../api/server.js';
 import { isAlive, Monitor, Runc } from '../runtime/index.js';
 import { Store } from '../state/index.js';
 import { Templates } from '../templates/index.js';
+import { detectCgroupDriver } from '../resources/index.js';
+import { Lxcfs } from '../resources/lxcfs.js';
+import { Pool } from '../storage/pool.js';
 import { run } from '../util/exec.js';
 
 export interface DaemonOptions {
@@ -70,7 +73,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   const runc = new Runc(paths.runcRoot, monitor);
   const templates = new Templates(store, paths.templates);
   await templates.cleanScratch();
-  const containers = new Containers(paths, store, templates, runc, { idmapped });
+  const cgroups = detectCgroupDriver();
+  const pool = new Pool(paths.pool);
+  const lxcfs = new Lxcfs(paths.run, monitor, paths.helpers.idmount);
+  if (!lxcfs.available()) log('NOTICE: lxcfs is not installed: containers will see the host\'s /proc/meminfo, uptime… (run \'npm run quickstart\')');
+  else await lxcfs.ensure();
+  const containers = new Containers(paths, store, templates, runc, { idmapped, cgroups, pool, lxcfs: lxcfs.available() ? lxcfs : null });
 
   for (const line of await containers.reconcile()) log(`reconcile: ${line}`);
   if (freshBoot) {
@@ -91,7 +99,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     process.umask(oldMask);
   }
   await fsp.chmod(opts.socket, 0o600);
-  const trim = setInterval(() => { containers.trimLogs().catch((err: Error) => log(`log trim: ${err.message}`)); }, 10_000);
+  // Housekeeping: OOM events and CPU samples, console log caps, and lxcfs supervision.
+  let ticks = 0;
+  const housekeeping = async (): Promise<void> => {
+    await containers.sample();
+    if (++ticks % 2 === 0) await containers.trimLogs();
+    if (lxcfs.available() && (await lxcfs.ensure())) {
+      log('lxcfs was not running: restarted it and re-bound its files in running containers');
+      store.addEvent('lxcfs-restarted', null, 'lxcfs restarted; its files re-bound in running containers');
+      await containers.rebindLxcfs();
+    }
+  };
+  const trim = setInterval(() => { housekeeping().catch((err: Error) => log(`housekeeping: ${err.message}`)); }, 5_000);
   trim.unref();
   log(`strata daemon ${VERSION} serving ${paths.root} on ${opts.socket} (pid ${process.pid})`);
 
@@ -101,8 +120,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
       clearInterval(trim);
       await app.close();
       await fsp.rm(opts.socket, { force: true });
-      // The monitor stays while containers run: it is their parent.
-      if (!store.listContainers().some((c) => c.state === 'running')) await monitor.quit();
+      // lxcfs and the monitor stay while containers run: they serve them and are their parent.
+      if (!store.listContainers().some((c) => c.state === 'running')) {
+        await lxcfs.stop();
+        await monitor.quit();
+      }
       store.close();
       await fsp.rm(pidFile, { force: true });
       log('strata daemon stopped; running containers keep running');

@@ -42,18 +42,27 @@ export class Runc {
     await fsp.writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2), { mode: 0o600 });
   }
 
-  /** Creates and starts the container detached; its console goes to `consoleLog`. Returns the init's host pid. */
-  async start(id: string, bundle: string, consoleLog: string): Promise<number> {
+  /**
+   * Creates the container: namespaces and cgroups exist, the init waits to be started (so that
+   * its network can be set up first). Runs below the monitor, which becomes the init's parent;
+   * the console goes to `consoleLog`. Returns the init's host pid.
+   */
+  async create(id: string, bundle: string, consoleLog: string): Promise<number> {
     const runcLog = join(bundle, 'runc.log');
     const pidFile = join(bundle, 'init.pid');
     await fsp.rm(runcLog, { force: true });
     await fsp.rm(pidFile, { force: true });
-    const argv = [this.binary, '--root', this.stateRoot, '--log', runcLog, '--log-format', 'json', 'run', '--detach', '--bundle', bundle, '--pid-file', pidFile, id];
+    const argv = [this.binary, '--root', this.stateRoot, '--log', runcLog, '--log-format', 'json', 'create', '--bundle', bundle, '--pid-file', pidFile, id];
     const status = await this.monitor.run(argv, consoleLog);
     if (status !== 0) {
-      throw new ToolError(argv, status, await lastRuncError(runcLog), `starting container ${id}`);
+      throw new ToolError(argv, status, await lastRuncError(runcLog), `creating container ${id}`);
     }
     return Number((await fsp.readFile(pidFile, 'utf8')).trim());
+  }
+
+  /** Lets a created container's init run. */
+  async start(id: string): Promise<void> {
+    await run(this.argv('start', id), { context: `starting container ${id}` });
   }
 
   async state(id: string): Promise<RuntimeState | null> {

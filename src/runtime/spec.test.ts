@@ -37,3 +37,15 @@ test('hardening: masked paths, seccomp deny list, device allow-list', () => {
   assert.ok(!spec.process.capabilities.bounding.includes('CAP_SYS_MODULE'));
   assert.ok(!spec.process.capabilities.bounding.includes('CAP_SYS_RAWIO'));
 });
+
+test('limits and extra mounts are carried into the spec beside the device list', () => {
+  const spec = buildSpec({
+    ...base, resources: { memory: { limit: 1 << 28 }, pids: { limit: 64 } },
+    extraMounts: [{ destination: '/proc/meminfo', type: 'bind', source: '/run/x/lxcfs/proc/meminfo', options: ['bind'] }],
+  });
+  const res = spec.linux.resources as { memory: { limit: number }; pids: { limit: number }; devices: unknown[] };
+  assert.equal(res.memory.limit, 1 << 28);
+  assert.equal(res.pids.limit, 64);
+  assert.ok(res.devices.length > 1);
+  assert.equal(spec.mounts[spec.mounts.length - 1].destination, '/proc/meminfo');
+});

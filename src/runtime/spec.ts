@@ -19,6 +19,10 @@ export interface SpecInput {
   /** Absent when privileged: no user namespace. */
   idMap?: IdMap;
   cgroupsPath: string;
+  /** OCI `linux.resources` limits (cpu, memory, pids, blockIO); the device allow-list is added here. */
+  resources?: Record<string, unknown>;
+  /** Mounts added after the standard ones (lxcfs's /proc views…). */
+  extraMounts?: Array<{ destination: string; type: string; source: string; options?: string[] }>;
   annotations?: Record<string, string>;
 }
 
@@ -91,6 +95,7 @@ export function buildSpec(input: SpecInput): OciSpec {
     maskedPaths: MASKED_PATHS,
     readonlyPaths: READONLY_PATHS,
     resources: {
+      ...input.resources,
       devices: [{ allow: false, access: 'rwm' }, ...ALLOWED_DEVICES.map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: 'rwm' }))],
     },
     seccomp: {
@@ -126,6 +131,7 @@ export function buildSpec(input: SpecInput): OciSpec {
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
       { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755', 'size=65536k'] },
+      ...(input.extraMounts ?? []),
     ],
     linux,
     annotations: input.annotations ?? {},

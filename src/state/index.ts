@@ -33,6 +33,21 @@ export interface ContainerRecord {
   createdAt: string;
   startedAt: string | null;
   stoppedAt: string | null;
+  /** Resource limits as stored (see src/resources); {} when none. */
+  limits: Record<string, unknown>;
+  /** True when the private area is a size-limited volume of the storage pool. */
+  volume: boolean;
+}
+
+/** Sums over the container's ended runs. */
+export interface UsageTotals {
+  cpuNs: number;
+  ioReadBytes: number;
+  ioWriteBytes: number;
+  ioReadOps: number;
+  ioWriteOps: number;
+  oomKills: number;
+  memoryPeak: number;
 }
 
 export interface EventRecord {
@@ -46,7 +61,7 @@ export interface EventRecord {
 const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 interface TemplateRow { name: string; kind: 'os' | 'app'; source: string; init: string; stop_signal: string; size_bytes: number; meta: string; created_at: string }
-interface ContainerRow { name: string; template: string; hostname: string; privileged: number; autostart: number; state: ContainerState; pid: number | null; id_slot: number | null; created_at: string; started_at: string | null; stopped_at: string | null }
+interface ContainerRow { name: string; template: string; hostname: string; privileged: number; autostart: number; state: ContainerState; pid: number | null; id_slot: number | null; created_at: string; started_at: string | null; stopped_at: string | null; limits: string; volume: number }
 
 const toTemplate = (r: TemplateRow): TemplateRecord => ({
   name: r.name, kind: r.kind, source: r.source, init: JSON.parse(r.init) as string[], stopSignal: r.stop_signal,
@@ -56,7 +71,10 @@ const toTemplate = (r: TemplateRow): TemplateRecord => ({
 const toContainer = (r: ContainerRow): ContainerRecord => ({
   name: r.name, template: r.template, hostname: r.hostname, privileged: r.privileged === 1, autostart: r.autostart === 1,
   state: r.state, pid: r.pid, idSlot: r.id_slot, createdAt: r.created_at, startedAt: r.started_at, stoppedAt: r.stopped_at,
+  limits: JSON.parse(r.limits) as Record<string, unknown>, volume: r.volume === 1,
 });
+
+const NO_USAGE: UsageTotals = { cpuNs: 0, ioReadBytes: 0, ioWriteBytes: 0, ioReadOps: 0, ioWriteOps: 0, oomKills: 0, memoryPeak: 0 };
 
 export class Store {
   readonly db: Database.Database;
@@ -137,9 +155,10 @@ export class Store {
         idSlot = row.slot;
       }
       this.db.prepare(
-        `INSERT INTO containers (name, template, hostname, privileged, autostart, state, pid, id_slot, created_at, started_at, stopped_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(c.name, c.template, c.hostname, c.privileged ? 1 : 0, c.autostart ? 1 : 0, c.state, c.pid, idSlot, c.createdAt, c.startedAt, c.stoppedAt);
+        `INSERT INTO containers (name, template, hostname, privileged, autostart, state, pid, id_slot, created_at, started_at, stopped_at, limits, volume)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(c.name, c.template, c.hostname, c.privileged ? 1 : 0, c.autostart ? 1 : 0, c.state, c.pid, idSlot, c.createdAt, c.startedAt, c.stoppedAt,
+        JSON.stringify(c.limits), c.volume ? 1 : 0);
       return { ...c, idSlot };
     })();
   }
@@ -153,6 +172,29 @@ export class Store {
       change.stoppedAt === undefined ? cur.stoppedAt : change.stoppedAt,
       name,
     );
+  }
+
+  setLimits(name: string, limits: Record<string, unknown>): void {
+    this.db.prepare('UPDATE containers SET limits = ? WHERE name = ?').run(JSON.stringify(limits), name);
+  }
+
+  usageTotals(name: string): UsageTotals {
+    const row = this.db.prepare(
+      `SELECT cpu_ns AS cpuNs, io_read_bytes AS ioReadBytes, io_write_bytes AS ioWriteBytes, io_read_ops AS ioReadOps,
+              io_write_ops AS ioWriteOps, oom_kills AS oomKills, memory_peak AS memoryPeak FROM usage_totals WHERE container = ?`,
+    ).get(name) as UsageTotals | undefined;
+    return row ?? { ...NO_USAGE };
+  }
+
+  /** Adds one ended run's usage to the container's sums (peak: the maximum). */
+  addUsage(name: string, run: UsageTotals): void {
+    this.db.prepare(
+      `INSERT INTO usage_totals (container, cpu_ns, io_read_bytes, io_write_bytes, io_read_ops, io_write_ops, oom_kills, memory_peak)
+       VALUES (@name, @cpuNs, @ioReadBytes, @ioWriteBytes, @ioReadOps, @ioWriteOps, @oomKills, @memoryPeak)
+       ON CONFLICT(container) DO UPDATE SET cpu_ns = cpu_ns + @cpuNs, io_read_bytes = io_read_bytes + @ioReadBytes,
+         io_write_bytes = io_write_bytes + @ioWriteBytes, io_read_ops = io_read_ops + @ioReadOps, io_write_ops = io_write_ops + @ioWriteOps,
+         oom_kills = oom_kills + @oomKills, memory_peak = MAX(memory_peak, @memoryPeak)`,
+    ).run({ name, ...run });
   }
 
   deleteContainer(name: string): void {

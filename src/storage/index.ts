@@ -23,6 +23,8 @@ export interface ContainerLayout {
   dir: string;
   /** Merged root, the path runc uses. */
   rootfs: string;
+  /** The directory holding the private area and overlay work dirs; a volume's mount point when disk-limited. */
+  privateDir: string;
   /** The container's own writable layer (overlay upper). */
   privateArea: string;
   work: string;
@@ -46,6 +48,7 @@ export class Storage {
     return {
       dir,
       rootfs: join(dir, 'rootfs'),
+      privateDir: join(dir, 'private'),
       privateArea: join(dir, 'private', 'root'),
       work: join(dir, 'private', 'work'),
       layers: join(dir, 'layers'),
@@ -56,8 +59,9 @@ export class Storage {
 
   /** Creates the private area, owned by the container's root. */
   async prepare(layout: ContainerLayout, idMap: IdMap | undefined, template: TemplateLayers): Promise<void> {
-    await fsp.mkdir(layout.dir, { recursive: true, mode: 0o711 });
-    await fsp.mkdir(join(layout.dir, 'private'), { mode: 0o700 });
+    await fsp.mkdir(layout.privateDir, { recursive: true, mode: 0o700 });
+    await fsp.chmod(layout.dir, 0o711);
+    await fsp.chmod(layout.privateDir, 0o700);
     const owner = idMap?.hostBase ?? 0;
     const uppers = [layout.privateArea, ...(template.hostUsr ? [join(layout.privateArea, 'usr')] : [])];
     for (const dir of uppers) {
@@ -92,10 +96,15 @@ export class Storage {
     return mountAll(mounts, this.idmountHelper);
   }
 
-  /** Unmounts the container's root, and anything left mounted below its directory. */
-  async deactivate(mounts: Mount[], layout: ContainerLayout): Promise<void> {
+  /**
+   * Unmounts the container's root, and anything left mounted below its directory except its
+   * private area's volume (which stays for the container's life), unless `everything`.
+   */
+  async deactivate(mounts: Mount[], layout: ContainerLayout, everything = false): Promise<void> {
     await unmountAll(mounts);
-    const stray = [...(await mountedTargets())].filter((t) => t.startsWith(`${layout.dir}/`)).sort().reverse();
+    const stray = [...(await mountedTargets())]
+      .filter((t) => t.startsWith(`${layout.dir}/`) && (everything || t !== layout.privateDir))
+      .sort().reverse();
     await unmountAll(stray.map((target) => ({ kind: 'overlay', lower: [], upper: '', work: '', target })));
   }
 

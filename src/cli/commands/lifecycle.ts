@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { ContainerView } from '../../containers/index.js';
 import { InvalidArgument } from '../../errors/index.js';
 import { clientOf, printFields, printJson, printTable, since, verb } from '../context.js';
+import { limitsOf, withLimitOptions } from './resources.js';
 
 const path = (name: string, action = ''): string => `/v1/containers/${encodeURIComponent(name)}${action}`;
 
@@ -13,19 +14,19 @@ function timeoutOf(value: string | undefined): number | undefined {
 }
 
 export function register(program: Command): void {
-  verb(program, 'create', 'create a container from a template')
+  withLimitOptions(verb(program, 'create', 'create a container from a template'))
     .argument('<name>')
     .requiredOption('--template <template>', 'OS template to create it from')
     .option('--hostname <hostname>', 'hostname inside (default: the name)')
     .option('--privileged', 'no user namespace: container root is host root (dangerous)')
     .option('--autostart', 'start it when the host boots')
-    .action(async (name: string, opts: { template: string; hostname?: string; privileged?: boolean; autostart?: boolean }, cmd: Command) => {
+    .action(async (name: string, opts: { template: string; hostname?: string; privileged?: boolean; autostart?: boolean } & Record<string, unknown>, cmd: Command) => {
       if (opts.privileged) {
         process.stderr.write('WARNING: --privileged turns the user namespace off. Root in this container is root on the host:\n'
           + 'a process that escapes it owns the whole machine. Use it only for trusted workloads.\n');
       }
       const c = await clientOf(cmd).call<ContainerView>('POST', '/v1/containers', {
-        name, template: opts.template, hostname: opts.hostname, privileged: !!opts.privileged, autostart: !!opts.autostart,
+        name, template: opts.template, hostname: opts.hostname, privileged: !!opts.privileged, autostart: !!opts.autostart, limits: limitsOf(opts),
       });
       process.stdout.write(`container ${c.name} created\n`);
     });

@@ -1,0 +1,82 @@
+/**
+ * Resource-control figures: time to create a container with and without a disk limit
+ * (the pool's overhead), time to change a limit live, and the cost of `stats` for one
+ * container and for all of N, through the API and the CLI.
+ *   node dist/bench/resources.js [--runs N] [--containers N]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from '../src/api/client.js';
+import { TestDaemon, TOP } from '../test/harness.js';
+
+const arg = (name: string, dflt: number): number => Number(process.argv[process.argv.indexOf(name) + 1]) || dflt;
+const runs = arg('--runs', 10);
+const count = arg('--containers', 100);
+
+function stats(xs: number[]): { median: number; min: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1] };
+}
+const f = (s: { median: number; min: number; max: number }): string => `${s.median.toFixed(1)} ms (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`;
+
+async function time(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+async function main(): Promise<void> {
+  const d = new TestDaemon();
+  try {
+    await d.start();
+    await d.ok('template', 'build', 'bb', '--from', 'busybox');
+    const api = new Client(d.socket);
+    const plain: number[] = [];
+    const disk: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      plain.push(await time(() => api.call('POST', '/v1/containers', { name: `p${i}`, template: 'bb' })));
+      disk.push(await time(() => api.call('POST', '/v1/containers', { name: `d${i}`, template: 'bb', limits: { disk: '1G' } })));
+    }
+    await api.call('POST', '/v1/containers/d0/start');
+    const live: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      live.push(await time(() => api.call('PATCH', '/v1/containers/d0/limits', { limits: { memory: `${128 + i}M`, cpus: i % 2 ? '1' : '0.5' } })));
+    }
+    const growDisk = await time(() => api.call('PATCH', '/v1/containers/d0/limits', { limits: { disk: '2G' } }));
+    for (let i = 0; i < runs; i++) {
+      await api.call('DELETE', `/v1/containers/p${i}?force=true`);
+      if (i) await api.call('DELETE', `/v1/containers/d${i}?force=true`);
+    }
+    const one: number[] = [];
+    for (let i = 0; i < runs; i++) one.push(await time(() => api.call('GET', '/v1/containers/d0/stats')));
+    for (let i = 1; i < count; i++) {
+      await api.call('POST', '/v1/containers', { name: `s${i}`, template: 'bb', limits: { memory: '64M' } });
+      await api.call('POST', `/v1/containers/s${i}/start`);
+    }
+    await api.call('GET', '/v1/stats'); // first CPU samples
+    const all: number[] = [];
+    const allCli: number[] = [];
+    for (let i = 0; i < Math.min(runs, 5); i++) {
+      all.push(await time(() => api.call('GET', '/v1/stats')));
+      allCli.push(await time(() => d.ok('stats', '--json')));
+    }
+    const result = {
+      benchmark: 'resources', runs, containers: count, date: new Date().toISOString(),
+      createPlain: stats(plain), createWithDisk: stats(disk), liveLimitChange: stats(live), growDiskLiveMs: growDisk,
+      statsOne: stats(one), statsAllApi: stats(all), statsAllCli: stats(allCli),
+    };
+    console.log(`create without a disk limit      ${f(result.createPlain)}`);
+    console.log(`create with --disk 1G (pool)     ${f(result.createWithDisk)}  overhead ${(result.createWithDisk.median - result.createPlain.median).toFixed(1)} ms`);
+    console.log(`live limit change (memory, cpus) ${f(result.liveLimitChange)}`);
+    console.log(`live disk grow 1G → 2G           ${growDisk.toFixed(1)} ms`);
+    console.log(`stats, one container (API)       ${f(result.statsOne)}`);
+    console.log(`stats, ${count} containers (API)     ${f(result.statsAllApi)}`);
+    console.log(`stats, ${count} containers (CLI)     ${f(result.statsAllCli)}`);
+    mkdirSync(join(TOP, 'bench', 'results'), { recursive: true });
+    writeFileSync(join(TOP, 'bench', 'results', 'resources.json'), `${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    await d.cleanup();
+  }
+}
+
+await main();

@@ -1,0 +1,70 @@
+/**
+ * The cgroup driver interface: live limits and usage of one container's
+ * cgroup, whichever cgroup layout the host has. Two implementations beside
+ * it — `v1.ts` (one hierarchy per controller, also the v1/v2 hybrid) and
+ * `v2.ts` (the unified hierarchy) — and one conformance suite
+ * (`cgroup.conformance.ts`) that both pass. It does not create or remove
+ * cgroups: runc does, from the OCI spec (`toOciResources`), at start and delete.
+ *
+ * Lifecycle, worked example:
+ *
+ *   const cg = detectCgroupDriver();              // once, at daemon start
+ *   // runc has created `strata-ab12cd34ef/web1` under every hierarchy
+ *   await cg.apply('strata-ab12cd34ef/web1', { memory: 512 * MiB, pids: null }, dev);
+ *   const u = await cg.read('strata-ab12cd34ef/web1');   // null once it is gone
+ *   const pids = await cg.procs('strata-ab12cd34ef/web1');
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { IoDevice, Limits } from './limits.js';
+import { CgroupV1 } from './v1.js';
+import { CgroupV2 } from './v2.js';
+
+/** What a container's cgroup has used, as the kernel counts it now (since the cgroup was created). */
+export interface CgroupUsage {
+  cpuUsageNs: number;
+  memoryBytes: number;
+  /** null when unlimited. */
+  memoryLimitBytes: number | null;
+  /** null when the kernel does not keep a peak (cgroup v2 before Linux 5.19). */
+  memoryPeakBytes: number | null;
+  /** null when the kernel does not account swap. */
+  swapBytes: number | null;
+  pids: number;
+  pidsLimit: number | null;
+  ioReadBytes: number;
+  ioWriteBytes: number;
+  ioReadOps: number;
+  ioWriteOps: number;
+  /** Processes the kernel killed at the memory limit. */
+  oomKills: number;
+}
+
+export interface CgroupDriver {
+  readonly version: 1 | 2;
+  /**
+   * Live update of a running container's limits: writes the cgroup files
+   * directly, only for the fields that are not undefined (null = remove the
+   * limit). All or nothing: when the kernel refuses one write, the files
+   * already written are restored and the refusal is thrown as a clear
+   * InvalidArgument / FailedPrecondition naming the limit. I/O rates need
+   * `ioDevice`. `disk` is ignored (storage's business).
+   * `path` is the cgroup path relative to each hierarchy root.
+   */
+  apply(path: string, limits: Limits, ioDevice?: IoDevice): Promise<void>;
+  /** Usage now; null when the cgroup does not exist. */
+  read(path: string): Promise<CgroupUsage | null>;
+  /** Host pids of every process in the cgroup and below it, sorted; [] when it does not exist. */
+  procs(path: string): Promise<number[]>;
+}
+
+/** cgroup v2 when `<root>/cgroup.controllers` exists and lists memory; else v1 (also the v1/v2 hybrid). */
+export function detectCgroupDriver(root = '/sys/fs/cgroup'): CgroupDriver {
+  const file = join(root, 'cgroup.controllers');
+  if (existsSync(file)) {
+    let controllers: string[] = [];
+    try { controllers = readFileSync(file, 'utf8').trim().split(/\s+/); } catch { /* unreadable: not usable as v2 */ }
+    if (controllers.includes('memory')) return new CgroupV2(root);
+  }
+  return new CgroupV1(root);
+}

@@ -1,0 +1,151 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MERGE_RULES, dpkgStatusRule, groupRule, gshadowRule, packageKey, passwdRule, ruleFor, shadowRule } from './rules.js';
+
+const PASSWD = `root:x:0:0:root:/root:/bin/bash
+# a comment the admin wrote
+
+daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
++::::::
+not a record
+www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin
+`;
+
+const STATUS = `Package: libc6
+Status: install ok installed
+Architecture: amd64
+X-Unknown-Field: kept
+Description: GNU C Library
+ continuation line
+ .
+ more
+
+Package: libc6
+Status: install ok installed
+Architecture: i386
+Version: 2.36
+
+Package: base-files
+Status: install ok installed
+Architecture: amd64
+Version: 12.4
+`;
+
+test('the table has one rule per file, with the expected paths', () => {
+  assert.deepEqual(MERGE_RULES.map((r) => r.path).sort(), ['/etc/group', '/etc/gshadow', '/etc/passwd', '/etc/shadow', '/var/lib/dpkg/status']);
+  assert.equal(new Set(MERGE_RULES.map((r) => r.path)).size, MERGE_RULES.length);
+  assert.equal(ruleFor('/etc/passwd'), passwdRule);
+  assert.equal(ruleFor('/etc/passwd-'), undefined);
+});
+
+test('colon files are keyed by name; comments, blank and foreign lines are not keys', () => {
+  const r = passwdRule.parse(PASSWD);
+  assert.deepEqual([...r.keys()], ['root', 'daemon', '+', 'www-data']);
+  assert.equal(r.get('www-data'), 'www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin');
+  for (const rule of [groupRule, shadowRule, gshadowRule]) assert.deepEqual([...rule.parse('a:x:1:\n#c\nb:!::\n').keys()], ['a', 'b']);
+});
+
+test('colon files round-trip byte for byte', () => {
+  assert.equal(passwdRule.serialize(passwdRule.parse(PASSWD), PASSWD), PASSWD);
+  assert.equal(groupRule.serialize(groupRule.parse(''), ''), '');
+});
+
+test('colon serialize replaces in place, drops removed keys, appends new ones', () => {
+  const r = passwdRule.parse(PASSWD);
+  r.set('daemon', 'daemon:x:1:1:changed:/usr/sbin:/bin/sh');
+  r.delete('www-data');
+  r.set('app', 'app:x:1001:1001::/home/app:/bin/sh');
+  assert.equal(
+    passwdRule.serialize(r, PASSWD),
+    `root:x:0:0:root:/root:/bin/bash
+# a comment the admin wrote
+
+daemon:x:1:1:changed:/usr/sbin:/bin/sh
++::::::
+not a record
+app:x:1001:1001::/home/app:/bin/sh
+`,
+  );
+});
+
+test('a duplicated key: the first record is the key, later copies are left alone unless the key goes', () => {
+  const text = 'a:x:1:1::/:/bin/sh\nb:x:2:2::/:/bin/sh\na:x:9:9::/:/bin/sh\n';
+  const r = passwdRule.parse(text);
+  assert.equal(r.get('a'), 'a:x:1:1::/:/bin/sh');
+  r.set('a', 'a:x:1:1::/new:/bin/sh');
+  assert.equal(passwdRule.serialize(r, text), 'a:x:1:1::/new:/bin/sh\nb:x:2:2::/:/bin/sh\na:x:9:9::/:/bin/sh\n');
+  r.delete('a');
+  assert.equal(passwdRule.serialize(r, text), 'b:x:2:2::/:/bin/sh\n');
+});
+
+test('a file without a final newline gets one', () => {
+  assert.equal(groupRule.serialize(groupRule.parse('a:x:1:'), 'a:x:1:'), 'a:x:1:\n');
+});
+
+test('dpkg status stanzas are keyed by Package and Architecture', () => {
+  const r = dpkgStatusRule.parse(STATUS);
+  assert.deepEqual([...r.keys()], ['libc6:amd64', 'libc6:i386', 'base-files:amd64']);
+  assert.match(r.get('libc6:amd64')!, /X-Unknown-Field: kept\nDescription: GNU C Library\n continuation line\n \.\n more$/);
+  assert.equal(packageKey('Package: foo\nStatus: x'), 'foo');
+  assert.equal(packageKey('package:  bar \narchitecture: all'), 'bar:all');
+  assert.equal(packageKey('Status: orphan'), null);
+});
+
+test('dpkg status round-trips byte for byte, extra blank lines included', () => {
+  assert.equal(dpkgStatusRule.serialize(dpkgStatusRule.parse(STATUS), STATUS), STATUS);
+  const odd = '\nPackage: a\nArchitecture: all\n\n\n\nPackage: b\nArchitecture: all\n\n';
+  assert.equal(dpkgStatusRule.serialize(dpkgStatusRule.parse(odd), odd), odd);
+  assert.equal(dpkgStatusRule.serialize(new Map(), ''), '');
+});
+
+test('dpkg status: change in place, remove with its separator, append new stanzas', () => {
+  const r = dpkgStatusRule.parse(STATUS);
+  r.set('libc6:amd64', r.get('libc6:amd64')!.replace('X-Unknown-Field: kept', 'X-Unknown-Field: new'));
+  r.delete('libc6:i386');
+  r.set('nginx:amd64', 'Package: nginx\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.22');
+  const out = dpkgStatusRule.serialize(r, STATUS);
+  assert.equal(
+    out,
+    `Package: libc6
+Status: install ok installed
+Architecture: amd64
+X-Unknown-Field: new
+Description: GNU C Library
+ continuation line
+ .
+ more
+
+Package: base-files
+Status: install ok installed
+Architecture: amd64
+Version: 12.4
+
+Package: nginx
+Status: install ok installed
+Architecture: amd64
+Version: 1.22
+`,
+  );
+  // removing the last stanza leaves no trailing blank line
+  const r2 = dpkgStatusRule.parse(out);
+  r2.delete('nginx:amd64');
+  assert.ok(dpkgStatusRule.serialize(r2, out).endsWith('Version: 12.4\n'));
+});
+
+test('dpkg status: stanzas without a Package field are kept verbatim', () => {
+  const text = 'Status: weird\n\nPackage: a\nArchitecture: all\n';
+  const r = dpkgStatusRule.parse(text);
+  r.delete('a:all');
+  assert.equal(dpkgStatusRule.serialize(r, text), 'Status: weird\n');
+});
+
+test('passwd and group records remap their ids; shadow ones have none', () => {
+  const uid = new Map([[1001, 1002]]);
+  const gid = new Map([[1001, 1003]]);
+  assert.equal(passwdRule.remapIds!('app:x:1001:1001:App,,,:/home/app:/bin/sh', uid, gid), 'app:x:1002:1003:App,,,:/home/app:/bin/sh');
+  assert.equal(passwdRule.remapIds!('other:x:5:1001::/:/bin/sh', uid, gid), 'other:x:5:1003::/:/bin/sh');
+  assert.equal(groupRule.remapIds!('app:x:1001:alice,bob', uid, gid), 'app:x:1003:alice,bob');
+  assert.equal(groupRule.remapIds!('odd:x:notanumber:', uid, gid), 'odd:x:notanumber:');
+  assert.equal(shadowRule.remapIds, undefined);
+  assert.equal(gshadowRule.remapIds, undefined);
+});
