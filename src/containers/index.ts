@@ -17,7 +17,7 @@ import { validateName } from '../util/names.js';
 import { Reverter } from '../util/reverter.js';
 import { idMapFor } from './ids.js';
 import { removeCgroupParent } from './cgroups.js';
-import { hostCapacity, ioDeviceOf, mergeLimits, parseLimits, toOciResources, type CgroupDriver, type CgroupUsage, type IoDevice, type Limits } from '../resources/index.js';
+import { ioDeviceOf, mergeLimits, parseLimits, toOciResources, type CgroupDriver, type CgroupUsage, type HostCapacity, type IoDevice, type Limits } from '../resources/index.js';
 import type { Lxcfs } from '../resources/lxcfs.js';
 import type { Pool } from '../storage/pool.js';
 
@@ -34,6 +34,8 @@ export interface CreateOptions {
 /** What the orchestration needs of the host, found once at daemon start. */
 export interface HostServices {
   idmapped: boolean;
+  /** CPUs, memory and swap accounting of the host, read once at daemon start. */
+  capacity: HostCapacity;
   cgroups: CgroupDriver;
   pool: Pool;
   lxcfs: Lxcfs | null;
@@ -161,7 +163,7 @@ export class Containers {
 
   /** Changes limits; on a running container live, without a restart. All or nothing. */
   set(name: string, raw: Record<string, string | number>): Promise<ContainerView> {
-    const change = parseLimits(raw, hostCapacity());
+    const change = parseLimits(raw, this.host.capacity);
     if (Object.values(change).every((v) => v === undefined)) throw new InvalidArgument('nothing to change: give at least one limit, e.g. --memory 512M or --cpus 1');
     return this.lock.run(name, async () => {
       const c = this.record(name);
@@ -209,7 +211,8 @@ export class Containers {
     }
   }
 
-  private readonly samples = new Map<string, { at: number; cpuNs: number; oomKills: number }>();
+  /** The newest usage sample of each running container, and the CPU % measured up to it. */
+  private readonly samples = new Map<string, { at: number; cpuNs: number; oomKills: number; percent?: number }>();
 
   private foldUsage(name: string, u: CgroupUsage): void {
     this.store.addUsage(name, {
@@ -249,17 +252,20 @@ export class Containers {
 
   private async cpuPercent(name: string, live: CgroupUsage): Promise<number | null> {
     let prev = this.samples.get(name);
-    let now = { at: performance.now(), cpuNs: live.cpuUsageNs, oomKills: live.oomKills };
+    let now: { at: number; cpuNs: number; oomKills: number; percent?: number } = { at: performance.now(), cpuNs: live.cpuUsageNs, oomKills: live.oomKills };
+    // Asked again within 100 ms: the figure measured up to the last sample is the best there is.
+    if (prev && now.at - prev.at < 100 && prev.percent !== undefined) return prev.percent;
     if (!prev || now.at - prev.at < 100) {
-      // No recent sample: take a short one now.
+      // No usable sample: take a short one now.
       prev = now;
       await new Promise((r) => setTimeout(r, 200));
       const again = await this.host.cgroups.read(this.cgroupPath(name)).catch(() => null);
       if (!again) return null;
       now = { at: performance.now(), cpuNs: again.cpuUsageNs, oomKills: again.oomKills };
     }
+    now.percent = Math.max(0, ((now.cpuNs - prev.cpuNs) / 1e6 / (now.at - prev.at)) * 100);
     this.samples.set(name, now);
-    return Math.max(0, ((now.cpuNs - prev.cpuNs) / 1e6 / (now.at - prev.at)) * 100);
+    return now.percent;
   }
 
   /** After an lxcfs restart: its files are bound again in every running container. */
@@ -281,7 +287,9 @@ export class Containers {
       if (prev && u.oomKills > prev.oomKills) {
         this.store.addEvent('oom-kill', c.name, `${u.oomKills - prev.oomKills} process(es) killed at the memory limit; the container runs on`);
       }
-      this.samples.set(c.name, { at: performance.now(), cpuNs: u.cpuUsageNs, oomKills: u.oomKills });
+      const at = performance.now();
+      const percent = prev && at > prev.at ? Math.max(0, ((u.cpuUsageNs - prev.cpuNs) / 1e6 / (at - prev.at)) * 100) : undefined;
+      this.samples.set(c.name, { at, cpuNs: u.cpuUsageNs, oomKills: u.oomKills, percent });
     }
   }
 
@@ -314,7 +322,7 @@ export class Containers {
     if (!HOSTNAME.test(hostname)) throw new InvalidArgument(`invalid hostname ${JSON.stringify(hostname)}: use DNS labels of a-z, 0-9 and '-' separated by dots`);
     if (typeof opts.template !== 'string' || !opts.template) throw new InvalidArgument('a template is required: add --template NAME (see \'strata template list\')');
     this.templates.get(opts.template);
-    const limits = stripUnset(parseLimits(opts.limits ?? {}, hostCapacity()));
+    const limits = stripUnset(parseLimits(opts.limits ?? {}, this.host.capacity));
     return this.lock.run(name, async () => {
       if (this.store.getContainer(name)) throw new AlreadyExists(`container ${name} already exists: pick another name or destroy it first`);
       const layers = this.templateLayers(opts.template);
@@ -385,7 +393,7 @@ export class Containers {
       const spec = buildSpec({
         hostname: c.hostname, rootfs: layout.rootfs, args: template.init, env, idMap,
         cgroupsPath: this.cgroupPath(c.name),
-        resources: toOciResources(c.limits as Limits, await this.ioDevice(c), this.host.cgroups.version, { swapAccounting: hostCapacity().swapAccounting }),
+        resources: toOciResources(c.limits as Limits, await this.ioDevice(c), this.host.cgroups.version, { swapAccounting: this.host.capacity.swapAccounting }),
         extraMounts: this.host.lxcfs?.specMounts() ?? [],
         annotations: { 'org.strata.root': this.paths.root, 'org.strata.container': c.name },
       });

@@ -13,7 +13,7 @@ import { buildServer } from '../api/server.js';
 import { isAlive, Monitor, Runc } from '../runtime/index.js';
 import { Store } from '../state/index.js';
 import { Templates } from '../templates/index.js';
-import { detectCgroupDriver } from '../resources/index.js';
+import { detectCgroupDriver, hostCapacity } from '../resources/index.js';
 import { Lxcfs } from '../resources/lxcfs.js';
 import { Pool } from '../storage/pool.js';
 import { run } from '../util/exec.js';
@@ -78,7 +78,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   const lxcfs = new Lxcfs(paths.run, monitor, paths.helpers.idmount);
   if (!lxcfs.available()) log('NOTICE: lxcfs is not installed: containers will see the host\'s /proc/meminfo, uptime… (run \'npm run quickstart\')');
   else await lxcfs.ensure();
-  const containers = new Containers(paths, store, templates, runc, { idmapped, cgroups, pool, lxcfs: lxcfs.available() ? lxcfs : null });
+  const containers = new Containers(paths, store, templates, runc, { idmapped, capacity: hostCapacity(), cgroups, pool, lxcfs: lxcfs.available() ? lxcfs : null });
 
   for (const line of await containers.reconcile()) log(`reconcile: ${line}`);
   if (freshBoot) {
