@@ -40,6 +40,21 @@ function clientGone(req: FastifyRequest, reply: FastifyReply): AbortSignal {
   return ac.signal;
 }
 
+/** Runs a long operation, answering with NDJSON lines: {"progress"}… then {"result"} or {"error"}. */
+async function streamed(reply: FastifyReply, work: (progress: (line: string) => void) => Promise<unknown>): Promise<FastifyReply> {
+  const out = new PassThrough();
+  void reply.type('application/x-ndjson').send(out);
+  const line = (obj: unknown): void => { out.write(`${JSON.stringify(obj)}\n`); };
+  try {
+    line({ result: await work((progress) => line({ progress })) });
+  } catch (err) {
+    const e = asStrataError(err);
+    line({ error: { code: e.code, message: e.message } });
+  }
+  out.end();
+  return reply;
+}
+
 export function buildServer(s: Services): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
 
@@ -78,18 +93,24 @@ export function buildServer(s: Services): FastifyInstance {
     const { name, from } = req.body as { name: string; from: string };
     await s.templates.check(name, from);
     const signal = clientGone(req, reply);
-    // Progress and the outcome as NDJSON lines: {"progress"}… then {"result"} or {"error"}.
-    const out = new PassThrough();
-    void reply.type('application/x-ndjson').send(out);
-    const line = (obj: unknown): void => { out.write(`${JSON.stringify(obj)}\n`); };
-    try {
-      line({ result: await s.templates.build(name, from, (progress) => line({ progress }), signal) });
-    } catch (err) {
-      const e = asStrataError(err);
-      line({ error: { code: e.code, message: e.message } });
-    }
-    out.end();
-    return reply;
+    return streamed(reply, (progress) => s.templates.build(name, from, progress, signal));
+  });
+  app.get('/v1/templates-df', async () => s.templates.df());
+  app.post('/v1/templates-verify', async (_req, reply) => streamed(reply, (progress) => s.templates.verify(progress)));
+  app.post('/v1/templates/:name/export', {
+    schema: { params: nameParam, body: { type: 'object', properties: { file: { type: 'string' } }, required: ['file'], additionalProperties: false } },
+  }, async (req, reply) => {
+    const { name } = req.params as { name: string };
+    const { file } = req.body as { file: string };
+    s.templates.get(name);
+    return streamed(reply, (progress) => s.templates.export(name, file, progress));
+  });
+  app.post('/v1/templates-import', {
+    schema: { body: { type: 'object', properties: { file: { type: 'string' }, name: { type: 'string' } }, required: ['file'], additionalProperties: false } },
+  }, async (req, reply) => {
+    const { file, name } = req.body as { file: string; name?: string };
+    await s.templates.checkImport(file, name);
+    return streamed(reply, (progress) => s.templates.import(file, name, progress));
   });
 
   // Containers

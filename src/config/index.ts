@@ -17,6 +17,8 @@ export interface Paths {
   db: string;
   templates: string;
   containers: string;
+  /** The content store: every template file once, by digest. */
+  store: string;
   /** The storage pool: size-limited private areas. */
   pool: string;
   /** Runtime state that must not survive a host reboot (tmpfs). */
@@ -41,6 +43,7 @@ export function pathsFor(rootDir: string): Paths {
     templates: join(root, 'templates'),
     containers: join(root, 'containers'),
     pool: join(root, 'pool'),
+    store: join(root, 'store'),
     run,
     runcRoot: join(run, 'runc'),
     monitorSocket: join(run, 'monitor.sock'),

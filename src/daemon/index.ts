@@ -13,6 +13,7 @@ import { buildServer } from '../api/server.js';
 import { isAlive, Monitor, Runc } from '../runtime/index.js';
 import { Store } from '../state/index.js';
 import { Templates } from '../templates/index.js';
+import { ContentStore } from '../store/index.js';
 import { detectCgroupDriver, hostCapacity } from '../resources/index.js';
 import { Lxcfs } from '../resources/lxcfs.js';
 import { Pool } from '../storage/pool.js';
@@ -71,7 +72,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   const monitor = new Monitor(paths.monitorSocket, paths.helpers.monitor);
   await monitor.ensureRunning();
   const runc = new Runc(paths.runcRoot, monitor);
-  const templates = new Templates(store, paths.templates);
+  const templates = new Templates(store, paths.templates, new ContentStore(paths.store));
   await templates.cleanScratch();
   const cgroups = detectCgroupDriver();
   const pool = new Pool(paths.pool);

@@ -1,17 +1,22 @@
 /**
  * templates: OS templates (and, later, application templates). A template is
- * a read-only directory tree under <root>/templates/NAME/rootfs plus a record
- * in the state. Building happens in a scratch directory that is renamed into
- * place only when complete, so a failed or interrupted build leaves nothing.
+ * a read-only tree of hardlinks into the content store, at
+ * <root>/templates/NAME/rootfs, plus a record in the state. Identical files of
+ * all templates are one object on disk (and one in the page cache). Building
+ * and importing happen in a scratch directory that is renamed into place only
+ * when complete, so a failed or interrupted build leaves nothing.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
-import { AlreadyExists, Conflict, InvalidArgument, NotFound } from '../errors/index.js';
+import { isAbsolute, join } from 'node:path';
+import { AlreadyExists, Conflict, InvalidArgument, NotFound, NotSupported } from '../errors/index.js';
+import { VERSION } from '../config/index.js';
 import type { Store, TemplateRecord } from '../state/index.js';
+import { ContentStore, ingestTree, treeDf } from '../store/index.js';
 import { diskUsage, exists } from '../util/fs.js';
 import { validateName } from '../util/names.js';
 import { buildInto, parseSource, type Progress, type TemplateSource } from './builders.js';
+import { exportTemplate, importTemplate, readTemplateFile } from './pack/index.js';
 
 export { parseSource, type Progress, type TemplateSource } from './builders.js';
 
@@ -20,10 +25,21 @@ export interface TemplateView extends TemplateRecord {
   usedBy: string[];
 }
 
+export interface TemplateDf {
+  templates: Array<{ name: string; files: number; logicalBytes: number }>;
+  /** Sum of every template's file sizes, as if each had its own copy. */
+  logicalBytes: number;
+  /** What the objects of all templates take, each stored once. */
+  storedBytes: number;
+  objects: number;
+}
+
+const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
+
 export class Templates {
   private building = new Set<string>();
 
-  constructor(private readonly store: Store, private readonly dir: string) {}
+  constructor(private readonly store: Store, private readonly dir: string, readonly content: ContentStore) {}
 
   rootfsOf(name: string): string {
     return join(this.dir, name, 'rootfs');
@@ -43,46 +59,69 @@ export class Templates {
     return this.store.listTemplates().map((t) => this.view(t));
   }
 
+  private checkNew(name: string): void {
+    validateName('template', name);
+    if (this.store.getTemplate(name) || this.building.has(name)) throw new AlreadyExists(`template ${name} already exists: remove it first with 'strata template rm ${name}' or pick another name`);
+  }
+
   /** Checks a build request without starting it, so that bad input fails before any progress is shown. */
   async check(name: string, from: string): Promise<TemplateSource> {
-    validateName('template', name);
+    this.checkNew(name);
     const source = parseSource(from);
-    if (this.store.getTemplate(name) || this.building.has(name)) throw new AlreadyExists(`template ${name} already exists: remove it first with 'strata template rm ${name}' or pick another name`);
     const file = source.kind === 'rootfs' ? source.file : source.kind === 'oci' ? source.path : null;
     if (file && !(await exists(file))) throw new InvalidArgument(`${source.kind === 'oci' ? 'OCI image' : 'root file system archive'} ${file} does not exist: give the path of a file on the daemon's host`);
     return source;
   }
 
-  async build(name: string, from: string, progress: Progress, signal?: AbortSignal): Promise<TemplateView> {
-    const source = await this.check(name, from);
+  /** Runs `fill(scratch)`, which leaves a tree at scratch/tree, and makes it template `name`. */
+  private async make(name: string, progress: Progress, fill: (scratch: string) => Promise<Omit<TemplateRecord, 'name' | 'sizeBytes' | 'createdAt'>>, signal?: AbortSignal): Promise<TemplateView> {
     this.building.add(name);
     const scratch = join(this.dir, `.build-${name}-${randomBytes(4).toString('hex')}`);
     const started = Date.now();
     try {
       await fsp.mkdir(this.dir, { recursive: true, mode: 0o711 });
       await fsp.mkdir(scratch, { mode: 0o755 });
-      progress(`building template ${name} from ${from}`);
-      const built = await buildInto(scratch, source, progress);
+      const made = await fill(scratch);
       signal?.throwIfAborted();
-      progress('measuring');
-      const sizeBytes = await diskUsage(scratch);
+      const sizeBytes = await diskUsage(join(scratch, 'rootfs'));
       await fsp.rename(scratch, join(this.dir, name));
-      const record: TemplateRecord = {
-        name, kind: 'os', source: from, init: built.init, stopSignal: built.stopSignal, sizeBytes,
-        meta: { ...built.meta, buildSeconds: (Date.now() - started) / 1000 }, createdAt: new Date().toISOString(),
-      };
+      const record: TemplateRecord = { ...made, name, sizeBytes, createdAt: new Date().toISOString() };
+      record.meta = { ...record.meta, buildSeconds: (Date.now() - started) / 1000 };
       try {
         this.store.insertTemplate(record);
       } catch (err) {
         await fsp.rm(join(this.dir, name), { recursive: true, force: true });
         throw err;
       }
-      progress(`template ${name} built in ${((Date.now() - started) / 1000).toFixed(1)} s, ${(sizeBytes / 1048576).toFixed(1)} MiB`);
+      progress(`template ${name} ready in ${((Date.now() - started) / 1000).toFixed(1)} s, ${mib(sizeBytes)}`);
       return this.view(record);
     } finally {
       await fsp.rm(scratch, { recursive: true, force: true });
       this.building.delete(name);
     }
+  }
+
+  /** Moves a freshly built tree into the content store: scratch/rootfs becomes hardlinks into it. */
+  private async store_(scratch: string, progress: Progress): Promise<void> {
+    progress('storing files in the content store');
+    let last = 0;
+    const result = await ingestTree(join(scratch, 'built'), join(scratch, 'rootfs'), this.content, (p) => {
+      if (p.files - last >= 2000) { last = p.files; progress(`stored ${p.files} files, ${mib(p.bytes)}`); }
+    });
+    await fsp.rm(join(scratch, 'built'), { recursive: true, force: true });
+    progress(`stored ${result.files} files (${mib(result.logicalBytes)}), ${mib(result.newBytes)} of them new to the store${result.skippedCount ? `; left out ${result.skippedCount} device nodes or pipes` : ''}`);
+  }
+
+  async build(name: string, from: string, progress: Progress, signal?: AbortSignal): Promise<TemplateView> {
+    const source = await this.check(name, from);
+    return this.make(name, progress, async (scratch) => {
+      progress(`building template ${name} from ${from}`);
+      const built = await buildInto(scratch, source, progress);
+      await fsp.rename(join(scratch, 'rootfs'), join(scratch, 'built'));
+      signal?.throwIfAborted();
+      await this.store_(scratch, progress);
+      return { kind: 'os', source: from, init: built.init, stopSignal: built.stopSignal, meta: built.meta };
+    }, signal);
   }
 
   async remove(name: string): Promise<void> {
@@ -92,6 +131,69 @@ export class Templates {
     // Record first: a half-removed tree must never stay usable as a template.
     this.store.deleteTemplate(name);
     await fsp.rm(join(this.dir, name), { recursive: true, force: true });
+    await this.content.gc(new Set());
+  }
+
+  /** Logical size of every template against what the store really holds. */
+  async df(): Promise<TemplateDf> {
+    const templates = [];
+    for (const t of this.store.listTemplates()) {
+      const u = await treeDf([this.rootfsOf(t.name)]);
+      templates.push({ name: t.name, files: u.files, logicalBytes: u.logicalBytes });
+    }
+    const all = await treeDf(this.store.listTemplates().map((t) => this.rootfsOf(t.name)));
+    const store = await this.content.df();
+    return { templates, logicalBytes: all.logicalBytes, storedBytes: store.storedBytes, objects: store.objects };
+  }
+
+  /** Re-hashes every object of the store; names the damaged ones. */
+  async verify(progress: Progress): Promise<{ checked: number; bad: string[] }> {
+    let last = 0;
+    return this.content.verify((p) => {
+      if (p.done - last >= 5000) { last = p.done; progress(`checked ${p.done}${p.total ? ` of ${p.total}` : ''} objects`); }
+    });
+  }
+
+  /** Writes template `name` as one portable file (see docs/template-format.md). */
+  async export(name: string, outFile: string, progress: Progress): Promise<{ file: string; digest: string; bytes: number }> {
+    const t = this.get(name);
+    if (!isAbsolute(outFile)) throw new InvalidArgument(`the output file ${outFile} must be an absolute path`);
+    if (typeof t.meta.hostUsr === 'string') throw new NotSupported(`template ${name} is host-linked: it uses this host's ${t.meta.hostUsr} in place, which a file cannot carry to another host; export a debootstrap or imported template instead`);
+    const env = Array.isArray(t.meta.env) ? (t.meta.env as string[]) : undefined;
+    const result = await exportTemplate(this.rootfsOf(name), {
+      name, version: '1', kind: 'os', createdAt: new Date().toISOString(),
+      made: { how: t.source.split(':')[0], source: t.source, tool: `strata ${VERSION}` },
+      bases: [], deletions: [], opaqueDirs: [], keys: {}, run: { init: t.init, stopSignal: t.stopSignal, ...(env ? { env } : {}) },
+    }, this.content, outFile, (p) => progress(`${p.step}: ${p.done}${p.total ? ` of ${p.total}` : ''}`));
+    progress(`wrote ${outFile}: ${mib(result.bytes)}, digest ${result.digest}`);
+    return { file: outFile, digest: result.digest, bytes: result.bytes };
+  }
+
+  /** Checks an import request without starting it. */
+  async checkImport(file: string, name?: string): Promise<string> {
+    if (!isAbsolute(file)) throw new InvalidArgument(`the template file ${file} must be an absolute path`);
+    if (!(await exists(file))) throw new InvalidArgument(`template file ${file} does not exist: give the path of a file on the daemon's host`);
+    const manifest = await readTemplateFile(file);
+    const finalName = name ?? manifest.name;
+    this.checkNew(finalName);
+    if (manifest.kind === 'app') throw new NotSupported(`${file} holds application template ${manifest.name}, which this version of Strata cannot attach yet; import OS templates only`);
+    return finalName;
+  }
+
+  /** Imports a template file (untrusted: every digest verified, nothing written outside the store). */
+  async import(file: string, name: string | undefined, progress: Progress): Promise<TemplateView> {
+    const finalName = await this.checkImport(file, name);
+    return this.make(finalName, progress, async (scratch) => {
+      const result = await importTemplate(file, this.content, join(scratch, 'rootfs'), {
+        onProgress: (p) => progress(`${p.step}: ${p.done}${p.total ? ` of ${p.total}` : ''}`),
+      });
+      const m = result.manifest;
+      progress(`imported ${m.totals.files} files, ${result.newObjects} objects new to the store, digest ${result.digest}`);
+      return {
+        kind: 'os', source: `import:${file}`, init: m.run?.init ?? ['/sbin/init'], stopSignal: m.run?.stopSignal ?? 'SIGTERM',
+        meta: { digest: result.digest, importedName: m.name, version: m.version, made: m.made, ...(m.run?.env ? { env: m.run.env } : {}) },
+      };
+    });
   }
 
   /** Removes scratch directories left by builds that a crash interrupted. */
@@ -99,5 +201,6 @@ export class Templates {
     for (const entry of await fsp.readdir(this.dir).catch(() => [] as string[])) {
       if (entry.startsWith('.build-')) await fsp.rm(join(this.dir, entry), { recursive: true, force: true });
     }
+    await this.content.cleanIngest();
   }
 }

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import type { TemplateView } from '../../templates/index.js';
+import { resolve } from 'node:path';
+import { FailedPrecondition } from '../../errors/index.js';
+import type { TemplateDf, TemplateView } from '../../templates/index.js';
 import { clientOf, humanBytes, printFields, printJson, printTable, progressPrinter, since, verb } from '../context.js';
 
 export function register(program: Command): void {
@@ -29,6 +31,42 @@ export function register(program: Command): void {
       const t = await clientOf(cmd).call<TemplateView>('GET', `/v1/templates/${encodeURIComponent(name)}`);
       if (opts.json) return printJson(t);
       printFields({ ...t, sizeBytes: humanBytes(t.sizeBytes), init: t.init.join(' '), usedBy: t.usedBy.join(', ') || '-' });
+    });
+
+  verb(template, 'df', 'logical size of the templates against what the content store holds')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const df = await clientOf(cmd).call<TemplateDf>('GET', '/v1/templates-df');
+      if (opts.json) return printJson(df);
+      printTable(['TEMPLATE', 'FILES', 'LOGICAL'], df.templates.map((t) => [t.name, t.files, humanBytes(t.logicalBytes)]));
+      const saved = df.logicalBytes ? (1 - df.storedBytes / df.logicalBytes) * 100 : 0;
+      process.stdout.write(`\nlogical ${humanBytes(df.logicalBytes)}, stored ${humanBytes(df.storedBytes)} in ${df.objects} objects (${saved.toFixed(0)}% saved)\n`);
+    });
+
+  verb(template, 'verify', 're-check every object of the content store against its digest')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const r = await clientOf(cmd).stream<{ checked: number; bad: string[] }>('POST', '/v1/templates-verify', undefined, progressPrinter());
+      if (r.bad.length) {
+        process.stdout.write(`${r.bad.length} of ${r.checked} objects are damaged:\n${r.bad.join('\n')}\n`);
+        throw new FailedPrecondition(`${r.bad.length} damaged objects in the content store: re-import or rebuild the templates that use them`);
+      }
+      process.stdout.write(`all ${r.checked} objects verified\n`);
+    });
+
+  verb(template, 'export', 'write a template as one portable file')
+    .argument('<name>')
+    .requiredOption('-o, --output <file>', 'the file to write')
+    .action(async (name: string, opts: { output: string }, cmd: Command) => {
+      const r = await clientOf(cmd).stream<{ file: string; digest: string; bytes: number }>('POST', `/v1/templates/${encodeURIComponent(name)}/export`, { file: resolve(opts.output) }, progressPrinter());
+      process.stdout.write(`${r.file}: ${humanBytes(r.bytes)}, ${r.digest}\n`);
+    });
+
+  verb(template, 'import', 'import a template file (every digest is verified)')
+    .argument('<file>')
+    .option('--name <name>', 'import under another name')
+    .action(async (file: string, opts: { name?: string }, cmd: Command) => {
+      const t = await clientOf(cmd).stream<TemplateView>('POST', '/v1/templates-import', { file: resolve(file), name: opts.name }, progressPrinter());
+      process.stdout.write(`template ${t.name} imported: ${humanBytes(t.sizeBytes)}\n`);
     });
 
   verb(template, 'rm', 'remove a template that no container uses')

@@ -99,6 +99,13 @@ export interface Totals {
   objectBytes: number;
 }
 
+/** How a container runs an OS template: its init and the signal that stops it. */
+export interface RunConfig {
+  init: string[];
+  stopSignal: string;
+  env?: string[];
+}
+
 export interface Manifest {
   format: typeof FORMAT;
   name: string;
@@ -113,6 +120,8 @@ export interface Manifest {
   opaqueDirs: string[];
   keys: Record<string, Record<string, JsonValue | null>>;
   totals: Totals;
+  /** OS templates: how to run them (absent: /sbin/init, stopped with SIGTERM). */
+  run?: RunConfig;
 }
 
 export interface ManifestLimits {
@@ -218,7 +227,7 @@ export function parseManifest(text: string, limits: ManifestLimits = DEFAULT_LIM
 
 /** Checks every field of an untrusted manifest, or throws InvalidArgument naming the first bad one. */
 export function validateManifest(value: unknown, limits: ManifestLimits = DEFAULT_LIMITS): Manifest {
-  const m = object(value, '', ['format', 'name', 'version', 'kind', 'createdAt', 'made', 'bases', 'files', 'deletions', 'opaqueDirs', 'keys', 'totals']);
+  const m = object(value, '', ['format', 'name', 'version', 'kind', 'createdAt', 'made', 'bases', 'files', 'deletions', 'opaqueDirs', 'keys', 'totals', 'run']);
   if (m.format !== FORMAT) throw bad('format', `is ${show(m.format)}, not ${show(FORMAT)}: this is not a Strata template file, or one from a newer Strata`);
   if (typeof m.name !== 'string' || !isValidName(m.name)) throw bad('name', 'is not a template name (1-63 characters of a-z, 0-9 and -)');
   if (typeof m.version !== 'string' || !VERSION.test(m.version)) throw bad('version', 'is not 1-64 characters of A-Z, a-z, 0-9 and ._+~:- starting with a letter or digit');
@@ -254,7 +263,25 @@ export function validateManifest(value: unknown, limits: ManifestLimits = DEFAUL
   } else if (bases.length === 0) {
     throw bad('bases', 'is empty, but an application template needs the OS template it was made on');
   }
-  return { format: FORMAT, name: m.name, version: m.version, kind: m.kind, createdAt: m.createdAt, made, bases, files, deletions, opaqueDirs, keys, totals };
+  const run = m.run === undefined ? undefined : validateRun(m.run);
+  if (run && m.kind !== 'os') throw bad('run', 'is set, but only an OS template says how it runs');
+  return { format: FORMAT, name: m.name, version: m.version, kind: m.kind, createdAt: m.createdAt, made, bases, files, deletions, opaqueDirs, keys, totals, ...(run ? { run } : {}) };
+}
+
+function validateRun(value: unknown): RunConfig {
+  const run = object(value, 'run', ['init', 'stopSignal', 'env']);
+  const init = array(run.init, 'run.init', 256).map((word, i) => string(word, `run.init[${i}]`, 4096));
+  if (init.length === 0 || !init[0].startsWith('/')) throw bad('run.init', 'is not a command starting with an absolute path');
+  if (typeof run.stopSignal !== 'string' || !/^SIG[A-Z0-9+]{2,12}$/.test(run.stopSignal)) throw bad('run.stopSignal', 'is not a signal name such as SIGTERM');
+  const result: RunConfig = { init, stopSignal: run.stopSignal };
+  if (run.env !== undefined) {
+    result.env = array(run.env, 'run.env', 1024).map((e, i) => {
+      const entry = string(e, `run.env[${i}]`, 65536);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(entry)) throw bad(`run.env[${i}]`, 'is not KEY=VALUE');
+      return entry;
+    });
+  }
+  return result;
 }
 
 function validateMade(value: unknown): Made {
