@@ -212,7 +212,9 @@ export class Containers {
   }
 
   /** The newest usage sample of each running container, and the CPU % measured up to it. */
-  private readonly samples = new Map<string, { at: number; cpuNs: number; oomKills: number; percent?: number }>();
+  private readonly samples = new Map<string, { at: number; cpuNs: number; percent?: number }>();
+  /** OOM kills of each running container already recorded as events. */
+  private readonly oomSeen = new Map<string, number>();
 
   private foldUsage(name: string, u: CgroupUsage): void {
     this.store.addUsage(name, {
@@ -252,7 +254,7 @@ export class Containers {
 
   private async cpuPercent(name: string, live: CgroupUsage): Promise<number | null> {
     let prev = this.samples.get(name);
-    let now: { at: number; cpuNs: number; oomKills: number; percent?: number } = { at: performance.now(), cpuNs: live.cpuUsageNs, oomKills: live.oomKills };
+    let now: { at: number; cpuNs: number; percent?: number } = { at: performance.now(), cpuNs: live.cpuUsageNs };
     // Asked again within 100 ms: the figure measured up to the last sample is the best there is.
     if (prev && now.at - prev.at < 100 && prev.percent !== undefined) return prev.percent;
     if (!prev || now.at - prev.at < 100) {
@@ -261,7 +263,7 @@ export class Containers {
       await new Promise((r) => setTimeout(r, 200));
       const again = await this.host.cgroups.read(this.cgroupPath(name)).catch(() => null);
       if (!again) return null;
-      now = { at: performance.now(), cpuNs: again.cpuUsageNs, oomKills: again.oomKills };
+      now = { at: performance.now(), cpuNs: again.cpuUsageNs };
     }
     now.percent = Math.max(0, ((now.cpuNs - prev.cpuNs) / 1e6 / (now.at - prev.at)) * 100);
     this.samples.set(name, now);
@@ -283,13 +285,16 @@ export class Containers {
       if (c.state !== 'running') continue;
       const u = await this.host.cgroups.read(this.cgroupPath(c.name)).catch(() => null);
       if (!u) continue;
-      const prev = this.samples.get(c.name);
-      if (prev && u.oomKills > prev.oomKills) {
-        this.store.addEvent('oom-kill', c.name, `${u.oomKills - prev.oomKills} process(es) killed at the memory limit; the container runs on`);
+      // After a daemon restart the first sample is the baseline: kills before it were not seen live.
+      const seen = this.oomSeen.get(c.name) ?? u.oomKills;
+      if (u.oomKills > seen) {
+        this.store.addEvent('oom-kill', c.name, `${u.oomKills - seen} process(es) killed at the memory limit; the container runs on`);
       }
+      this.oomSeen.set(c.name, u.oomKills);
+      const prev = this.samples.get(c.name);
       const at = performance.now();
       const percent = prev && at > prev.at ? Math.max(0, ((u.cpuUsageNs - prev.cpuNs) / 1e6 / (at - prev.at)) * 100) : undefined;
-      this.samples.set(c.name, { at, cpuNs: u.cpuUsageNs, oomKills: u.oomKills, percent });
+      this.samples.set(c.name, { at, cpuNs: u.cpuUsageNs, percent });
     }
   }
 
@@ -403,7 +408,8 @@ export class Containers {
       await this.runc.start(this.id(c.name));
       this.store.updateContainerState(c.name, { state: 'running', pid, startedAt: new Date().toISOString(), stoppedAt: null });
       // A fresh cgroup: every OOM kill from now on is new.
-      this.samples.set(c.name, { at: performance.now(), cpuNs: 0, oomKills: 0 });
+      this.samples.set(c.name, { at: performance.now(), cpuNs: 0 });
+      this.oomSeen.set(c.name, 0);
       this.store.addEvent('container-started', c.name, `started, init pid ${pid}`);
       r.success();
     } finally {
@@ -441,6 +447,7 @@ export class Containers {
     const usage = await this.host.cgroups.read(this.cgroupPath(c.name)).catch(() => null);
     if (usage) this.foldUsage(c.name, usage);
     this.samples.delete(c.name);
+    this.oomSeen.delete(c.name);
     await this.runc.delete(this.id(c.name), true);
     const layout = this.storage.layout(c.name);
     await this.storage.deactivate(this.storage.mounts(layout, this.idMapOf(c), this.templateLayers(c.template)), layout);
