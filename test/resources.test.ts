@@ -62,7 +62,24 @@ describe('resources', () => {
     const stat = await d.ok('exec', 'lim', '--', 'grep', '-c', '^cpu[0-9]', '/proc/stat');
     assert.equal(stat.trim(), '1');
     assert.ok((await d.ok('exec', 'lim', '--', 'cat', '/proc/loadavg')).trim().split(' ').length >= 3);
-    assert.doesNotThrow(() => d.ok('exec', 'lim', '--', 'cat', '/proc/diskstats'));
+    assert.match(await d.ok('exec', 'lim', '--', 'cat', '/proc/diskstats'), /\d/);
+  });
+
+  test('containers keep their /proc view when lxcfs dies: the daemon restarts it and re-binds', async () => {
+    const pidFile = join(d.paths.run, 'lxcfs.pid');
+    const old = Number(readFileSync(pidFile, 'utf8').trim());
+    process.kill(old, 'SIGKILL');
+    let meminfo = '';
+    for (let i = 0; i < 40; i++) {
+      await sleep(500);
+      const r = await d.cli('exec', 'lim', '--', 'cat', '/proc/meminfo');
+      if (r.status === 0 && /MemTotal:\s+65536 kB/.test(r.stdout)) { meminfo = r.stdout; break; }
+    }
+    assert.match(meminfo, /MemTotal:\s+65536 kB/, 'the container reads its own meminfo again');
+    assert.notEqual(Number(readFileSync(pidFile, 'utf8').trim()), old, 'a new lxcfs serves');
+    const events = await d.json<Array<{ kind: string }>>('events');
+    assert.ok(events.some((e) => e.kind === 'lxcfs-restarted'));
+    assert.equal((await d.json<{ state: string }>('inspect', 'lim')).state, 'running');
   });
 
   test('strata set changes every limit live and the kernel shows it', async () => {
