@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(runc busybox-static debootstrap lxcfs e2fsprogs attr iproute2 util-linux mount tar gzip xz-utils zstd file procps ca-certificates build-essential)
+PACKAGES=(runc busybox-static debootstrap lxcfs e2fsprogs attr containernetworking-plugins nftables iptables curl iproute2 util-linux mount tar gzip xz-utils zstd file procps ca-certificates build-essential)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -110,8 +110,11 @@ export class TestDaemon {
     return JSON.parse(await this.ok(...args, '--json')) as T;
   }
 
-  /** Everything the daemon made on the host, found by its names; empty when clean. */
-  leftovers(): string[] {
+  /**
+   * What the daemon made on the host, found by its names; empty when clean. Networks (bridges,
+   * rule tables) are daemon-level objects that outlive containers: counted only when asked.
+   */
+  leftovers(opts: { networks?: boolean } = {}): string[] {
     const p = this.paths;
     const found: string[] = [];
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(this.root));
@@ -121,6 +124,11 @@ export class TestDaemon {
     }
     if (existsSync(join('/sys/fs/cgroup', p.cgroupParent))) found.push(`cgroup ${p.cgroupParent}`);
     if (existsSync(p.runcRoot) && readdirSync(p.runcRoot).length) found.push(`runc state ${readdirSync(p.runcRoot).join(',')}`);
+    if (!opts.networks) return found;
+    const links = spawnSync('ip', ['-o', 'link']).stdout.toString();
+    for (const m of links.matchAll(new RegExp(`\\d+: (stb${p.rootId.slice(0, 8)}\\d{4})`, 'g'))) found.push(`bridge ${m[1]}`);
+    const tables = spawnSync('nft', ['list', 'tables']).stdout.toString();
+    for (const m of tables.matchAll(new RegExp(`table \\w+ (strata_${p.rootId}_\\d+)`, 'g'))) found.push(`nft table ${m[1]}`);
     return found;
   }
 
@@ -131,6 +139,10 @@ export class TestDaemon {
       const list = await this.cli('list', '--json');
       if (list.status === 0) {
         for (const c of JSON.parse(list.stdout) as Array<{ name: string }>) await this.cli('destroy', c.name, '--force');
+      }
+      const nets = await this.cli('network', 'list', '--json');
+      if (nets.status === 0) {
+        for (const n of JSON.parse(nets.stdout) as Array<{ name: string }>) await this.cli('network', 'rm', n.name);
       }
     } catch { /* fall through to the hard cleanup */ }
     await this.stop().catch(() => undefined);
@@ -148,6 +160,11 @@ export class TestDaemon {
         spawnSync('rmdir', [dir]);
       }
     }
+    // Networks a failed test could not remove through the daemon: bridges and rule tables by name.
+    const links = spawnSync('ip', ['-o', 'link']).stdout.toString();
+    for (const m of links.matchAll(new RegExp(`\\d+: (stb${p.rootId.slice(0, 8)}\\d{4})`, 'g'))) spawnSync('ip', ['link', 'del', m[1]]);
+    const tables = spawnSync('nft', ['list', 'tables']).stdout.toString();
+    for (const m of tables.matchAll(new RegExp(`table (\\w+) (strata_${p.rootId}_\\d+)`, 'g'))) spawnSync('nft', ['delete', 'table', m[1], m[2]]);
     await stopMonitor(p.monitorSocket);
     rmSync(p.run, { recursive: true, force: true });
     rmSync(this.root, { recursive: true, force: true });

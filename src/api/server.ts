@@ -10,8 +10,10 @@ import { asStrataError, httpStatusOf, InvalidArgument } from '../errors/index.js
 import type { Containers } from '../containers/index.js';
 import type { Store } from '../state/index.js';
 import type { Templates } from '../templates/index.js';
+import type { Networks } from '../network/index.js';
 
 export interface Services {
+  networks: Networks;
   containers: Containers;
   templates: Templates;
   store: Store;
@@ -127,13 +129,15 @@ export function buildServer(s: Services): FastifyInstance {
         properties: {
           name: { type: 'string' }, template: { type: 'string' }, hostname: { type: 'string' },
           privileged: { type: 'boolean' }, autostart: { type: 'boolean' }, limits: limitsSchema,
+          nets: { type: 'array', items: { type: 'string' } }, ip: { type: 'string' }, noNet: { type: 'boolean' },
+          ports: { type: 'array', items: { type: 'string' } }, netIn: { type: 'string' }, netOut: { type: 'string' },
         },
         required: ['name', 'template'],
         additionalProperties: false,
       },
     },
   }, async (req, reply) => {
-    const body = req.body as { name: string; template: string; hostname?: string; privileged?: boolean; autostart?: boolean; limits?: Record<string, string | number> };
+    const body = req.body as import('../containers/index.js').CreateOptions;
     const view = await s.containers.create(body, clientGone(req, reply));
     return reply.status(201).send(view);
   });
@@ -193,6 +197,43 @@ export function buildServer(s: Services): FastifyInstance {
     return s.containers.processes(container);
   });
   app.get('/v1/pool', async () => s.containers.poolView());
+
+  // Networks and published ports
+
+  app.get('/v1/networks', async () => s.networks.list());
+  app.get('/v1/networks/:name', { schema: { params: nameParam } }, async (req) => s.networks.inspect((req.params as { name: string }).name));
+  app.post('/v1/networks', {
+    schema: {
+      body: {
+        type: 'object',
+        properties: { name: { type: 'string' }, subnet: { type: 'string' }, gateway: { type: 'string' }, nat: { type: 'boolean' }, isolated: { type: 'boolean' } },
+        required: ['name', 'subnet'],
+        additionalProperties: false,
+      },
+    },
+  }, async (req, reply) => reply.status(201).send(await s.networks.create(req.body as import('../network/index.js').CreateNetworkRequest)));
+  app.delete('/v1/networks/:name', { schema: { params: nameParam } }, async (req) => {
+    const { name } = req.params as { name: string };
+    await s.networks.remove(name);
+    return { removed: name };
+  });
+  const portBody = { type: 'object', properties: { spec: { type: 'string' } }, required: ['spec'], additionalProperties: false } as const;
+  app.get('/v1/containers/:name/ports', { schema: { params: nameParam } }, async (req) => {
+    const { name } = req.params as { name: string };
+    s.containers.inspect(name);
+    return s.networks.listPorts(name);
+  });
+  app.post('/v1/containers/:name/ports', { schema: { params: nameParam, body: portBody } }, async (req, reply) => {
+    const { name } = req.params as { name: string };
+    s.containers.inspect(name);
+    return reply.status(201).send(await s.networks.addPort(name, (req.body as { spec: string }).spec));
+  });
+  app.delete('/v1/containers/:name/ports/:spec', { schema: { params: { type: 'object', properties: { name: { type: 'string' }, spec: { type: 'string' } }, required: ['name', 'spec'] } } }, async (req) => {
+    const { name, spec } = req.params as { name: string; spec: string };
+    s.containers.inspect(name);
+    await s.networks.removePort(name, spec);
+    return { removed: spec };
+  });
   app.post('/v1/containers/:name/enter', { schema: { params: nameParam } }, async (req) => {
     const { name } = req.params as { name: string };
     return { argv: await s.containers.enterPlan(name) };

@@ -8,6 +8,7 @@ import { VERSION } from '../config/index.js';
 import { register as daemon } from './commands/daemon.js';
 import { register as exec } from './commands/exec.js';
 import { register as lifecycle } from './commands/lifecycle.js';
+import { register as network } from './commands/network.js';
 import { register as resources } from './commands/resources.js';
 import { register as template } from './commands/template.js';
 
@@ -26,6 +27,7 @@ export async function main(argv: string[]): Promise<void> {
   lifecycle(program);
   exec(program);
   resources(program);
+  network(program);
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv);

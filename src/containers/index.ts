@@ -20,6 +20,7 @@ import { removeCgroupParent } from './cgroups.js';
 import { ioDeviceOf, mergeLimits, parseLimits, toOciResources, type CgroupDriver, type CgroupUsage, type HostCapacity, type IoDevice, type Limits } from '../resources/index.js';
 import type { Lxcfs } from '../resources/lxcfs.js';
 import type { Pool } from '../storage/pool.js';
+import { containerNetFiles, hostNameservers, type AdapterView, type Networks, type PortView } from '../network/index.js';
 
 export interface CreateOptions {
   name: string;
@@ -29,7 +30,17 @@ export interface CreateOptions {
   autostart?: boolean;
   /** Limits as given on the command line (`--cpus 1.5`, `--memory 512M`…), keyed in camelCase. */
   limits?: Record<string, string | number>;
+  /** Networks to join (default: `default`), a static address on the first, or none at all. */
+  nets?: string[];
+  ip?: string;
+  noNet?: boolean;
+  ports?: string[];
+  netIn?: string;
+  netOut?: string;
 }
+
+/** Keys of `set` that are network rates, not cgroup limits. */
+const NET_RATE_KEYS = ['netIn', 'netOut'] as const;
 
 /** What the orchestration needs of the host, found once at daemon start. */
 export interface HostServices {
@@ -39,6 +50,7 @@ export interface HostServices {
   cgroups: CgroupDriver;
   pool: Pool;
   lxcfs: Lxcfs | null;
+  networks: Networks;
 }
 
 export interface ContainerStats {
@@ -58,6 +70,10 @@ export interface ContainerStats {
   diskUsedBytes: number | null;
   diskLimitBytes: number | null;
   oomKills: number;
+  netRxBytes: number;
+  netTxBytes: number;
+  netRxPackets: number;
+  netTxPackets: number;
 }
 
 export interface ContainerView {
@@ -73,6 +89,11 @@ export interface ContainerView {
   consoleLog: string;
   idMap: IdMap | null;
   limits: Limits;
+  /** One per network: its name, the address (CIDR), gateway and MAC. */
+  adapters: Array<Pick<AdapterView, 'network' | 'ifname' | 'address' | 'gateway' | 'mac'>>;
+  ports: PortView[];
+  netIn: string | null;
+  netOut: string | null;
   createdAt: string;
   startedAt: string | null;
   stoppedAt: string | null;
@@ -125,6 +146,9 @@ export class Containers {
       name: c.name, state: c.state, pid: c.pid, template: c.template, hostname: c.hostname,
       privileged: c.privileged, autostart: c.autostart, rootfs: l.rootfs, privateArea: l.privateArea,
       consoleLog: l.consoleLog, idMap: this.idMapOf(c) ?? null, limits: c.limits as Limits,
+      adapters: this.host.networks.adapters(c.name).map((a) => ({ network: a.network, ifname: a.ifname, address: a.address, gateway: a.gateway, mac: a.mac })),
+      ports: this.host.networks.listPorts(c.name),
+      ...this.host.networks.bandwidth(c.name),
       createdAt: c.createdAt, startedAt: c.startedAt, stoppedAt: c.stoppedAt,
     };
   }
@@ -162,9 +186,19 @@ export class Containers {
   // Limits and usage
 
   /** Changes limits; on a running container live, without a restart. All or nothing. */
-  set(name: string, raw: Record<string, string | number>): Promise<ContainerView> {
+  set(name: string, given: Record<string, string | number>): Promise<ContainerView> {
+    const raw = { ...given };
+    const rates: { netIn?: string | null; netOut?: string | null } = {};
+    for (const key of NET_RATE_KEYS) {
+      if (raw[key] === undefined) continue;
+      const v = String(raw[key]);
+      rates[key] = /^(none|max|unlimited)$/i.test(v) ? null : v;
+      delete raw[key];
+    }
     const change = parseLimits(raw, this.host.capacity);
-    if (Object.values(change).every((v) => v === undefined)) throw new InvalidArgument('nothing to change: give at least one limit, e.g. --memory 512M or --cpus 1');
+    if (Object.values(change).every((v) => v === undefined) && !Object.keys(rates).length) {
+      throw new InvalidArgument('nothing to change: give at least one limit, e.g. --memory 512M or --cpus 1');
+    }
     return this.lock.run(name, async () => {
       const c = this.record(name);
       const before = c.limits as Limits;
@@ -188,6 +222,11 @@ export class Containers {
           await this.host.cgroups.apply(this.cgroupPath(name), cgroupChange, device);
         }
         if (change.disk !== undefined && change.disk !== null) await this.resizeDisk(c, change.disk);
+        if (Object.keys(rates).length) {
+          const before = this.host.networks.bandwidth(name);
+          await this.host.networks.setBandwidth(name, rates);
+          r.add(() => this.host.networks.setBandwidth(name, before));
+        }
         this.store.setLimits(name, after as Record<string, unknown>);
         this.store.addEvent('limits-changed', name, describeChange(change));
         r.success();
@@ -249,6 +288,7 @@ export class Containers {
       diskUsedBytes: disk?.usedBytes ?? null,
       diskLimitBytes: disk?.limitBytes ?? null,
       oomKills: totals.oomKills + (live?.oomKills ?? 0),
+      ...netCounters(this.host.networks.counters(name)),
     };
   }
 
@@ -341,6 +381,8 @@ export class Containers {
           limits: limits as Record<string, unknown>, volume: !!limits.disk,
         });
         r.add(() => this.store.deleteContainer(name));
+        await this.host.networks.plan(name, { nets: opts.nets, ip: opts.ip, noNet: opts.noNet, ports: opts.ports, netIn: opts.netIn, netOut: opts.netOut });
+        r.add(() => this.host.networks.release(name));
         signal?.throwIfAborted();
         const idMap = this.idMapOf(record);
         r.add(() => fsp.rm(layout.dir, { recursive: true, force: true }));
@@ -352,7 +394,8 @@ export class Containers {
           r.add(() => volumes.deactivate(layout.privateDir));
         }
         await this.storage.prepare(layout, idMap, layers);
-        await writeIdentity(layout, hostname, idMap?.hostBase ?? 0);
+        const files = containerNetFiles(hostname, this.host.networks.adapters(name), hostNameservers());
+        await writeIdentity(layout, hostname, idMap?.hostBase ?? 0, files);
         signal?.throwIfAborted();
         this.store.addEvent('container-created', name, `created from template ${opts.template}`);
         r.success();
@@ -405,6 +448,9 @@ export class Containers {
       await this.runc.writeBundle(layout.bundle, spec);
       r.add(() => this.runc.delete(this.id(c.name), true));
       const pid = await this.runc.create(this.id(c.name), layout.bundle, layout.consoleLog);
+      // Created, not started: the network is up before the init runs.
+      r.add(() => this.host.networks.detach(c.name));
+      await this.host.networks.attach(c.name, pid, c.hostname);
       await this.runc.start(this.id(c.name));
       this.store.updateContainerState(c.name, { state: 'running', pid, startedAt: new Date().toISOString(), stoppedAt: null });
       // A fresh cgroup: every OOM kill from now on is new.
@@ -448,6 +494,7 @@ export class Containers {
     if (usage) this.foldUsage(c.name, usage);
     this.samples.delete(c.name);
     this.oomSeen.delete(c.name);
+    await this.host.networks.detach(c.name);
     await this.runc.delete(this.id(c.name), true);
     const layout = this.storage.layout(c.name);
     await this.storage.deactivate(this.storage.mounts(layout, this.idMapOf(c), this.templateLayers(c.template)), layout);
@@ -482,6 +529,7 @@ export class Containers {
       if (c.volume) await this.host.pool.driver.deactivate(layout.privateDir);
       await this.storage.remove(layout);
       if (c.volume) await this.host.pool.driver.remove(name);
+      await this.host.networks.release(name);
       this.store.deleteContainer(name);
       await removeCgroupParent(this.paths.cgroupParent);
       this.store.addEvent('container-destroyed', name, 'destroyed');
@@ -613,15 +661,12 @@ export class Containers {
   }
 }
 
-/** The container's /etc/hostname and /etc/hosts, written into its private area. */
-async function writeIdentity(layout: ContainerLayout, hostname: string, owner: number): Promise<void> {
+/** The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, written into its private area. */
+async function writeIdentity(layout: ContainerLayout, hostname: string, owner: number, net: { hosts: string; resolvConf: string }): Promise<void> {
   const etc = join(layout.privateArea, 'etc');
   await fsp.mkdir(etc, { mode: 0o755 });
   await fsp.chown(etc, owner, owner);
-  const files: Record<string, string> = {
-    hostname: `${hostname}\n`,
-    hosts: `127.0.0.1\tlocalhost\n127.0.1.1\t${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
-  };
+  const files: Record<string, string> = { hostname: `${hostname}\n`, hosts: net.hosts, 'resolv.conf': net.resolvConf };
   for (const [file, text] of Object.entries(files)) {
     await fsp.writeFile(join(etc, file), text, { mode: 0o644 });
     await fsp.chown(join(etc, file), owner, owner);
@@ -671,4 +716,8 @@ async function passwdNames(rootfs: string): Promise<Map<number, string>> {
   const map = new Map<number, string>();
   for (const f of text.split('\n').map((l) => l.split(':'))) if (f.length >= 3 && !map.has(Number(f[2]))) map.set(Number(f[2]), f[0]);
   return map;
+}
+
+function netCounters(c: { rxBytes: number; txBytes: number; rxPackets: number; txPackets: number }): Pick<ContainerStats, 'netRxBytes' | 'netTxBytes' | 'netRxPackets' | 'netTxPackets'> {
+  return { netRxBytes: c.rxBytes, netTxBytes: c.txBytes, netRxPackets: c.rxPackets, netTxPackets: c.txPackets };
 }

@@ -14,6 +14,7 @@ import { isAlive, Monitor, Runc } from '../runtime/index.js';
 import { Store } from '../state/index.js';
 import { Templates } from '../templates/index.js';
 import { ContentStore } from '../store/index.js';
+import { Networks } from '../network/index.js';
 import { detectCgroupDriver, hostCapacity } from '../resources/index.js';
 import { Lxcfs } from '../resources/lxcfs.js';
 import { Pool } from '../storage/pool.js';
@@ -79,16 +80,23 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   const lxcfs = new Lxcfs(paths.run, monitor, paths.helpers.idmount);
   if (!lxcfs.available()) log('NOTICE: lxcfs is not installed: containers will see the host\'s /proc/meminfo, uptime… (run \'npm run quickstart\')');
   else await lxcfs.ensure();
-  const containers = new Containers(paths, store, templates, runc, { idmapped, capacity: hostCapacity(), cgroups, pool, lxcfs: lxcfs.available() ? lxcfs : null });
+  const networks = new Networks(store.db, { rootId: paths.rootId, runDir: paths.run });
+  const containers = new Containers(paths, store, templates, runc, { idmapped, capacity: hostCapacity(), cgroups, pool, lxcfs: lxcfs.available() ? lxcfs : null, networks });
 
   for (const line of await containers.reconcile()) log(`reconcile: ${line}`);
+  const running = new Set(store.listContainers().filter((c) => c.state === 'running').map((c) => c.name));
+  for (const line of await networks.reconcile(running)) {
+    log(`reconcile: ${line}`);
+    store.addEvent('reconcile', null, line);
+  }
+  await networks.ensureDefault();
   if (freshBoot) {
     const started = await containers.autostart();
     if (started.length) log(`autostarted: ${started.join(', ')}`);
   }
 
   const app = buildServer({
-    containers, templates, store, log,
+    containers, templates, store, networks, log,
     info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent },
   });
   await fsp.mkdir(dirname(opts.socket), { recursive: true, mode: 0o755 });
@@ -104,6 +112,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   let ticks = 0;
   const housekeeping = async (): Promise<void> => {
     await containers.sample();
+    await networks.sync();
     if (++ticks % 2 === 0) await containers.trimLogs();
     if (lxcfs.available() && (await lxcfs.ensure())) {
       log('lxcfs was not running: restarted it and re-bound its files in running containers');

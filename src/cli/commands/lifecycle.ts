@@ -3,6 +3,7 @@ import type { ContainerView } from '../../containers/index.js';
 import { InvalidArgument } from '../../errors/index.js';
 import { clientOf, printFields, printJson, printTable, since, verb } from '../context.js';
 import { limitsOf, withLimitOptions } from './resources.js';
+import { networkOf, withNetworkOptions } from './network.js';
 
 const path = (name: string, action = ''): string => `/v1/containers/${encodeURIComponent(name)}${action}`;
 
@@ -14,7 +15,7 @@ function timeoutOf(value: string | undefined): number | undefined {
 }
 
 export function register(program: Command): void {
-  withLimitOptions(verb(program, 'create', 'create a container from a template'))
+  withNetworkOptions(withLimitOptions(verb(program, 'create', 'create a container from a template')))
     .argument('<name>')
     .requiredOption('--template <template>', 'OS template to create it from')
     .option('--hostname <hostname>', 'hostname inside (default: the name)')
@@ -27,6 +28,7 @@ export function register(program: Command): void {
       }
       const c = await clientOf(cmd).call<ContainerView>('POST', '/v1/containers', {
         name, template: opts.template, hostname: opts.hostname, privileged: !!opts.privileged, autostart: !!opts.autostart, limits: limitsOf(opts),
+        ...networkOf(opts as Parameters<typeof networkOf>[0]),
       });
       process.stdout.write(`container ${c.name} created\n`);
     });

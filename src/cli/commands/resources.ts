@@ -47,15 +47,19 @@ const SORT_KEYS: Record<string, string> = { c: 'cpu', m: 'mem', p: 'pids', d: 'd
 
 function statsRows(list: ContainerStats[]): Array<Array<string | number>> {
   return list.map((s) => [s.name, s.state, pct(s.cpuPercent), of(s.memoryBytes, s.memoryLimitBytes), s.pids ?? '-',
-    of(s.diskUsedBytes, s.diskLimitBytes), `${bytes(s.ioReadBytes)} / ${bytes(s.ioWriteBytes)}`, s.oomKills]);
+    of(s.diskUsedBytes, s.diskLimitBytes), `${bytes(s.ioReadBytes)} / ${bytes(s.ioWriteBytes)}`, `${bytes(s.netRxBytes)} / ${bytes(s.netTxBytes)}`, s.oomKills]);
 }
-const STATS_HEADERS = ['NAME', 'STATE', 'CPU', 'MEMORY', 'PIDS', 'DISK', 'IO READ / WRITE', 'OOM'];
+const STATS_HEADERS = ['NAME', 'STATE', 'CPU', 'MEMORY', 'PIDS', 'DISK', 'IO READ / WRITE', 'NET IN / OUT', 'OOM'];
 
 export function register(program: Command): void {
   withLimitOptions(verb(program, 'set', 'change limits; on a running container live, without a restart'))
+    .option('--net-in <rate>', 'what the container may receive, e.g. 10mbit, or none')
+    .option('--net-out <rate>', 'what the container may send, e.g. 10mbit, or none')
     .argument('<name>')
     .action(async (name: string, opts: Record<string, unknown>, cmd: Command) => {
-      const limits = limitsOf(opts);
+      const limits: Record<string, string> = limitsOf(opts);
+      if (typeof opts.netIn === 'string') limits.netIn = opts.netIn;
+      if (typeof opts.netOut === 'string') limits.netOut = opts.netOut;
       if (!Object.keys(limits).length) throw new InvalidArgument('nothing to change: give at least one limit, e.g. --memory 512M or --cpus 1 (see strata set --help)');
       await clientOf(cmd).call<ContainerView>('PATCH', `/v1/containers/${encodeURIComponent(name)}/limits`, { limits });
       process.stdout.write(`container ${name}: ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
@@ -74,6 +78,7 @@ export function register(program: Command): void {
           memory: of(s.memoryBytes, s.memoryLimitBytes), memoryPeak: bytes(s.memoryPeakBytes), processes: s.pidsLimit ? `${s.pids ?? '-'} / ${s.pidsLimit}` : s.pids,
           ioRead: `${bytes(s.ioReadBytes)} in ${s.ioReadOps} operations`, ioWrite: `${bytes(s.ioWriteBytes)} in ${s.ioWriteOps} operations`,
           disk: of(s.diskUsedBytes, s.diskLimitBytes), oomKills: s.oomKills,
+          network: `received ${bytes(s.netRxBytes)} in ${s.netRxPackets} packets, sent ${bytes(s.netTxBytes)} in ${s.netTxPackets} packets`,
         });
       }
       const all = await client.call<ContainerStats[]>('GET', '/v1/stats');

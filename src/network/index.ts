@@ -1,0 +1,747 @@
+/**
+ * network: virtual adapters for containers through CNI. A network is a bridge
+ * with an IPv4 subnet, a NAT/port/filter rule table and anti-spoofing rules; a
+ * container gets a veth on each of its networks, with an address Strata
+ * allocates itself (SQLite, stable across restarts) and hands to the standard
+ * `bridge` plugin through the `static` IPAM; `loopback` brings lo up and
+ * `bandwidth` shapes both directions. Published ports, isolation and
+ * anti-spoofing are Strata's own nftables tables, one pair per network (see
+ * rules.ts); every host change a network makes is journalled and undone when it
+ * is removed.
+ *
+ * It is not the orchestration: it never starts processes or writes container
+ * files; the caller gives it a pid and writes `containerNetFiles` itself.
+ *
+ * Lifecycle, as the orchestration drives it:
+ *
+ *   await nets.ensureDefault();                              // daemon set-up
+ *   await nets.plan('web', { nets: ['default'], ports: ['8080:80'], netOut: '10mbit' }); // create
+ *   const adapters = await nets.attach('web', pid, 'web');   // start: pins the netns, CNI ADD
+ *   const files = containerNetFiles('web', adapters, hostNameservers());
+ *   await nets.addPort('web', '8443:443');                   // live
+ *   nets.counters('web');                                    // stats, cumulative
+ *   await nets.detach('web');                                // stop: CNI DEL, counters folded
+ *   await nets.release('web');                               // destroy: address and ports freed
+ */
+import type Database from 'better-sqlite3';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound, ToolError } from '../errors/index.js';
+import { KeyedLock } from '../util/keyed-lock.js';
+import { validateName } from '../util/names.js';
+import { Reverter } from '../util/reverter.js';
+import {
+  contains, defaultCandidates, firstFree, firstHost, formatIp, formatSubnet, isHostAddress, macFor, overlaps, parseIp, parseSubnet,
+  type Subnet,
+} from './cidr.js';
+import { bandwidthConf, bridgeConf, hostInterface, invoke, loopbackConf, renameHostInterface, type CniResult, type CniRuntime, type PluginConf } from './cni.js';
+import { hostNameservers } from './files.js';
+import {
+  clearShaping, configurePort, createBridge, deleteLink, hostRoutes, isPinned, linkExists, linkStats, pinNetns, pinnedTo, renameLink,
+  SharedSysctls, unpinNetns,
+} from './host.js';
+import { bridgeName, cniContainerId, cniNetworkName, ifbName, MAX_NETWORKS, tableName, vethName } from './names.js';
+import { formatPortSpec, hostPortInUse, parsePortSpec, type PortSpec, type Proto } from './ports.js';
+import { burstFor, formatRate, parseRate } from './rates.js';
+import { applyScript, listTables, nftDeleteScript, nftScript } from './rules.js';
+
+export { containerNetFiles, hostNameservers } from './files.js';
+export { parseRate, formatRate } from './rates.js';
+
+export interface NetworkView {
+  name: string;
+  subnet: string;
+  gateway: string;
+  nat: boolean;
+  isolated: boolean;
+  bridge: string;
+  /** Containers with an address on this network. */
+  containers: string[];
+  createdAt: string;
+}
+
+export interface AdapterView {
+  network: string;
+  ifname: string;
+  /** CIDR, e.g. 10.77.0.2/24 */
+  address: string;
+  gateway: string;
+  mac: string;
+  /** The host end of the veth. */
+  hostIfname: string;
+  attached: boolean;
+}
+
+export interface PortView {
+  container: string;
+  hostPort: number;
+  containerPort: number;
+  proto: Proto;
+  /** Where the port forwards to: the container's address on its first network. */
+  address: string | null;
+  spec: string;
+}
+
+export interface TrafficCounters { rxBytes: number; txBytes: number; rxPackets: number; txPackets: number }
+
+export interface BandwidthView { netIn: string | null; netOut: string | null }
+
+export interface CreateNetworkRequest { name: string; subnet: string; gateway?: string; nat?: boolean; isolated?: boolean }
+export interface PlanRequest { nets?: string[]; ip?: string; noNet?: boolean; ports?: string[]; netIn?: string; netOut?: string }
+
+interface NetRow { name: string; idx: number; subnet: string; gateway: string; nat: number; isolated: number; bridge: string; created_at: string }
+interface ContRow {
+  container: string; no_net: number; net_in: number | null; net_out: number | null; netns: string | null;
+  rx_bytes: number; tx_bytes: number; rx_packets: number; tx_packets: number;
+}
+interface AdRow {
+  container: string; network: string; ifname: string; ip: number; address: string; mac: string; host_ifname: string; attached: number;
+  cni_result: string | null; seen_ifindex: number | null;
+  seen_rx_bytes: number; seen_tx_bytes: number; seen_rx_packets: number; seen_tx_packets: number;
+}
+interface PortRow { container: string; proto: Proto; host_port: number; container_port: number }
+interface ChangeRow { id: number; network: string; kind: 'link' | 'nft-tables' | 'sysctl'; name: string; detail: string }
+
+const IP_FORWARD = 'net/ipv4/ip_forward';
+
+export class Networks {
+  private readonly db: Database.Database;
+  private readonly rootId: string;
+  private readonly runDir: string;
+  private readonly cniPath: string;
+  private readonly sysctls: SharedSysctls;
+  private readonly lock = new KeyedLock();
+
+  constructor(db: Database.Database, opts: { rootId: string; runDir: string; cniPath?: string }) {
+    this.db = db;
+    this.rootId = opts.rootId;
+    this.runDir = opts.runDir;
+    this.cniPath = opts.cniPath ?? '/usr/lib/cni';
+    this.sysctls = new SharedSysctls(join(dirname(opts.runDir), 'net-sysctls.json'));
+  }
+
+  /** All changes run one at a time: they share bridges and rule tables. */
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    return this.lock.run('network', work);
+  }
+
+  // Networks
+
+  create(req: CreateNetworkRequest): Promise<NetworkView> {
+    return this.serial(() => this.createNetwork(req));
+  }
+
+  list(): NetworkView[] {
+    return (this.db.prepare('SELECT * FROM networks ORDER BY name').all() as NetRow[]).map((n) => this.view(n));
+  }
+
+  inspect(name: string): NetworkView {
+    return this.view(this.mustNet(name));
+  }
+
+  remove(name: string): Promise<void> {
+    return this.serial(() => this.removeNetwork(name));
+  }
+
+  ensureDefault(): Promise<NetworkView> {
+    return this.serial(() => this.ensureDefaultNetwork());
+  }
+
+  private async createNetwork(req: CreateNetworkRequest): Promise<NetworkView> {
+    const name = validateName('network', req.name);
+    if (this.net(name)) {
+      throw new AlreadyExists(`network ${name} already exists: pick another name, or remove it first with \`strata network rm ${name}\``);
+    }
+    const subnet = parseSubnet(req.subnet);
+    const subnetText = formatSubnet(subnet);
+    let gateway = firstHost(subnet);
+    if (req.gateway !== undefined) {
+      const gw = parseIp(String(req.gateway));
+      if (gw === null) throw new InvalidArgument(`invalid gateway ${JSON.stringify(req.gateway)}: give an IPv4 address inside ${subnetText}`);
+      if (!isHostAddress(subnet, gw)) {
+        throw new InvalidArgument(`gateway ${req.gateway} is not a host address of ${subnetText}: give an address inside the subnet, not its first or last`);
+      }
+      gateway = gw;
+    }
+    await this.checkSubnetFree(subnet);
+    const used = new Set((this.db.prepare('SELECT idx FROM networks').all() as Array<{ idx: number }>).map((r) => r.idx));
+    let idx = 1;
+    while (used.has(idx)) idx++;
+    if (idx >= MAX_NETWORKS) throw new FailedPrecondition(`this data root has ${MAX_NETWORKS - 1} networks, the most it can name: remove unused ones first`);
+    const bridge = bridgeName(this.rootId, idx);
+    if (linkExists(bridge)) {
+      throw new Conflict(`a link named ${bridge} already exists on the host (left over from an earlier run?): remove it with \`ip link del ${bridge}\` and try again`);
+    }
+    const row: NetRow = {
+      name, idx, subnet: subnetText, gateway: formatIp(gateway), nat: req.nat === false ? 0 : 1, isolated: req.isolated ? 1 : 0,
+      bridge, created_at: new Date().toISOString(),
+    };
+    const r = new Reverter();
+    try {
+      this.db.prepare('INSERT INTO networks (name, idx, subnet, gateway, nat, isolated, bridge, created_at) VALUES (@name, @idx, @subnet, @gateway, @nat, @isolated, @bridge, @created_at)').run(row);
+      r.add(() => this.db.prepare('DELETE FROM networks WHERE name = ?').run(name));
+
+      this.journal(name, 'link', bridge);
+      r.add(() => deleteLink(bridge));
+      await createBridge(bridge, `${row.gateway}/${subnet.prefix}`);
+
+      const holder = `${this.rootId}/${name}`;
+      r.add(() => this.sysctls.release(IP_FORWARD, holder));
+      const before = await this.sysctls.acquire(IP_FORWARD, holder, '1');
+      this.journal(name, 'sysctl', IP_FORWARD, before);
+
+      const table = tableName(this.rootId, idx);
+      this.journal(name, 'nft-tables', table);
+      r.add(() => applyScript(nftDeleteScript(table), `removing nftables tables ${table}`));
+      await this.applyRules(row);
+      r.success();
+    } finally {
+      await r.fail();
+    }
+    return this.view(row);
+  }
+
+  private async checkSubnetFree(subnet: Subnet): Promise<void> {
+    const text = formatSubnet(subnet);
+    for (const n of this.db.prepare('SELECT * FROM networks').all() as NetRow[]) {
+      if (overlaps(subnet, parseSubnet(n.subnet))) {
+        throw new Conflict(`subnet ${text} overlaps network ${n.name} (${n.subnet}): choose a subnet that overlaps no other network`);
+      }
+    }
+    for (const route of await hostRoutes()) {
+      if (overlaps(subnet, route.subnet)) {
+        throw new Conflict(`subnet ${text} overlaps the host's ${route.text}: choose a subnet the host does not use`);
+      }
+    }
+  }
+
+  private async ensureDefaultNetwork(): Promise<NetworkView> {
+    const existing = this.net('default');
+    if (existing) return this.view(existing);
+    const mine = (this.db.prepare('SELECT subnet FROM networks').all() as Array<{ subnet: string }>).map((r) => parseSubnet(r.subnet));
+    const routes = (await hostRoutes()).map((r) => r.subnet);
+    const servers = hostNameservers().map(parseIp).filter((n): n is number => n !== null);
+    for (const cand of defaultCandidates()) {
+      if (mine.some((s) => overlaps(s, cand)) || routes.some((s) => overlaps(s, cand)) || servers.some((ip) => contains(cand, ip))) continue;
+      return this.createNetwork({ name: 'default', subnet: formatSubnet(cand), nat: true });
+    }
+    throw new FailedPrecondition('no free /24 for the default network in 10.77.0.0/16 or 172.16.0.0/12: create it with `strata network create default --subnet CIDR`');
+  }
+
+  private async removeNetwork(name: string): Promise<void> {
+    const net = this.mustNet(name);
+    const users = this.containersOn(name);
+    if (users.length > 0) {
+      throw new Conflict(`network ${name} is in use by ${users.join(', ')}: destroy those containers (or recreate them on another network) first`);
+    }
+    const changes = this.db.prepare('SELECT * FROM net_host_changes WHERE network = ? ORDER BY id DESC').all(name) as ChangeRow[];
+    const failures: unknown[] = [];
+    for (const c of changes) {
+      try {
+        if (c.kind === 'link') await deleteLink(c.name);
+        else if (c.kind === 'nft-tables') await applyScript(nftDeleteScript(c.name), `removing nftables tables ${c.name}`);
+        else if (c.kind === 'sysctl') await this.sysctls.release(c.name, `${this.rootId}/${name}`);
+        this.db.prepare('DELETE FROM net_host_changes WHERE id = ?').run(c.id);
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+    if (failures.length > 0) {
+      const first = failures[0];
+      throw first instanceof Error ? first : new Error(String(first));
+    }
+    this.db.prepare('DELETE FROM networks WHERE name = ?').run(net.name);
+  }
+
+  // Container plans
+
+  plan(container: string, req: PlanRequest): Promise<void> {
+    return this.serial(() => this.planContainer(container, req));
+  }
+
+  private async planContainer(container: string, req: PlanRequest): Promise<void> {
+    validateName('container', container);
+    if (this.cont(container)) {
+      throw new AlreadyExists(`container ${container} already has network adapters: release them (destroy the container) first`);
+    }
+    if (req.noNet) {
+      if (req.nets?.length || req.ip || req.ports?.length || req.netIn || req.netOut) {
+        throw new InvalidArgument('--no-net cannot be combined with --net, --ip, --port, --net-in or --net-out: drop one or the other');
+      }
+      this.db.prepare('INSERT INTO net_containers (container, no_net) VALUES (?, 1)').run(container);
+      return;
+    }
+    const names = req.nets && req.nets.length > 0 ? req.nets : ['default'];
+    if (new Set(names).size !== names.length) throw new InvalidArgument(`network listed twice in ${names.join(', ')}: give each --net once`);
+    const nets: NetRow[] = [];
+    for (const n of names) {
+      let net = this.net(n);
+      if (!net && n === 'default' && !req.nets?.length) {
+        await this.ensureDefaultNetwork();
+        net = this.net(n);
+      }
+      if (!net) throw new NotFound(`network ${n} does not exist: create it with \`strata network create ${n} --subnet CIDR\` or pick one from \`strata network list\``);
+      nets.push(net);
+    }
+    let staticIp: number | null = null;
+    if (req.ip !== undefined && req.ip !== '') {
+      staticIp = parseIp(String(req.ip));
+      const first = nets[0];
+      const subnet = parseSubnet(first.subnet);
+      if (staticIp === null) throw new InvalidArgument(`invalid address ${JSON.stringify(req.ip)}: give an IPv4 address inside ${first.subnet}`);
+      if (!isHostAddress(subnet, staticIp) || formatIp(staticIp) === first.gateway) {
+        throw new InvalidArgument(`address ${req.ip} is not a free host address of network ${first.name} (${first.subnet}, gateway ${first.gateway}): choose another address inside the subnet`);
+      }
+      const owner = this.db.prepare('SELECT container FROM net_adapters WHERE network = ? AND ip = ?').get(first.name, staticIp) as { container: string } | undefined;
+      if (owner) throw new Conflict(`address ${req.ip} on network ${first.name} is already used by container ${owner.container}: choose another address or omit --ip`);
+    }
+    const ports: PortSpec[] = [];
+    for (const spec of req.ports ?? []) {
+      const p = parsePortSpec(spec);
+      if (ports.some((q) => q.hostPort === p.hostPort && q.proto === p.proto)) {
+        throw new InvalidArgument(`host port ${p.hostPort}/${p.proto} is given twice: publish each host port once`);
+      }
+      this.checkPortFree(p);
+      ports.push(p);
+    }
+    const netIn = req.netIn ? parseRate(req.netIn, 'inbound rate (--net-in)') : null;
+    const netOut = req.netOut ? parseRate(req.netOut, 'outbound rate (--net-out)') : null;
+
+    this.db.transaction(() => {
+      this.db.prepare('INSERT INTO net_containers (container, no_net, net_in, net_out) VALUES (?, 0, ?, ?)').run(container, netIn, netOut);
+      nets.forEach((net, i) => {
+        const subnet = parseSubnet(net.subnet);
+        let ip = i === 0 ? staticIp : null;
+        if (ip === null) {
+          const taken = new Set((this.db.prepare('SELECT ip FROM net_adapters WHERE network = ?').all(net.name) as Array<{ ip: number }>).map((r) => r.ip));
+          taken.add(parseIp(net.gateway)!);
+          ip = firstFree(subnet, taken);
+          if (ip === null) throw new FailedPrecondition(`network ${net.name} (${net.subnet}) has no free address left: use another network or a larger subnet`);
+        }
+        this.db.prepare('INSERT INTO net_adapters (container, network, ifname, ip, address, mac, host_ifname) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+          container, net.name, `eth${i}`, ip, `${formatIp(ip)}/${subnet.prefix}`, macFor(this.rootId, ip), vethName(this.rootId, container, net.name),
+        );
+      });
+      for (const p of ports) {
+        this.db.prepare('INSERT INTO net_ports (container, proto, host_port, container_port) VALUES (?, ?, ?, ?)').run(container, p.proto, p.hostPort, p.containerPort);
+      }
+    })();
+  }
+
+  // Attach and detach
+
+  attach(container: string, pid: number, hostname: string): Promise<AdapterView[]> {
+    void hostname; // the hostname goes into /etc/hosts through containerNetFiles; CNI does not need it
+    return this.serial(() => this.attachContainer(container, pid));
+  }
+
+  detach(container: string): Promise<void> {
+    return this.serial(() => this.detachContainer(container));
+  }
+
+  release(container: string): Promise<void> {
+    return this.serial(async () => {
+      await this.detachContainer(container);
+      this.db.prepare('DELETE FROM net_containers WHERE container = ?').run(container);
+    });
+  }
+
+  private nsPath(container: string): string {
+    return join(this.runDir, 'netns', container);
+  }
+
+  private runtime(container: string, netns: string, ifname: string): CniRuntime {
+    return { containerId: cniContainerId(this.rootId, container), netns, ifname, cniPath: this.cniPath };
+  }
+
+  private bridgeConfOf(a: AdRow, net: NetRow): PluginConf {
+    return bridgeConf({ cniName: cniNetworkName(this.rootId, net.name), bridge: net.bridge, address: a.address, gateway: net.gateway, mac: a.mac });
+  }
+
+  private async attachContainer(container: string, pid: number): Promise<AdapterView[]> {
+    let c = this.cont(container);
+    if (!c) {
+      // A container created before it had a network plan: its own namespace with loopback only.
+      this.db.prepare('INSERT INTO net_containers (container, no_net) VALUES (?, 1)').run(container);
+      c = this.cont(container)!;
+    }
+    const ns = this.nsPath(container);
+    const rows = this.adapterRows(container);
+    if (c.netns && pinnedTo(ns, pid) && rows.every((a) => a.attached && linkExists(a.host_ifname))) return this.adapters(container);
+    if (c.netns || rows.some((a) => a.attached) || isPinned(ns)) await this.detachContainer(container);
+
+    const touched = new Map<string, NetRow>();
+    const r = new Reverter();
+    try {
+      r.add(() => unpinNetns(ns));
+      await pinNetns(ns, pid);
+      this.db.prepare('UPDATE net_containers SET netns = ? WHERE container = ?').run(ns, container);
+      r.add(() => this.db.prepare('UPDATE net_containers SET netns = NULL WHERE container = ?').run(container));
+
+      await invoke('ADD', loopbackConf(cniNetworkName(this.rootId, 'loopback')), this.runtime(container, ns, 'lo'));
+      for (const a of rows) {
+        const net = this.mustNet(a.network);
+        touched.set(net.name, net);
+        await this.ensureBridge(net);
+        const rt = this.runtime(container, ns, a.ifname);
+        const conf = this.bridgeConfOf(a, net);
+        r.add(async () => {
+          await invoke('DEL', conf, rt).catch(() => undefined);
+          await deleteLink(a.host_ifname);
+        });
+        let result = (await invoke('ADD', conf, rt))!;
+        const host = hostInterface(result, net.bridge);
+        if (!host) throw new ToolError(['bridge', 'ADD'], 0, 'the result names no host-side interface', `attaching ${container} to ${net.name}`);
+        r.add(() => deleteLink(host.name));
+        if (host.name !== a.host_ifname) {
+          await renameLink(host.name, a.host_ifname);
+          result = renameHostInterface(result, host.name, a.host_ifname);
+        }
+        await configurePort(a.host_ifname, a.mac, net.isolated === 1);
+        r.add(() => this.unshape(c!, a, net, result, rt));
+        await this.shape(c, a, net, result, rt);
+        this.db.prepare(`UPDATE net_adapters SET attached = 1, cni_result = ?, seen_ifindex = ?, seen_rx_bytes = 0, seen_tx_bytes = 0,
+          seen_rx_packets = 0, seen_tx_packets = 0 WHERE container = ? AND network = ?`).run(
+          JSON.stringify(result), linkStats(a.host_ifname)?.ifindex ?? null, container, a.network,
+        );
+      }
+      r.add(async () => {
+        this.db.prepare('UPDATE net_adapters SET attached = 0, seen_ifindex = NULL WHERE container = ?').run(container);
+        for (const net of touched.values()) await this.applyRules(net);
+      });
+      for (const net of touched.values()) await this.applyRules(net);
+      r.success();
+    } finally {
+      await r.fail();
+    }
+    return this.adapters(container);
+  }
+
+  private async detachContainer(container: string): Promise<void> {
+    const c = this.cont(container);
+    if (!c) return;
+    const ns = c.netns ?? this.nsPath(container);
+    const netns = isPinned(ns) ? ns : '';
+    const failures: unknown[] = [];
+    const touched = new Map<string, NetRow>();
+    for (const a of this.adapterRows(container).filter((x) => x.attached)) {
+      const net = this.mustNet(a.network);
+      touched.set(net.name, net);
+      this.observe(a);
+      const rt = this.runtime(container, netns, a.ifname);
+      const result = a.cni_result ? (JSON.parse(a.cni_result) as CniResult) : undefined;
+      await this.unshape(c, a, net, result, rt).catch((err: unknown) => failures.push(err));
+      await invoke('DEL', { ...this.bridgeConfOf(a, net), ...(result ? { prevResult: result } : {}) }, rt).catch((err: unknown) => failures.push(err));
+      await deleteLink(a.host_ifname);
+      this.foldAndDetach(container, a.network);
+    }
+    await unpinNetns(ns);
+    this.db.prepare('UPDATE net_containers SET netns = NULL WHERE container = ?').run(container);
+    for (const net of touched.values()) await this.applyRules(net);
+    const left = this.adapterRows(container).filter((a) => linkExists(a.host_ifname));
+    if (left.length > 0 && failures.length > 0) {
+      const first = failures[0];
+      throw first instanceof Error ? first : new Error(String(first));
+    }
+  }
+
+  private async ensureBridge(net: NetRow): Promise<void> {
+    if (linkExists(net.bridge)) return;
+    await createBridge(net.bridge, `${net.gateway}/${parseSubnet(net.subnet).prefix}`);
+  }
+
+  // Bandwidth
+
+  private async shape(c: ContRow, a: AdRow, net: NetRow, result: CniResult | undefined, rt: CniRuntime): Promise<void> {
+    if ((!c.net_in && !c.net_out) || !result || !linkExists(a.host_ifname)) return;
+    const conf = bandwidthConf(cniNetworkName(this.rootId, net.name), { netIn: c.net_in, netOut: c.net_out },
+      { inBurst: burstFor(c.net_in ?? 0), outBurst: burstFor(c.net_out ?? 0) }, result);
+    await invoke('ADD', conf, rt);
+  }
+
+  private async unshape(c: ContRow, a: AdRow, net: NetRow, result: CniResult | undefined, rt: CniRuntime): Promise<void> {
+    if (c.net_out && result) {
+      const conf = bandwidthConf(cniNetworkName(this.rootId, net.name), { netIn: c.net_in, netOut: c.net_out },
+        { inBurst: burstFor(c.net_in ?? 0), outBurst: burstFor(c.net_out ?? 0) }, result);
+      await invoke('DEL', conf, rt);
+    }
+    await clearShaping(a.host_ifname);
+    await deleteLink(ifbName(cniNetworkName(this.rootId, net.name), rt.containerId));
+  }
+
+  setBandwidth(container: string, rates: { netIn?: string | null; netOut?: string | null }): Promise<void> {
+    return this.serial(async () => {
+      const c = this.mustCont(container);
+      const pick = (v: string | null | undefined, cur: number | null, what: string): number | null =>
+        v === undefined ? cur : v === null || v === '' ? null : parseRate(v, what);
+      const next: ContRow = { ...c, net_in: pick(rates.netIn, c.net_in, 'inbound rate (--net-in)'), net_out: pick(rates.netOut, c.net_out, 'outbound rate (--net-out)') };
+      if (c.no_net && (next.net_in || next.net_out)) {
+        throw new FailedPrecondition(`container ${container} has no network adapter (--no-net): bandwidth limits need one`);
+      }
+      const live = this.adapterRows(container).filter((a) => a.attached);
+      const reshape = async (from: ContRow, to: ContRow): Promise<void> => {
+        for (const a of live) {
+          const net = this.mustNet(a.network);
+          const result = a.cni_result ? (JSON.parse(a.cni_result) as CniResult) : undefined;
+          const rt = this.runtime(container, c.netns ?? '', a.ifname);
+          await this.unshape(from, a, net, result, rt);
+          await this.shape(to, a, net, result, rt);
+        }
+      };
+      try {
+        await reshape(c, next);
+      } catch (err) {
+        await reshape(next, c).catch(() => undefined);
+        throw err;
+      }
+      this.db.prepare('UPDATE net_containers SET net_in = ?, net_out = ? WHERE container = ?').run(next.net_in, next.net_out, container);
+    });
+  }
+
+  bandwidth(container: string): BandwidthView {
+    const c = this.cont(container);
+    return { netIn: c?.net_in ? formatRate(c.net_in) : null, netOut: c?.net_out ? formatRate(c.net_out) : null };
+  }
+
+  // Published ports
+
+  private checkPortFree(p: PortSpec): void {
+    const owner = this.db.prepare('SELECT container FROM net_ports WHERE proto = ? AND host_port = ?').get(p.proto, p.hostPort) as { container: string } | undefined;
+    if (owner) throw new Conflict(`host port ${p.hostPort}/${p.proto} is already published for container ${owner.container}: choose another host port`);
+    if (hostPortInUse(p.hostPort, p.proto)) {
+      throw new Conflict(`host port ${p.hostPort}/${p.proto} is already in use by a process on the host: choose another host port`);
+    }
+  }
+
+  addPort(container: string, spec: string): Promise<PortView> {
+    return this.serial(async () => {
+      this.mustCont(container);
+      const p = parsePortSpec(spec);
+      const primary = this.adapterRows(container)[0];
+      if (!primary) throw new FailedPrecondition(`container ${container} has no network adapter: ports need a container created with a network`);
+      this.checkPortFree(p);
+      this.db.prepare('INSERT INTO net_ports (container, proto, host_port, container_port) VALUES (?, ?, ?, ?)').run(container, p.proto, p.hostPort, p.containerPort);
+      const net = this.mustNet(primary.network);
+      try {
+        await this.applyRules(net);
+      } catch (err) {
+        this.db.prepare('DELETE FROM net_ports WHERE proto = ? AND host_port = ?').run(p.proto, p.hostPort);
+        await this.applyRules(net).catch(() => undefined);
+        throw err;
+      }
+      return this.listPorts(container).find((v) => v.hostPort === p.hostPort && v.proto === p.proto)!;
+    });
+  }
+
+  removePort(container: string, spec: string): Promise<void> {
+    return this.serial(async () => {
+      this.mustCont(container);
+      const m = /^\s*(\d{1,5})(?::(\d{1,5}))?(?:\/(tcp|udp))?\s*$/i.exec(String(spec));
+      if (!m) throw new InvalidArgument(`invalid port ${JSON.stringify(spec)}: write HOSTPORT[:CTPORT][/tcp|/udp], e.g. 8080:80/tcp`);
+      const proto = (m[3]?.toLowerCase() ?? 'tcp') as Proto;
+      const row = this.db.prepare('SELECT * FROM net_ports WHERE container = ? AND proto = ? AND host_port = ?').get(container, proto, Number(m[1])) as PortRow | undefined;
+      if (!row || (m[2] !== undefined && row.container_port !== Number(m[2]))) {
+        throw new NotFound(`container ${container} publishes no port ${spec}: see \`strata port list ${container}\``);
+      }
+      this.db.prepare('DELETE FROM net_ports WHERE proto = ? AND host_port = ?').run(proto, row.host_port);
+      const primary = this.adapterRows(container)[0];
+      if (primary) {
+        try {
+          await this.applyRules(this.mustNet(primary.network));
+        } catch (err) {
+          this.db.prepare('INSERT INTO net_ports (container, proto, host_port, container_port) VALUES (?, ?, ?, ?)').run(row.container, row.proto, row.host_port, row.container_port);
+          throw err;
+        }
+      }
+    });
+  }
+
+  listPorts(container: string): PortView[] {
+    const primary = this.adapterRows(container)[0];
+    return (this.db.prepare('SELECT * FROM net_ports WHERE container = ? ORDER BY host_port, proto').all(container) as PortRow[]).map((p) => ({
+      container: p.container, hostPort: p.host_port, containerPort: p.container_port, proto: p.proto,
+      address: primary ? primary.address.split('/')[0] : null,
+      spec: formatPortSpec({ hostPort: p.host_port, containerPort: p.container_port, proto: p.proto }),
+    }));
+  }
+
+  // Rules
+
+  private async applyRules(net: NetRow): Promise<void> {
+    const owners = (this.db.prepare('SELECT * FROM net_adapters WHERE network = ? AND attached = 1 ORDER BY host_ifname').all(net.name) as AdRow[])
+      .map((a) => ({ hostIfname: a.host_ifname, mac: a.mac, ip: a.address.split('/')[0] }));
+    const ports = (this.db.prepare(`SELECT p.*, a.address FROM net_ports p JOIN net_adapters a ON a.container = p.container AND a.ifname = 'eth0'
+      WHERE a.network = ? AND a.attached = 1`).all(net.name) as Array<PortRow & { address: string }>)
+      .map((p) => ({ proto: p.proto, hostPort: p.host_port, containerPort: p.container_port, ip: p.address.split('/')[0] }));
+    const table = tableName(this.rootId, net.idx);
+    const script = nftScript({ table, bridge: net.bridge, subnet: net.subnet, nat: net.nat === 1, isolated: net.isolated === 1 }, owners, ports);
+    await applyScript(script, `applying the rules of network ${net.name} (nftables tables ${table})`);
+  }
+
+  // Adapters and counters
+
+  adapters(container: string): AdapterView[] {
+    return this.adapterRows(container).map((a) => ({
+      network: a.network, ifname: a.ifname, address: a.address, gateway: this.net(a.network)?.gateway ?? '', mac: a.mac,
+      hostIfname: a.host_ifname, attached: a.attached === 1,
+    }));
+  }
+
+  /** Reads the live veth counters into the record; a new veth lifetime (ifindex changed, or counters fell) folds the old one first. */
+  private observe(a: AdRow): void {
+    if (!a.attached) return;
+    const live = linkStats(a.host_ifname);
+    if (!live) return;
+    // The host end receives what the container sends, and sends what it receives.
+    const now = { rx: live.txBytes, tx: live.rxBytes, rxp: live.txPackets, txp: live.rxPackets };
+    const reset = a.seen_ifindex !== live.ifindex || now.rx < a.seen_rx_bytes || now.tx < a.seen_tx_bytes ||
+      now.rxp < a.seen_rx_packets || now.txp < a.seen_tx_packets;
+    this.db.transaction(() => {
+      if (reset) this.fold(a);
+      this.db.prepare(`UPDATE net_adapters SET seen_ifindex = ?, seen_rx_bytes = ?, seen_tx_bytes = ?, seen_rx_packets = ?, seen_tx_packets = ?
+        WHERE container = ? AND network = ?`).run(live.ifindex, now.rx, now.tx, now.rxp, now.txp, a.container, a.network);
+    })();
+  }
+
+  private fold(a: AdRow): void {
+    this.db.prepare(`UPDATE net_containers SET rx_bytes = rx_bytes + ?, tx_bytes = tx_bytes + ?, rx_packets = rx_packets + ?, tx_packets = tx_packets + ?
+      WHERE container = ?`).run(a.seen_rx_bytes, a.seen_tx_bytes, a.seen_rx_packets, a.seen_tx_packets, a.container);
+  }
+
+  private foldAndDetach(container: string, network: string): void {
+    this.db.transaction(() => {
+      const a = this.db.prepare('SELECT * FROM net_adapters WHERE container = ? AND network = ?').get(container, network) as AdRow;
+      this.fold(a);
+      this.db.prepare(`UPDATE net_adapters SET attached = 0, seen_ifindex = NULL, seen_rx_bytes = 0, seen_tx_bytes = 0, seen_rx_packets = 0,
+        seen_tx_packets = 0 WHERE container = ? AND network = ?`).run(container, network);
+    })();
+  }
+
+  counters(container: string): TrafficCounters {
+    for (const a of this.adapterRows(container)) this.observe(a);
+    const c = this.cont(container);
+    if (!c) return { rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 };
+    const sum = { rxBytes: c.rx_bytes, txBytes: c.tx_bytes, rxPackets: c.rx_packets, txPackets: c.tx_packets };
+    for (const a of this.adapterRows(container)) {
+      sum.rxBytes += a.seen_rx_bytes; sum.txBytes += a.seen_tx_bytes; sum.rxPackets += a.seen_rx_packets; sum.txPackets += a.seen_tx_packets;
+    }
+    return sum;
+  }
+
+  // Periodic work and daemon start
+
+  sync(): Promise<void> {
+    return this.serial(async () => {
+      for (const a of this.db.prepare('SELECT * FROM net_adapters WHERE attached = 1').all() as AdRow[]) this.observe(a);
+      await this.repairNetworks();
+    });
+  }
+
+  /** Re-creates missing bridges and re-applies missing rule tables; returns what it did. */
+  private async repairNetworks(): Promise<string[]> {
+    const lines: string[] = [];
+    const tables = new Set(await listTables());
+    for (const net of this.db.prepare('SELECT * FROM networks ORDER BY name').all() as NetRow[]) {
+      if (!linkExists(net.bridge)) {
+        await this.ensureBridge(net);
+        lines.push(`network ${net.name}: bridge ${net.bridge} was missing, re-created`);
+      }
+      const holder = `${this.rootId}/${net.name}`;
+      if (!this.sysctls.holders(IP_FORWARD).includes(holder)) {
+        await this.sysctls.acquire(IP_FORWARD, holder, '1');
+        lines.push(`network ${net.name}: ip_forward hold was missing, re-taken`);
+      }
+      const t = tableName(this.rootId, net.idx);
+      if (!tables.has(`ip ${t}`) || !tables.has(`bridge ${t}`)) {
+        await this.applyRules(net);
+        lines.push(`network ${net.name}: nftables tables ${t} were missing, re-applied`);
+      }
+    }
+    return lines;
+  }
+
+  reconcile(runningContainers: Set<string>): Promise<string[]> {
+    return this.serial(async () => {
+      const lines: string[] = [];
+      for (const c of this.db.prepare('SELECT * FROM net_containers ORDER BY container').all() as ContRow[]) {
+        const rows = this.adapterRows(c.container);
+        const attached = rows.filter((a) => a.attached);
+        if (!runningContainers.has(c.container)) {
+          if (attached.length > 0 || c.netns || isPinned(this.nsPath(c.container))) {
+            await this.detachContainer(c.container);
+            lines.push(`container ${c.container} is not running: its network adapters were detached`);
+          }
+          continue;
+        }
+        for (const a of attached) {
+          if (!linkExists(a.host_ifname)) {
+            this.foldAndDetach(c.container, a.network);
+            lines.push(`container ${c.container}: adapter ${a.ifname} on ${a.network} has lost its host link ${a.host_ifname}; restart the container to re-attach it`);
+          } else {
+            this.observe(a);
+          }
+        }
+      }
+      lines.push(...(await this.repairNetworks()));
+      // Host objects named for this root that no record explains.
+      const known = new Set((this.db.prepare('SELECT bridge FROM networks').all() as Array<{ bridge: string }>).map((r) => r.bridge));
+      const prefix = bridgeName(this.rootId, 0).slice(0, -4);
+      for (const link of readdirSync('/sys/class/net')) {
+        if (link.startsWith(prefix) && !known.has(link)) {
+          await deleteLink(link);
+          lines.push(`bridge ${link} belongs to no network of this root: removed`);
+        }
+      }
+      const idxs = new Set((this.db.prepare('SELECT idx FROM networks').all() as Array<{ idx: number }>).map((r) => tableName(this.rootId, r.idx)));
+      for (const t of await listTables()) {
+        const name = t.split(' ')[1] ?? '';
+        if (name.startsWith(`strata_${this.rootId}_`) && !idxs.has(name)) {
+          await applyScript(`delete table ${t}\n`, `removing stray nftables table ${t}`);
+          lines.push(`nftables table ${t} belongs to no network of this root: removed`);
+        }
+      }
+      return lines;
+    });
+  }
+
+  // Records
+
+  private net(name: string): NetRow | undefined {
+    return this.db.prepare('SELECT * FROM networks WHERE name = ?').get(name) as NetRow | undefined;
+  }
+
+  private mustNet(name: string): NetRow {
+    const n = this.net(name);
+    if (!n) throw new NotFound(`network ${name} does not exist: see \`strata network list\``);
+    return n;
+  }
+
+  private cont(container: string): ContRow | undefined {
+    return this.db.prepare('SELECT * FROM net_containers WHERE container = ?').get(container) as ContRow | undefined;
+  }
+
+  private mustCont(container: string): ContRow {
+    const c = this.cont(container);
+    if (!c) throw new NotFound(`container ${container} has no network plan: create it first`);
+    return c;
+  }
+
+  private adapterRows(container: string): AdRow[] {
+    return this.db.prepare('SELECT * FROM net_adapters WHERE container = ? ORDER BY CAST(substr(ifname, 4) AS INTEGER)').all(container) as AdRow[];
+  }
+
+  private containersOn(network: string): string[] {
+    return (this.db.prepare('SELECT container FROM net_adapters WHERE network = ? ORDER BY container').all(network) as Array<{ container: string }>).map((r) => r.container);
+  }
+
+  private journal(network: string, kind: ChangeRow['kind'], name: string, detail = ''): void {
+    this.db.prepare('INSERT INTO net_host_changes (network, kind, name, detail, created_at) VALUES (?, ?, ?, ?, ?)').run(network, kind, name, detail, new Date().toISOString());
+  }
+
+  private view(n: NetRow): NetworkView {
+    return {
+      name: n.name, subnet: n.subnet, gateway: n.gateway, nat: n.nat === 1, isolated: n.isolated === 1, bridge: n.bridge,
+      containers: this.containersOn(n.name), createdAt: n.created_at,
+    };
+  }
+}

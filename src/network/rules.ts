@@ -1,0 +1,112 @@
+/**
+ * The nftables rules of one network, rendered from records (pure) and applied
+ * atomically. Each network owns two tables and nothing else:
+ *
+ *   table ip strata_<root>_<n>      NAT (outbound masquerade on --nat networks),
+ *                                   published ports (DNAT, also for 127.0.0.1 and
+ *                                   hairpin), forward filter (isolation between
+ *                                   networks, and between containers of an
+ *                                   --isolated network when routed via the gateway)
+ *   table bridge strata_<root>_<n>  anti-spoofing per container port: only the
+ *                                   container's own MAC and IPv4 address, ARP only
+ *                                   with its own sender MAC/IP, no IPv6 at all
+ *                                   (so no router advertisements, redirects or
+ *                                   neighbour spoofing), no other ethertypes
+ *
+ * A change re-renders both tables and swaps them in one nft transaction; removing
+ * the network deletes them. Nothing here touches another table.
+ */
+import { run } from '../util/exec.js';
+import type { Proto } from './ports.js';
+
+export interface RuleNetwork {
+  table: string;
+  bridge: string;
+  subnet: string;
+  nat: boolean;
+  isolated: boolean;
+}
+export interface RulePort { proto: Proto; hostPort: number; containerPort: number; ip: string }
+export interface RulePortOwner { hostIfname: string; mac: string; ip: string }
+
+const q = (s: string): string => JSON.stringify(s);
+
+export function nftScript(n: RuleNetwork, owners: RulePortOwner[], ports: RulePort[]): string {
+  const br = q(n.bridge);
+  const dnat = ports
+    .slice()
+    .sort((a, b) => a.hostPort - b.hostPort || a.proto.localeCompare(b.proto))
+    .map((p) => `    ${p.proto} dport ${p.hostPort} dnat to ${p.ip}:${p.containerPort}`);
+  const post = [
+    `    oifname ${br} ip saddr 127.0.0.0/8 masquerade`,
+    `    oifname ${br} ct status dnat ip saddr ${n.subnet} masquerade`,
+  ];
+  if (n.nat) post.push(`    ip saddr ${n.subnet} ip daddr != ${n.subnet} oifname != ${br} masquerade`);
+  const fwd: string[] = [];
+  if (n.isolated) fwd.push(`    iifname ${br} oifname ${br} drop`);
+  fwd.push(`    iifname ${br} oifname "stb*" oifname != ${br} drop`);
+  fwd.push(`    oifname ${br} iifname "stb*" iifname != ${br} drop`);
+
+  const lines = [
+    `table ip ${n.table} {}`,
+    `delete table ip ${n.table}`,
+    `table ip ${n.table} {`,
+    `  chain prerouting {`,
+    `    type nat hook prerouting priority dstnat; policy accept;`,
+    `    fib daddr type local jump ports`,
+    `  }`,
+    `  chain output {`,
+    `    type nat hook output priority -100; policy accept;`,
+    `    fib daddr type local jump ports`,
+    `  }`,
+    `  chain ports {`,
+    ...dnat,
+    `  }`,
+    `  chain postrouting {`,
+    `    type nat hook postrouting priority srcnat; policy accept;`,
+    ...post,
+    `  }`,
+    `  chain forward {`,
+    `    type filter hook forward priority filter; policy accept;`,
+    ...fwd,
+    `  }`,
+    `}`,
+    `table bridge ${n.table} {}`,
+    `delete table bridge ${n.table}`,
+    `table bridge ${n.table} {`,
+    `  chain prerouting {`,
+    `    type filter hook prerouting priority -200; policy accept;`,
+    ...owners.map((o) => `    iifname ${q(o.hostIfname)} jump port_${o.hostIfname}`),
+    `  }`,
+  ];
+  for (const o of owners) {
+    lines.push(
+      `  chain port_${o.hostIfname} {`,
+      `    ether saddr != ${o.mac} counter drop`,
+      `    ether type arp arp saddr ether != ${o.mac} counter drop`,
+      `    ether type arp arp saddr ip != ${o.ip} counter drop`,
+      `    ether type arp accept`,
+      `    ether type ip ip saddr != ${o.ip} counter drop`,
+      `    ether type ip accept`,
+      `    icmpv6 type { nd-router-advert, nd-redirect, nd-neighbor-advert } counter drop`,
+      `    counter drop`,
+      `  }`,
+    );
+  }
+  lines.push(`}`);
+  return lines.join('\n') + '\n';
+}
+
+export function nftDeleteScript(table: string): string {
+  return [`table ip ${table} {}`, `delete table ip ${table}`, `table bridge ${table} {}`, `delete table bridge ${table}`].join('\n') + '\n';
+}
+
+export async function applyScript(script: string, context: string): Promise<void> {
+  await run(['nft', '-f', '-'], { input: script, context });
+}
+
+/** Names of all nft tables on the host as `family name`. */
+export async function listTables(): Promise<string[]> {
+  const res = await run(['nft', 'list', 'tables'], { context: 'listing nftables tables' });
+  return res.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('table ')).map((l) => l.slice(6));
+}
