@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then echo "strata: the tests run real containers and need root" >&2; exit 1; fi
 bash scripts/setup-host.sh
 mapfile -t files < <(find dist -name '*.test.js' -not -path '*/node_modules/*' | sort)
-exec node --test --test-concurrency=1 --test-timeout=1200000 "${files[@]}"
+# --test-force-exit: a file whose tests are done exits even if a stray handle would keep it alive.
+exec node --test --test-concurrency=1 --test-force-exit --test-timeout=1200000 "${files[@]}"

@@ -24,7 +24,7 @@ export interface Services {
 /** Limits as the CLI gives them: sizes and rates as text ("512M", "none") or numbers. */
 const limitsSchema = {
   type: 'object',
-  additionalProperties: { type: ['string', 'number'] },
+  additionalProperties: { anyOf: [{ type: 'string' }, { type: 'number' }] },
 } as const;
 
 const nameParam = {
@@ -145,7 +145,7 @@ export function buildServer(s: Services): FastifyInstance {
     const { name } = req.params as { name: string };
     return s.containers.start(name);
   });
-  const timeoutBody = { type: ['object', 'null'], properties: { timeout: { type: 'number' } }, additionalProperties: false } as const;
+  const timeoutBody = { type: 'object', nullable: true, properties: { timeout: { type: 'number' } }, additionalProperties: false } as const;
   app.post('/v1/containers/:name/stop', { schema: { params: nameParam, body: timeoutBody } }, async (req) => {
     const { name } = req.params as { name: string };
     const body = (req.body ?? {}) as { timeout?: number };
