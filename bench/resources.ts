@@ -8,22 +8,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '../src/api/client.js';
 import { TestDaemon, TOP } from '../test/harness.js';
+import { formatSummary, numberArg, summarize, time } from './measure.js';
 
-const arg = (name: string, dflt: number): number => Number(process.argv[process.argv.indexOf(name) + 1]) || dflt;
-const runs = arg('--runs', 10);
-const count = arg('--containers', 100);
-
-function stats(xs: number[]): { median: number; min: number; max: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1] };
-}
-const f = (s: { median: number; min: number; max: number }): string => `${s.median.toFixed(1)} ms (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`;
-
-async function time(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
-}
+const runs = numberArg('--runs', 10);
+const count = numberArg('--containers', 100);
+const stats = summarize;
+const f = formatSummary;
 
 async function main(): Promise<void> {
   const d = new TestDaemon();

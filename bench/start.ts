@@ -10,13 +10,10 @@ import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { Client } from '../src/api/client.js';
 import { TestDaemon, TOP } from '../test/harness.js';
+import { formatSummary, numberArg, summarize } from './measure.js';
 
-const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 15;
-
-function stats(xs: number[]): { median: number; min: number; max: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1] };
-}
+const runs = numberArg('--runs', 15);
+const stats = summarize;
 
 async function main(): Promise<void> {
   const d = new TestDaemon();
@@ -62,7 +59,7 @@ async function main(): Promise<void> {
       strataCli: stats(cli), strataApi: stats(api), runcCreateStart: stats(runc),
       ratioCli: stats(cli).median / stats(runc).median, ratioApi: stats(api).median / stats(runc).median,
     };
-    const f = (s: { median: number; min: number; max: number }): string => `${s.median.toFixed(1)} ms (min ${s.min.toFixed(1)}, max ${s.max.toFixed(1)})`;
+    const f = formatSummary;
     console.log(`start latency, ${runs} runs each, alternated:`);
     console.log(`  strata create+start (CLI)  ${f(result.strataCli)}  ratio ${result.ratioCli.toFixed(2)}x`);
     console.log(`  strata create+start (API)  ${f(result.strataApi)}  ratio ${result.ratioApi.toFixed(2)}x`);

@@ -8,3 +8,4 @@ runs=15; containers=100
 if [ "${1:-}" = "--quick" ]; then runs=5; containers=20; fi
 node dist/bench/start.js --runs "$runs"
 node dist/bench/resources.js --runs "$runs" --containers "$containers"
+node dist/bench/network.js --runs "$runs"

@@ -51,7 +51,10 @@ export class TestDaemon {
   log = '';
 
   /** A fresh data root under /tmp, or `shareRoot` (a daemon that must then be refused). */
-  constructor(opts: { shareRoot?: string } = {}) {
+  private readonly env: Record<string, string>;
+
+  constructor(opts: { shareRoot?: string; env?: Record<string, string> } = {}) {
+    this.env = opts.env ?? {};
     this.root = opts.shareRoot ?? mkdtempSync(join('/tmp', 'strata-test-'));
     this.socket = opts.shareRoot ? `${mkdtempSync(join('/tmp', 'strata-test-sock-'))}/api.sock` : join(this.root, 'api.sock');
   }
@@ -61,7 +64,7 @@ export class TestDaemon {
   }
 
   async start(): Promise<void> {
-    const child = spawn(process.execPath, [STRATA, 'daemon', '--root', this.root, '--socket', this.socket], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [STRATA, 'daemon', '--root', this.root, '--socket', this.socket], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     child.stdout?.on('data', (d: Buffer) => { this.log += d.toString(); });
     child.stderr?.on('data', (d: Buffer) => { this.log += d.toString(); });
     this.daemon = child;

@@ -137,7 +137,9 @@ export class Containers {
   }
 
   private idMapOf(c: ContainerRecord): IdMap | undefined {
-    return c.idSlot === null ? undefined : idMapFor(this.paths.root, c.idSlot);
+    if (c.idSlot === null) return undefined;
+    // Without idmapped mounts every container shares one range, so that one shifted copy of each template serves all.
+    return idMapFor(this.paths.root, this.host.idmapped ? c.idSlot : 0);
   }
 
   view(c: ContainerRecord): ContainerView {
@@ -423,11 +425,12 @@ export class Containers {
 
   private async startLocked(c: ContainerRecord): Promise<void> {
     const template = this.templates.get(c.template);
-    const layers = this.templateLayers(c.template);
+    let layers = this.templateLayers(c.template);
     const layout = this.storage.layout(c.name);
     const idMap = this.idMapOf(c);
     if (idMap && !this.host.idmapped) {
-      throw new NotSupported(`this kernel cannot idmap mounts, which unprivileged containers need: recreate ${c.name} with --privileged, or use a kernel of 5.19 or later`);
+      if (layers.hostUsr) throw new NotSupported(`this kernel cannot idmap mounts, which a host-linked template needs for ${c.name}: recreate it with --privileged, or from another template`);
+      layers = { rootfs: await this.templates.shiftedRootfs(c.template, idMap.hostBase), preShifted: true };
     }
     const mounts = this.storage.mounts(layout, idMap, layers);
     const r = new Reverter();

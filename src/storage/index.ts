@@ -36,6 +36,8 @@ export interface ContainerLayout {
 /** What a template contributes to a container's root. */
 export interface TemplateLayers {
   rootfs: string;
+  /** The tree already has the container's ids on disk (the fallback without idmapped mounts). */
+  preShifted?: boolean;
   /** Host directory used in place at /usr (host-linked templates). */
   hostUsr?: string;
 }
@@ -76,7 +78,7 @@ export class Storage {
   mounts(layout: ContainerLayout, idMap: IdMap | undefined, template: TemplateLayers): Mount[] {
     const mounts: Mount[] = [];
     let lower = template.rootfs;
-    if (idMap) {
+    if (idMap && !template.preShifted) {
       lower = join(layout.layers, '0');
       mounts.push({ kind: 'idmap', source: template.rootfs, target: lower, ...idMap });
     }

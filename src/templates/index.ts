@@ -15,6 +15,8 @@ import type { Store, TemplateRecord } from '../state/index.js';
 import { ContentStore, ingestTree, treeDf } from '../store/index.js';
 import { diskUsage, exists } from '../util/fs.js';
 import { validateName } from '../util/names.js';
+import { KeyedLock } from '../util/keyed-lock.js';
+import { run } from '../util/exec.js';
 import { buildInto, parseSource, type Progress, type TemplateSource } from './builders.js';
 import { exportTemplate, importTemplate, readTemplateFile } from './pack/index.js';
 
@@ -38,6 +40,7 @@ const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
 
 export class Templates {
   private building = new Set<string>();
+  private readonly shifting = new KeyedLock();
 
   constructor(private readonly store: Store, private readonly dir: string, readonly content: ContentStore) {}
 
@@ -193,6 +196,30 @@ export class Templates {
         kind: 'os', source: `import:${file}`, init: m.run?.init ?? ['/sbin/init'], stopSignal: m.run?.stopSignal ?? 'SIGTERM',
         meta: { digest: result.digest, importedName: m.name, version: m.version, made: m.made, ...(m.run?.env ? { env: m.run.env } : {}) },
       };
+    });
+  }
+
+  /**
+   * The fallback for kernels without idmapped mounts: one copy of the template's tree with
+   * every id moved up by `base` (the range all containers then share), made on first use.
+   */
+  shiftedRootfs(name: string, base: number): Promise<string> {
+    const target = join(this.dir, name, `shifted-${base}`);
+    return this.shifting.run(name, async () => {
+      if (await exists(target)) return target;
+      const tmp = `${target}.tmp`;
+      await fsp.rm(tmp, { recursive: true, force: true });
+      await run(['cp', '-a', this.rootfsOf(name), tmp], { context: `copying template ${name} for the shared id range` });
+      const walk = async (path: string): Promise<void> => {
+        const st = await fsp.lstat(path);
+        await fsp.lchown(path, st.uid + base, st.gid + base);
+        // chown clears setuid and setgid bits: put the mode back.
+        if (!st.isSymbolicLink()) await fsp.chmod(path, st.mode & 0o7777);
+        if (st.isDirectory()) for (const entry of await fsp.readdir(path)) await walk(join(path, entry));
+      };
+      await walk(tmp);
+      await fsp.rename(tmp, target);
+      return target;
     });
   }
 
