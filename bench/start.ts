@@ -1,7 +1,8 @@
 /**
- * Start latency: `strata create` + `strata start` of a busybox container (through the CLI,
- * and through the API alone) against runc's own create + start of the same root file system
- * with the same OCI config, alternated in one run. Prints medians, min/max and ratios and
+ * Start latency: `strata create` + `strata start` of a busybox container without a network
+ * adapter (through the CLI, and through the API alone) against runc's own create + start of
+ * the same root file system with the same OCI config, alternated in one run. (What networking
+ * adds is measured by bench/network.ts.) Prints medians, min/max and ratios and
  * writes bench/results/start.json.
  *   node dist/bench/start.js [--runs N]
  */
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
     await d.ok('template', 'build', 'bb', '--from', 'busybox');
     const client = new Client(d.socket);
     // A reference bundle: Strata's own config for one container, its root already mounted.
-    await d.ok('create', 'ref', '--template', 'bb');
+    await d.ok('create', 'ref', '--template', 'bb', '--no-net');
     await d.ok('start', 'ref');
     const ref = await d.json<{ rootfs: string }>('inspect', 'ref');
     const bundle = join(d.root, 'bench-bundle');
@@ -35,12 +36,12 @@ async function main(): Promise<void> {
     const runc: number[] = [];
     for (let i = 0; i < runs; i++) {
       let t = performance.now();
-      await d.ok('create', `c${i}`, '--template', 'bb');
+      await d.ok('create', `c${i}`, '--template', 'bb', '--no-net');
       await d.ok('start', `c${i}`);
       cli.push(performance.now() - t);
 
       t = performance.now();
-      await client.call('POST', '/v1/containers', { name: `a${i}`, template: 'bb' });
+      await client.call('POST', '/v1/containers', { name: `a${i}`, template: 'bb', noNet: true });
       await client.call('POST', `/v1/containers/a${i}/start`);
       api.push(performance.now() - t);
 
