@@ -3,7 +3,7 @@
  * subreaper that runs `runc run --detach` so that container inits have a
  * parent which reaps them, whether or not the daemon is alive.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname } from 'node:path';
@@ -22,6 +22,9 @@ function request(socket: string, lines: string[]): Promise<string> {
 }
 
 export class Monitor {
+  /** The monitor this daemon started, if it did (one found running has another parent). */
+  private child: ChildProcess | null = null;
+
   constructor(private readonly socket: string, private readonly binary: string) {}
 
   async ping(): Promise<number | null> {
@@ -40,6 +43,7 @@ export class Monitor {
     mkdirSync(dirname(this.socket), { recursive: true, mode: 0o700 });
     const child = spawn(this.binary, [this.socket], { detached: true, stdio: 'ignore' });
     child.unref();
+    this.child = child;
     for (let i = 0; i < 200; i++) {
       if (await this.ping()) return;
       await new Promise((r) => setTimeout(r, 10));
@@ -58,8 +62,21 @@ export class Monitor {
     return Number(m[1]);
   }
 
-  /** Asks the monitor to exit once nothing is left below it. */
+  /**
+   * Asks the monitor to exit once nothing is left below it. If this daemon started it, waits
+   * (a few seconds at most) to reap it: on a host whose pid 1 does not reap, it would stay a zombie.
+   */
   async quit(): Promise<void> {
+    const child = this.child;
+    const exited = child && child.exitCode === null && child.signalCode === null
+      ? new Promise<void>((resolve) => {
+        // Held (ref'd) on purpose: a daemon on its way out must not end before it has reaped.
+        child.ref();
+        const timer = setTimeout(resolve, 5000);
+        child.once('exit', () => { clearTimeout(timer); resolve(); });
+      })
+      : Promise.resolve();
     await request(this.socket, ['QUIT']).catch(() => undefined);
+    await exited;
   }
 }
