@@ -1,8 +1,8 @@
 // Integration: the whole container lifecycle through the CLI, real runc and kernel.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { runIn, STRATA, TestDaemon, zombies } from './harness.js';
+import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { runIn, sleep, STRATA, TestDaemon, zombies } from './harness.js';
 
 interface View { name: string; state: string; pid: number | null; template: string; hostname: string; rootfs: string; privateArea: string; createdAt: string; startedAt: string | null; idMap: { hostBase: number; size: number } | null }
 
@@ -68,6 +68,16 @@ describe('container lifecycle', () => {
   test('logs show the console output', async () => {
     const logs = await d.ok('logs', 'web1');
     assert.match(logs, /web-one is up/, 'the init script\'s output reached the log');
+  });
+
+  test('the console log is kept under its cap, newest output kept', async () => {
+    const v = await d.json<{ consoleLog: string }>('inspect', 'web1');
+    // Stands in for a chatty init: the log is the init's stdout, appended to as it writes.
+    appendFileSync(v.consoleLog, `${'x'.repeat(1023)}\n`.repeat(1536));
+    appendFileSync(v.consoleLog, 'newest-line\n');
+    for (let i = 0; i < 40 && statSync(v.consoleLog).size > 1 << 20; i++) await sleep(500);
+    assert.ok(statSync(v.consoleLog).size <= 1 << 20, `log is ${statSync(v.consoleLog).size} bytes`);
+    assert.match(await d.ok('logs', 'web1'), /newest-line\n$/);
   });
 
   test('enter opens a login shell with a terminal', async () => {
