@@ -196,6 +196,7 @@ describe('networking', () => {
     await d.ok('start', 'lonely');
     const links = await d.ok('exec', 'lonely', '--', 'ip', '-o', 'link');
     assert.deepEqual(links.trim().split('\n').map((l) => l.split(':')[1].trim()), ['lo']);
+    assert.match(links, /lo: <LOOPBACK,UP/, 'loopback is up');
     assert.deepEqual((await d.json<View>('inspect', 'lonely')).adapters, []);
     await d.ok('destroy', 'lonely', '--force');
   });

@@ -367,6 +367,8 @@ export class Networks {
     }
     const ns = this.nsPath(container);
     const rows = this.adapterRows(container);
+    // --no-net: nothing to attach. The runtime brings up loopback in every new network namespace.
+    if (rows.length === 0 && !c.netns) return [];
     if (c.netns && pinnedTo(ns, pid) && rows.every((a) => a.attached && linkExists(a.host_ifname))) return this.adapters(container);
     if (c.netns || rows.some((a) => a.attached) || isPinned(ns)) await this.detachContainer(container);
 
