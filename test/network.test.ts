@@ -187,6 +187,21 @@ describe('networking', () => {
       assert.match(r.stderr, message, args.join(' '));
       assert.equal(await d.ok('list', '--json'), before);
     }
+    // On two networks: an adapter on each, the default route through the first only.
+    await d.ok('create', 'both', '--template', 'bb', '--net', 'default', '--net', 'other');
+    await d.ok('start', 'both');
+    const both = await d.json<View>('inspect', 'both');
+    assert.deepEqual(both.adapters.map((a) => [a.network, a.ifname]), [['default', 'eth0'], ['other', 'eth1']]);
+    const routes = await d.ok('exec', 'both', '--', 'ip', 'route');
+    assert.equal(routes.match(/^default/gm)?.length, 1, routes);
+    assert.match(routes, /^default via \S+ dev eth0/m);
+    await d.ok('exec', 'both', '--', 'ping', '-c', '1', '-W', '2', `${base}.1`);
+    const isolated = await d.cli('exec', 'both', '--', 'ping', '-c', '1', '-W', '1', `${base}.50`);
+    assert.notEqual(isolated.status, 0, 'on the isolated network, o1 stays out of reach');
+    const conflict = await d.cli('create', 'nn', '--template', 'bb', '--no-net', '--net', 'other');
+    assert.equal(conflict.status, 2);
+    assert.match(conflict.stderr, /--no-net cannot be combined with --net/);
+    await d.ok('destroy', 'both', '--force');
     await d.ok('destroy', 'o1', '--force');
     await d.ok('network', 'rm', 'other');
   });

@@ -40,6 +40,8 @@ export interface BridgeConfInput {
   address: string; // CIDR
   gateway: string;
   mac: string;
+  /** Only the first adapter carries the default route; the others reach their own subnet. */
+  defaultRoute: boolean;
 }
 
 /** The bridge plugin with a static IPAM: Strata allocates addresses itself (SQLite), so they are stable. */
@@ -58,7 +60,7 @@ export function bridgeConf(i: BridgeConfInput): PluginConf {
     ipam: {
       type: 'static',
       addresses: [{ address: i.address, gateway: i.gateway }],
-      routes: [{ dst: '0.0.0.0/0', gw: i.gateway }],
+      routes: i.defaultRoute ? [{ dst: '0.0.0.0/0', gw: i.gateway }] : [],
     },
   };
 }

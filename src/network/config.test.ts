@@ -20,7 +20,7 @@ describe('host object names', () => {
 
 describe('CNI configurations', () => {
   test('bridge with a static address and MAC through runtimeConfig', () => {
-    const c = bridgeConf({ cniName: 'strata-r-default', bridge: 'stbr0001', address: '10.77.0.5/24', gateway: '10.77.0.1', mac: '02:00:0a:4d:00:05' });
+    const c = bridgeConf({ cniName: 'strata-r-default', bridge: 'stbr0001', address: '10.77.0.5/24', gateway: '10.77.0.1', mac: '02:00:0a:4d:00:05', defaultRoute: true });
     assert.equal(c.type, 'bridge');
     assert.equal(c.cniVersion, '1.0.0');
     assert.equal(c.isGateway, true);
@@ -28,6 +28,8 @@ describe('CNI configurations', () => {
     assert.deepEqual(c.capabilities, { mac: true });
     assert.deepEqual(c.runtimeConfig, { mac: '02:00:0a:4d:00:05' });
     assert.deepEqual(c.ipam, { type: 'static', addresses: [{ address: '10.77.0.5/24', gateway: '10.77.0.1' }], routes: [{ dst: '0.0.0.0/0', gw: '10.77.0.1' }] });
+    const second = bridgeConf({ cniName: 'strata-r-other', bridge: 'stbr0002', address: '10.78.0.5/24', gateway: '10.78.0.1', mac: '02:00:0a:4e:00:05', defaultRoute: false });
+    assert.deepEqual((second.ipam as { routes: unknown[] }).routes, [], 'only the first adapter has the default route');
   });
 
   test('bandwidth: --net-in is the plugin ingress, --net-out its egress', () => {

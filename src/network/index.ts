@@ -355,7 +355,7 @@ export class Networks {
   }
 
   private bridgeConfOf(a: AdRow, net: NetRow): PluginConf {
-    return bridgeConf({ cniName: cniNetworkName(this.rootId, net.name), bridge: net.bridge, address: a.address, gateway: net.gateway, mac: a.mac });
+    return bridgeConf({ cniName: cniNetworkName(this.rootId, net.name), bridge: net.bridge, address: a.address, gateway: net.gateway, mac: a.mac, defaultRoute: a.ifname === 'eth0' });
   }
 
   private async attachContainer(container: string, pid: number): Promise<AdapterView[]> {

@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import type { NetworkView, PortView } from '../../network/index.js';
+import { InvalidArgument } from '../../errors/index.js';
 import { clientOf, printFields, printJson, printTable, verb } from '../context.js';
 
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
+const collect = (v: string, prev: unknown): string[] => [...(Array.isArray(prev) ? (prev as string[]) : []), v];
 
 /** The network flags of `create`. */
 export function withNetworkOptions(cmd: Command): Command {
   return cmd
-    .option('--net <network>', 'join this network (repeatable; default: the default network)', collect, [] as string[])
+    .option('--net <network>', 'join this network (repeatable; default: the default network)', collect)
     .option('--ip <address>', 'static address on the first network')
     .option('--no-net', 'no network adapter, only loopback')
     .option('--port <host:ct[/proto]>', 'publish a port (repeatable), e.g. 8080:80/tcp', collect, [] as string[])
@@ -15,9 +16,13 @@ export function withNetworkOptions(cmd: Command): Command {
     .option('--net-out <rate>', 'what the container may send, e.g. 10mbit');
 }
 
-export function networkOf(opts: { net?: string[] | boolean; ip?: string; port?: string[]; netIn?: string; netOut?: string }): Record<string, unknown> {
-  // commander turns --no-net into net === false.
-  const noNet = opts.net === false;
+export function networkOf(opts: { net?: string[] | boolean; ip?: string; port?: string[]; netIn?: string; netOut?: string }, argv = process.argv): Record<string, unknown> {
+  // --net and --no-net share commander's `net` key, so the last one given would win: read --no-net
+  // from the command line itself, and let the daemon refuse the combination.
+  const noNet = argv.includes('--no-net');
+  if (noNet && argv.some((a) => a === '--net' || a.startsWith('--net='))) {
+    throw new InvalidArgument('--no-net cannot be combined with --net: drop one or the other');
+  }
   return {
     nets: Array.isArray(opts.net) && opts.net.length ? opts.net : undefined,
     noNet: noNet || undefined,
