@@ -4,22 +4,14 @@
  * alternated in one run, through the API.
  *   node dist/bench/network.js [--runs N]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Client } from '../src/api/client.js';
-import { TestDaemon, TOP } from '../test/harness.js';
-import { formatSummary, numberArg, summarize, time } from './measure.js';
+import { formatSummary, numberArg, summarize, time, withBenchDaemon, writeResult } from './measure.js';
 
 const runs = numberArg('--runs', 15);
 const stats = summarize;
 const f = formatSummary;
 
 async function main(): Promise<void> {
-  const d = new TestDaemon();
-  try {
-    await d.start();
-    await d.ok('template', 'build', 'bb', '--from', 'busybox');
-    const api = new Client(d.socket);
+  await withBenchDaemon(async (_d, api) => {
     await api.call('POST', '/v1/containers', { name: 'net', template: 'bb' });
     await api.call('POST', '/v1/containers', { name: 'nonet', template: 'bb', noNet: true });
     const start = { net: [] as number[], nonet: [] as number[] };
@@ -38,11 +30,8 @@ async function main(): Promise<void> {
     console.log(`start, --no-net         ${f(result.startNoNet)}  → networking adds ${(result.startWithNet.median - result.startNoNet.median).toFixed(1)} ms`);
     console.log(`stop, default network   ${f(result.stopWithNet)}`);
     console.log(`stop, --no-net          ${f(result.stopNoNet)}  → networking adds ${(result.stopWithNet.median - result.stopNoNet.median).toFixed(1)} ms`);
-    mkdirSync(join(TOP, 'bench', 'results'), { recursive: true });
-    writeFileSync(join(TOP, 'bench', 'results', 'network.json'), `${JSON.stringify(result, null, 2)}\n`);
-  } finally {
-    await d.cleanup();
-  }
+    writeResult('network', result);
+  });
 }
 
 await main();

@@ -4,11 +4,7 @@
  * container and for all of N, through the API and the CLI.
  *   node dist/bench/resources.js [--runs N] [--containers N]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Client } from '../src/api/client.js';
-import { TestDaemon, TOP } from '../test/harness.js';
-import { formatSummary, numberArg, summarize, time } from './measure.js';
+import { formatSummary, numberArg, summarize, time, withBenchDaemon, writeResult } from './measure.js';
 
 const runs = numberArg('--runs', 10);
 const count = numberArg('--containers', 100);
@@ -16,11 +12,7 @@ const stats = summarize;
 const f = formatSummary;
 
 async function main(): Promise<void> {
-  const d = new TestDaemon();
-  try {
-    await d.start();
-    await d.ok('template', 'build', 'bb', '--from', 'busybox');
-    const api = new Client(d.socket);
+  await withBenchDaemon(async (d, api) => {
     const plain: number[] = [];
     const disk: number[] = [];
     for (let i = 0; i < runs; i++) {
@@ -63,11 +55,8 @@ async function main(): Promise<void> {
     console.log(`stats, one container (API)       ${f(result.statsOne)}`);
     console.log(`stats, ${count} containers (API)     ${f(result.statsAllApi)}`);
     console.log(`stats, ${count} containers (CLI)     ${f(result.statsAllCli)}`);
-    mkdirSync(join(TOP, 'bench', 'results'), { recursive: true });
-    writeFileSync(join(TOP, 'bench', 'results', 'resources.json'), `${JSON.stringify(result, null, 2)}\n`);
-  } finally {
-    await d.cleanup();
-  }
+    writeResult('resources', result);
+  });
 }
 
 await main();

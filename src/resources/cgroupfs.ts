@@ -44,14 +44,7 @@ export async function isDir(path: string): Promise<boolean> {
   }
 }
 
-export async function fileExists(path: string): Promise<boolean> {
-  try {
-    await fsp.access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { exists as fileExists } from '../util/fs.js';
 
 /** One write(2) of `value`; no O_CREAT, so a missing file fails with ENOENT instead of appearing. */
 export async function writeCgroupFile(file: string, value: string): Promise<void> {
