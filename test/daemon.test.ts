@@ -104,4 +104,28 @@ describe('daemon', () => {
     const ids = new Set((await d.json<View[]>('list')).map((c) => c.name));
     for (const n of names) assert.ok(!ids.has(n));
   });
+  test('after a host reboot (runtime directory gone) the daemon starts the --autostart containers, and only those', async () => {
+    for (const c of await d.json<View[]>('list')) if (c.state === 'running') await d.ok('stop', c.name, '--timeout', '0');
+    await d.ok('create', 'auto', '--template', 'bb', '--autostart');
+    await d.ok('create', 'manual', '--template', 'bb');
+    await d.ok('start', 'auto');
+    await d.ok('start', 'manual');
+    await d.ok('stop', 'auto', '--timeout', '0');
+    await d.ok('stop', 'manual', '--timeout', '0');
+    await d.stop();
+    // What a reboot leaves: /run is empty again.
+    rmSync(d.paths.run, { recursive: true, force: true });
+    d.log = '';
+    await d.start();
+    assert.match(d.log, /autostarted: auto/);
+    assert.equal((await d.json<View>('inspect', 'auto')).state, 'running');
+    assert.equal((await d.json<View>('inspect', 'manual')).state, 'stopped');
+    // A plain daemon restart is no reboot: nothing is started behind the operator's back.
+    await d.ok('stop', 'auto', '--timeout', '0');
+    await d.stop();
+    await d.start();
+    assert.equal((await d.json<View>('inspect', 'auto')).state, 'stopped');
+    await d.ok('destroy', 'auto');
+    await d.ok('destroy', 'manual');
+  });
 });
