@@ -8,7 +8,9 @@ export function register(program: Command): void {
     .option('--root <dir>', 'data root (default: $STRATA_ROOT or /var/lib/strata)')
     .option('--socket <path>', 'API socket (default: $STRATA_SOCKET or /run/strata/strata.sock)')
     .option('--debug', 'show stack traces of errors')
-    .action(async (opts: { root?: string; socket?: string }) => {
+    .action(async (_opts: unknown, cmd: Command) => {
+      // --socket may also stand before the verb (`strata --socket X daemon`).
+      const opts = cmd.optsWithGlobals<{ root?: string; socket?: string }>();
       // Loaded only here: the daemon's modules (Fastify, SQLite) would slow every other verb.
       const { runDaemon } = await import('../../daemon/index.js');
       const daemon = await runDaemon({ root: resolveRoot(opts.root), socket: resolveSocket(opts.socket) });
