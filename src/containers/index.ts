@@ -17,7 +17,7 @@ import { validateName } from '../util/names.js';
 import { Reverter } from '../util/reverter.js';
 import { idMapFor } from './ids.js';
 import { removeCgroupParent } from './cgroups.js';
-import { ioDeviceOf, mergeLimits, parseLimits, toOciResources, type CgroupDriver, type CgroupUsage, type HostCapacity, type IoDevice, type Limits } from '../resources/index.js';
+import { describeLimits, formatSize, ioDeviceOf, mergeLimits, parseLimits, toOciResources, type CgroupDriver, type CgroupUsage, type HostCapacity, type IoDevice, type Limits } from '../resources/index.js';
 import type { Lxcfs } from '../resources/lxcfs.js';
 import type { Pool } from '../storage/pool.js';
 import { containerNetFiles, hostNameservers, type AdapterView, type Networks, type PortView } from '../network/index.js';
@@ -211,7 +211,7 @@ export class Containers {
         if (change.disk === null) throw new InvalidArgument('a disk limit cannot be removed, only changed: give a size such as --disk 20G');
         const usage = await this.host.pool.driver.usage(name, layout.privateDir);
         if (usage && change.disk < usage.usedBytes) {
-          throw new FailedPrecondition(`cannot shrink the disk of ${name} to ${fmtBytes(change.disk)}: it holds ${fmtBytes(usage.usedBytes)}; free space inside first or choose a larger size`);
+          throw new FailedPrecondition(`cannot shrink the disk of ${name} to ${formatSize(change.disk)}: it holds ${formatSize(usage.usedBytes)}; free space inside first or choose a larger size`);
         }
         await this.host.pool.checkSize(change.disk);
       }
@@ -230,7 +230,8 @@ export class Containers {
           r.add(() => this.host.networks.setBandwidth(name, before));
         }
         this.store.setLimits(name, after as Record<string, unknown>);
-        this.store.addEvent('limits-changed', name, describeChange(change));
+        const changed = [describeLimits(change), ...Object.entries(rates).map(([k, v]) => `${k} ${v ?? 'unlimited'}`)];
+        this.store.addEvent('limits-changed', name, changed.filter((t) => t !== 'no limits').join(', '));
         r.success();
       } finally {
         await r.fail();
@@ -346,7 +347,8 @@ export class Containers {
     const out: Array<{ container: string; pid: number; cpid: number; user: string; command: string }> = [];
     for (const c of list) {
       if (c.state !== 'running') continue;
-      const users = await passwdNames(this.storage.layout(c.name).rootfs);
+      const users = new Map<number, string>();
+      for (const u of await readPasswd(this.storage.layout(c.name).rootfs)) if (!users.has(u.uid)) users.set(u.uid, u.name);
       const base = this.idMapOf(c)?.hostBase ?? 0;
       for (const pid of await this.host.cgroups.procs(this.cgroupPath(c.name)).catch(() => [] as number[])) {
         const status = await fsp.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
@@ -679,10 +681,15 @@ async function writeIdentity(layout: ContainerLayout, hostname: string, owner: n
 interface UserEntry { name: string; uid: number; gid: number; home: string; shell: string }
 
 /** Resolves a user name or uid[:gid] against the container's own /etc/passwd. */
-async function resolveUser(rootfs: string, user: string): Promise<UserEntry> {
+/** The users of the container's own /etc/passwd (none when it cannot be read). */
+async function readPasswd(rootfs: string): Promise<UserEntry[]> {
   const passwd = await fsp.readFile(join(rootfs, 'etc/passwd'), 'utf8').catch(() => '');
-  const entries = passwd.split('\n').map((l) => l.split(':')).filter((f) => f.length >= 7)
+  return passwd.split('\n').map((l) => l.split(':')).filter((f) => f.length >= 7)
     .map((f) => ({ name: f[0], uid: Number(f[2]), gid: Number(f[3]), home: f[5] || '/', shell: f[6] }));
+}
+
+async function resolveUser(rootfs: string, user: string): Promise<UserEntry> {
+  const entries = await readPasswd(rootfs);
   const numeric = /^(\d+)(?::(\d+))?$/.exec(user);
   if (numeric) {
     const uid = Number(numeric[1]);
@@ -706,20 +713,6 @@ function undoOf(before: Limits, change: Limits): Limits {
   return undo as Limits;
 }
 
-function describeChange(change: Limits): string {
-  return Object.entries(change).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v === null ? 'none' : String(v)}`).join(' ');
-}
-
-function fmtBytes(n: number): string {
-  return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`;
-}
-
-async function passwdNames(rootfs: string): Promise<Map<number, string>> {
-  const text = await fsp.readFile(join(rootfs, 'etc/passwd'), 'utf8').catch(() => '');
-  const map = new Map<number, string>();
-  for (const f of text.split('\n').map((l) => l.split(':'))) if (f.length >= 3 && !map.has(Number(f[2]))) map.set(Number(f[2]), f[0]);
-  return map;
-}
 
 function netCounters(c: { rxBytes: number; txBytes: number; rxPackets: number; txPackets: number }): Pick<ContainerStats, 'netRxBytes' | 'netTxBytes' | 'netRxPackets' | 'netTxPackets'> {
   return { netRxBytes: c.rxBytes, netTxBytes: c.txBytes, netRxPackets: c.rxPackets, netTxPackets: c.txPackets };

@@ -104,8 +104,8 @@ export class Templates {
     }
   }
 
-  /** Moves a freshly built tree into the content store: scratch/rootfs becomes hardlinks into it. */
-  private async store_(scratch: string, progress: Progress): Promise<void> {
+  /** Moves a freshly built tree (scratch/built) into the content store: scratch/rootfs becomes hardlinks into it. */
+  private async ingest(scratch: string, progress: Progress): Promise<void> {
     progress('storing files in the content store');
     let last = 0;
     const result = await ingestTree(join(scratch, 'built'), join(scratch, 'rootfs'), this.content, (p) => {
@@ -122,7 +122,7 @@ export class Templates {
       const built = await buildInto(scratch, source, progress);
       await fsp.rename(join(scratch, 'rootfs'), join(scratch, 'built'));
       signal?.throwIfAborted();
-      await this.store_(scratch, progress);
+      await this.ingest(scratch, progress);
       return { kind: 'os', source: from, init: built.init, stopSignal: built.stopSignal, meta: built.meta };
     }, signal);
   }
