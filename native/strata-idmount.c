@@ -7,6 +7,9 @@
  *
  *   strata-idmount map HOSTBASE COUNT SRC DST [ro]
  *       bind SRC at DST so that on-disk id N appears as HOSTBASE+N (N < COUNT)
+ *   strata-idmount mapx UIDMAP GIDMAP SRC DST [ro]
+ *       the same with explicit maps, "DISK HOST COUNT[,DISK HOST COUNT...]" (at most 340
+ *       ranges each): application layers whose users were given other ids in a container
  *   strata-idmount overlay LOWER[:LOWER...] UPPER WORK TARGET
  *       mount an overlay (mount(2) directly: one process for a container's whole root)
  *   strata-idmount batch OP ARGS... [-- OP ARGS...]...
@@ -65,8 +68,25 @@ static int write_file(const char *path, const char *text) {
     return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-/* A user namespace whose maps say "0 HOSTBASE COUNT"; returned as an fd. */
-static int userns_fd_for(unsigned long base, unsigned long count) {
+/* "a b c,d e f" -> "a b c\nd e f\n" in a new buffer, or NULL when it holds anything else. */
+static char *map_lines(const char *spec) {
+    size_t len = strlen(spec);
+    if (len == 0 || len > 16384) return NULL;
+    char *out = malloc(len + 2);
+    if (!out) return NULL;
+    for (size_t i = 0; i < len; i++) {
+        char c = spec[i];
+        if (c == ',') out[i] = '\n';
+        else if ((c >= '0' && c <= '9') || c == ' ') out[i] = c;
+        else { free(out); return NULL; }
+    }
+    out[len] = '\n';
+    out[len + 1] = 0;
+    return out;
+}
+
+/* A user namespace with the given uid and gid maps (lines of "DISK HOST COUNT"); returned as an fd. */
+static int userns_fd_for(const char *uidmap, const char *gidmap) {
     int sync[2];
     if (pipe2(sync, O_CLOEXEC) < 0) return -1;
     pid_t pid = fork();
@@ -81,8 +101,7 @@ static int userns_fd_for(unsigned long base, unsigned long count) {
     }
     close(sync[0]);
     int fd = -1;
-    char path[64], map[96];
-    snprintf(map, sizeof map, "0 %lu %lu\n", base, count);
+    char path[64];
     /* Wait until the child really is in its new namespace. */
     for (int i = 0; i < 2000; i++) {
         char self[64], other[64];
@@ -96,9 +115,9 @@ static int userns_fd_for(unsigned long base, unsigned long count) {
         usleep(500);
     }
     snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
-    if (write_file(path, map) < 0) goto out;
+    if (write_file(path, uidmap) < 0) goto out;
     snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
-    if (write_file(path, map) < 0) goto out;
+    if (write_file(path, gidmap) < 0) goto out;
     snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
     fd = open(path, O_RDONLY | O_CLOEXEC);
 out:;
@@ -109,8 +128,8 @@ out:;
     return fd;
 }
 
-static int idmap(unsigned long base, unsigned long count, const char *src, const char *dst, int readonly) {
-    int userns = userns_fd_for(base, count);
+static int idmap_with(const char *uidmap, const char *gidmap, const char *src, const char *dst, int readonly) {
+    int userns = userns_fd_for(uidmap, gidmap);
     if (userns < 0) { perror("strata-idmount: user namespace"); return 2; }
     int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, ST_OPEN_TREE_CLONE | ST_OPEN_TREE_CLOEXEC);
     if (tree < 0) { fprintf(stderr, "strata-idmount: open_tree %s: %s\n", src, strerror(errno)); return 2; }
@@ -124,6 +143,12 @@ static int idmap(unsigned long base, unsigned long count, const char *src, const
         return 2;
     }
     return 0;
+}
+
+static int idmap(unsigned long base, unsigned long count, const char *src, const char *dst, int readonly) {
+    char map[96];
+    snprintf(map, sizeof map, "0 %lu %lu\n", base, count);
+    return idmap_with(map, map, src, dst, readonly);
 }
 
 static int overlay(const char *lower, const char *upper, const char *work, const char *target) {
@@ -148,6 +173,17 @@ static int op(int argc, char **argv, int *used) {
         unsigned long count = strtoul(argv[2], &end, 10);
         if (*end || count == 0) { fprintf(stderr, "strata-idmount: bad COUNT %s\n", argv[2]); return 2; }
         return idmap(base, count, argv[3], argv[4], readonly);
+    }
+    if (argc >= 5 && strcmp(argv[0], "mapx") == 0) {
+        int readonly = argc >= 6 && strcmp(argv[5], "ro") == 0;
+        *used = readonly ? 6 : 5;
+        char *uidmap = map_lines(argv[1]), *gidmap = map_lines(argv[2]);
+        int rc = 2;
+        if (!uidmap || !gidmap) fprintf(stderr, "strata-idmount: bad map %s / %s\n", argv[1], argv[2]);
+        else rc = idmap_with(uidmap, gidmap, argv[3], argv[4], readonly);
+        free(uidmap);
+        free(gidmap);
+        return rc;
     }
     if (argc >= 5 && strcmp(argv[0], "overlay") == 0) {
         *used = 5;
@@ -195,7 +231,7 @@ int main(int argc, char **argv) {
         }
         return 0;
     }
-    if (argc >= 2 && (strcmp(argv[1], "map") == 0 || strcmp(argv[1], "overlay") == 0)) {
+    if (argc >= 2 && (strcmp(argv[1], "map") == 0 || strcmp(argv[1], "mapx") == 0 || strcmp(argv[1], "overlay") == 0)) {
         int used = 0;
         return op(argc - 1, argv + 1, &used);
     }

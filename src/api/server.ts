@@ -8,6 +8,7 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { asStrataError, httpStatusOf, InvalidArgument } from '../errors/index.js';
 import type { Containers } from '../containers/index.js';
+import type { Captures, CaptureRequest } from '../containers/capture.js';
 import type { Store } from '../state/index.js';
 import type { Templates } from '../templates/index.js';
 import type { Networks } from '../network/index.js';
@@ -15,6 +16,7 @@ import type { Networks } from '../network/index.js';
 export interface Services {
   networks: Networks;
   containers: Containers;
+  captures: Captures;
   templates: Templates;
   store: Store;
   info: Record<string, unknown>;
@@ -31,6 +33,14 @@ const nameParam = {
   type: 'object',
   properties: { name: { type: 'string' } },
   required: ['name'],
+} as const;
+
+const versionQuery = { type: 'object', properties: { version: { type: 'integer', minimum: 1 } } } as const;
+
+const appParams = {
+  type: 'object',
+  properties: { name: { type: 'string' }, template: { type: 'string' } },
+  required: ['name', 'template'],
 } as const;
 
 /** An AbortSignal that fires when the client goes away before the answer (Ctrl-C on the CLI). */
@@ -77,10 +87,40 @@ export function buildServer(s: Services): FastifyInstance {
     const { name } = req.params as { name: string };
     return s.templates.view(s.templates.get(name));
   });
-  app.delete('/v1/templates/:name', { schema: { params: nameParam } }, async (req) => {
+  app.delete('/v1/templates/:name', { schema: { params: nameParam, querystring: versionQuery } }, async (req) => {
     const { name } = req.params as { name: string };
-    await s.templates.remove(name);
-    return { removed: name };
+    const { version } = req.query as { version?: number };
+    const versions = await s.templates.remove(name, version);
+    return { removed: name, versions };
+  });
+  app.post('/v1/templates-capture', {
+    schema: {
+      body: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' }, bases: { type: 'array', items: { type: 'string' } }, nets: { type: 'array', items: { type: 'string' } },
+          excludes: { type: 'array', items: { type: 'string' } }, command: { type: 'array', items: { type: 'string' } },
+          script: { type: 'string' }, interactive: { type: 'boolean' },
+        },
+        required: ['name', 'bases'],
+        additionalProperties: false,
+      },
+    },
+  }, async (req, reply) => {
+    const body = req.body as CaptureRequest;
+    s.captures.check(body);
+    if (body.interactive) return streamed(reply, (progress) => s.captures.begin(body, progress));
+    const signal = clientGone(req, reply);
+    return streamed(reply, (progress) => s.captures.run(body, progress, signal));
+  });
+  app.post('/v1/templates-capture/:name/finish', { schema: { params: nameParam } }, async (req, reply) => {
+    const { name } = req.params as { name: string };
+    return streamed(reply, (progress) => s.captures.finish(name, progress));
+  });
+  app.delete('/v1/templates-capture/:name', { schema: { params: nameParam } }, async (req) => {
+    const { name } = req.params as { name: string };
+    await s.captures.abort(name);
+    return { aborted: name };
   });
   app.post('/v1/templates', {
     schema: {
@@ -100,12 +140,13 @@ export function buildServer(s: Services): FastifyInstance {
   app.get('/v1/templates-df', async () => s.templates.df());
   app.post('/v1/templates-verify', async (_req, reply) => streamed(reply, (progress) => s.templates.verify(progress)));
   app.post('/v1/templates/:name/export', {
-    schema: { params: nameParam, body: { type: 'object', properties: { file: { type: 'string' } }, required: ['file'], additionalProperties: false } },
+    schema: { params: nameParam, body: { type: 'object', properties: { file: { type: 'string' }, version: { type: 'integer', minimum: 1 } }, required: ['file'], additionalProperties: false } },
   }, async (req, reply) => {
     const { name } = req.params as { name: string };
-    const { file } = req.body as { file: string };
-    s.templates.get(name);
-    return streamed(reply, (progress) => s.templates.export(name, file, progress));
+    const { file, version } = req.body as { file: string; version?: number };
+    const t = s.templates.get(name);
+    if (t.kind === 'app') s.templates.apps.get(name, version);
+    return streamed(reply, (progress) => s.templates.export(name, file, progress, version));
   });
   app.post('/v1/templates-import', {
     schema: { body: { type: 'object', properties: { file: { type: 'string' }, name: { type: 'string' } }, required: ['file'], additionalProperties: false } },
@@ -131,6 +172,7 @@ export function buildServer(s: Services): FastifyInstance {
           privileged: { type: 'boolean' }, autostart: { type: 'boolean' }, limits: limitsSchema,
           nets: { type: 'array', items: { type: 'string' } }, ip: { type: 'string' }, noNet: { type: 'boolean' },
           ports: { type: 'array', items: { type: 'string' } }, netIn: { type: 'string' }, netOut: { type: 'string' },
+          apps: { type: 'array', items: { type: 'string' } }, force: { type: 'boolean' },
         },
         required: ['name', 'template'],
         additionalProperties: false,
@@ -140,6 +182,27 @@ export function buildServer(s: Services): FastifyInstance {
     const body = req.body as import('../containers/index.js').CreateOptions;
     const view = await s.containers.create(body, clientGone(req, reply));
     return reply.status(201).send(view);
+  });
+  app.post('/v1/containers/:name/apps', {
+    schema: {
+      params: nameParam,
+      body: { type: 'object', properties: { template: { type: 'string' }, force: { type: 'boolean' }, version: { type: 'integer', minimum: 1 } }, required: ['template'], additionalProperties: false },
+    },
+  }, async (req) => {
+    const { name } = req.params as { name: string };
+    const { template, force, version } = req.body as { template: string; force?: boolean; version?: number };
+    return s.containers.attach(name, template, { force, version });
+  });
+  app.delete('/v1/containers/:name/apps/:template', { schema: { params: appParams } }, async (req) => {
+    const { name, template } = req.params as { name: string; template: string };
+    return s.containers.detach(name, template);
+  });
+  app.post('/v1/containers/:name/apps/:template/upgrade', {
+    schema: { params: appParams, body: { type: 'object', properties: { force: { type: 'boolean' } }, additionalProperties: false } },
+  }, async (req) => {
+    const { name, template } = req.params as { name: string; template: string };
+    const { force } = (req.body ?? {}) as { force?: boolean };
+    return s.containers.upgrade(name, template, force);
   });
   app.post('/v1/containers/:name/start', { schema: { params: nameParam } }, async (req) => {
     const { name } = req.params as { name: string };

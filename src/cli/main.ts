@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { asStrataError, exitStatusOf } from '../errors/index.js';
 import { VERSION } from '../config/index.js';
+import { register as apps } from './commands/apps.js';
 import { register as daemon } from './commands/daemon.js';
 import { register as exec } from './commands/exec.js';
 import { register as lifecycle } from './commands/lifecycle.js';
@@ -24,6 +25,7 @@ export async function main(argv: string[]): Promise<void> {
     .showSuggestionAfterError();
   daemon(program);
   template(program);
+  apps(program);
   lifecycle(program);
   exec(program);
   resources(program);

@@ -16,6 +16,7 @@ import { KeyedLock } from '../util/keyed-lock.js';
 import { validateName } from '../util/names.js';
 import { Reverter } from '../util/reverter.js';
 import { idMapFor } from './ids.js';
+import { AppAttachments, type AttachOptions, type AttachReport } from './apps.js';
 import { removeCgroupParent } from './cgroups.js';
 import { describeLimits, formatSize, ioDeviceOf, mergeLimits, parseLimits, toOciResources, type CgroupDriver, type CgroupUsage, type HostCapacity, type IoDevice, type Limits } from '../resources/index.js';
 import type { Lxcfs } from '../resources/lxcfs.js';
@@ -37,6 +38,12 @@ export interface CreateOptions {
   ports?: string[];
   netIn?: string;
   netOut?: string;
+  /** Application templates to attach, bottom first. */
+  apps?: string[];
+  /** Attach --app templates even when their bases do not match. */
+  force?: boolean;
+  /** Internal: a capture's throw-away container, run with `init` instead of the template's. */
+  scratch?: { init: string[] };
 }
 
 /** Keys of `set` that are network rates, not cgroup limits. */
@@ -92,6 +99,8 @@ export interface ContainerView {
   /** One per network: its name, the address (CIDR), gateway and MAC. */
   adapters: Array<Pick<AdapterView, 'network' | 'ifname' | 'address' | 'gateway' | 'mac'>>;
   ports: PortView[];
+  /** Attached application templates, bottom (first attached) to top. */
+  apps: Array<{ template: string; version: number; position: number; live: boolean; attachedAt: string }>;
   netIn: string | null;
   netOut: string | null;
   createdAt: string;
@@ -116,6 +125,9 @@ export class Containers {
   private readonly lock = new KeyedLock();
   readonly storage: Storage;
   readonly runc: Runc;
+  private readonly apps: AppAttachments;
+  /** Inits of capture containers (instead of their template's). */
+  private readonly scratchInit = new Map<string, string[]>();
 
   constructor(
     private readonly paths: Paths,
@@ -126,6 +138,9 @@ export class Containers {
   ) {
     this.storage = new Storage(paths.containers, paths.helpers.idmount);
     this.runc = runc;
+    this.apps = new AppAttachments({
+      store, templates, idmapped: host.idmapped, layout: (name) => this.storage.layout(name), idMapOf: (c) => this.idMapOf(c),
+    });
   }
 
   // Views
@@ -150,6 +165,7 @@ export class Containers {
       consoleLog: l.consoleLog, idMap: this.idMapOf(c) ?? null, limits: c.limits as Limits,
       adapters: this.host.networks.adapters(c.name).map((a) => ({ network: a.network, ifname: a.ifname, address: a.address, gateway: a.gateway, mac: a.mac })),
       ports: this.host.networks.listPorts(c.name),
+      apps: this.store.containerApps(c.name).map((a) => ({ template: a.template, version: a.version, position: a.position, live: a.live, attachedAt: a.attachedAt })),
       ...this.host.networks.bandwidth(c.name),
       createdAt: c.createdAt, startedAt: c.startedAt, stoppedAt: c.stoppedAt,
     };
@@ -163,10 +179,10 @@ export class Containers {
     return this.store.listContainers().map((c) => this.view(c));
   }
 
-  private templateLayers(template: string): TemplateLayers {
-    const t = this.templates.get(template);
+  private templateLayers(c: ContainerRecord): TemplateLayers {
+    const t = this.templates.get(c.template);
     const hostUsr = typeof t.meta.hostUsr === 'string' ? t.meta.hostUsr : undefined;
-    return { rootfs: this.templates.rootfsOf(template), hostUsr };
+    return { rootfs: this.templates.rootfsOf(c.template), hostUsr, apps: this.apps.layers(c) };
   }
 
   /** The runc id: the name, since each data root has its own runc state directory. */
@@ -370,11 +386,16 @@ export class Containers {
     const hostname = opts.hostname ?? name;
     if (!HOSTNAME.test(hostname)) throw new InvalidArgument(`invalid hostname ${JSON.stringify(hostname)}: use DNS labels of a-z, 0-9 and '-' separated by dots`);
     if (typeof opts.template !== 'string' || !opts.template) throw new InvalidArgument('a template is required: add --template NAME (see \'strata template list\')');
-    this.templates.get(opts.template);
+    this.templates.getOs(opts.template);
+    const apps = opts.apps ?? [];
+    if (!Array.isArray(apps) || apps.some((a) => typeof a !== 'string')) throw new InvalidArgument('--app takes template names: see \'strata template list\'');
+    if (new Set(apps).size !== apps.length) throw new InvalidArgument('an application template is given twice with --app: give each once');
+    for (const a of apps) this.templates.apps.get(a);
     const limits = stripUnset(parseLimits(opts.limits ?? {}, this.host.capacity));
     return this.lock.run(name, async () => {
       if (this.store.getContainer(name)) throw new AlreadyExists(`container ${name} already exists: pick another name or destroy it first`);
-      const layers = this.templateLayers(opts.template);
+      const t = this.templates.get(opts.template);
+      const layers: TemplateLayers = { rootfs: this.templates.rootfsOf(opts.template), hostUsr: typeof t.meta.hostUsr === 'string' ? t.meta.hostUsr : undefined };
       const layout = this.storage.layout(name);
       const r = new Reverter();
       try {
@@ -382,9 +403,13 @@ export class Containers {
         const record = this.store.insertContainer({
           name, template: opts.template, hostname, privileged: !!opts.privileged, autostart: !!opts.autostart,
           state: 'created', pid: null, createdAt: new Date().toISOString(), startedAt: null, stoppedAt: null,
-          limits: limits as Record<string, unknown>, volume: !!limits.disk,
+          limits: limits as Record<string, unknown>, volume: !!limits.disk, scratch: !!opts.scratch,
         });
         r.add(() => this.store.deleteContainer(name));
+        if (opts.scratch) {
+          this.scratchInit.set(name, opts.scratch.init);
+          r.add(() => this.scratchInit.delete(name));
+        }
         await this.host.networks.plan(name, { nets: opts.nets, ip: opts.ip, noNet: opts.noNet, ports: opts.ports, netIn: opts.netIn, netOut: opts.netOut });
         r.add(() => this.host.networks.release(name));
         signal?.throwIfAborted();
@@ -400,6 +425,10 @@ export class Containers {
         await this.storage.prepare(layout, idMap, layers);
         const files = containerNetFiles(hostname, this.host.networks.adapters(name), hostNameservers());
         await writeIdentity(layout, hostname, idMap?.hostBase ?? 0, files);
+        for (const app of apps) {
+          signal?.throwIfAborted();
+          await this.apps.attach(record, app, false, { force: opts.force }, () => undefined);
+        }
         signal?.throwIfAborted();
         this.store.addEvent('container-created', name, `created from template ${opts.template}`);
         r.success();
@@ -427,7 +456,8 @@ export class Containers {
 
   private async startLocked(c: ContainerRecord): Promise<void> {
     const template = this.templates.get(c.template);
-    let layers = this.templateLayers(c.template);
+    await this.apps.restoreLive(c);
+    let layers = this.templateLayers(c);
     const layout = this.storage.layout(c.name);
     const idMap = this.idMapOf(c);
     if (idMap && !this.host.idmapped) {
@@ -444,7 +474,7 @@ export class Containers {
       const env = Array.isArray(template.meta.env) ? (template.meta.env as string[]) : undefined;
       if (this.host.lxcfs) await this.host.lxcfs.ensure();
       const spec = buildSpec({
-        hostname: c.hostname, rootfs: layout.rootfs, args: template.init, env, idMap,
+        hostname: c.hostname, rootfs: layout.rootfs, args: this.scratchInit.get(c.name) ?? template.init, env, idMap,
         cgroupsPath: this.cgroupPath(c.name),
         resources: toOciResources(c.limits as Limits, await this.ioDevice(c), this.host.cgroups.version, { swapAccounting: this.host.capacity.swapAccounting }),
         extraMounts: this.host.lxcfs?.specMounts() ?? [],
@@ -502,7 +532,7 @@ export class Containers {
     await this.host.networks.detach(c.name);
     await this.runc.delete(this.id(c.name), true);
     const layout = this.storage.layout(c.name);
-    await this.storage.deactivate(this.storage.mounts(layout, this.idMapOf(c), this.templateLayers(c.template)), layout);
+    await this.storage.deactivate(this.storage.mounts(layout, this.idMapOf(c), this.templateLayers(c)), layout);
     await removeCgroupParent(this.paths.cgroupParent);
     this.store.updateContainerState(c.name, { state: 'stopped', pid: null, stoppedAt: new Date().toISOString() });
     this.store.addEvent('container-stopped', c.name, how);
@@ -530,14 +560,45 @@ export class Containers {
       }
       await this.runc.delete(this.id(name), true);
       const layout = this.storage.layout(name);
-      await this.storage.deactivate(this.storage.mounts(layout, this.idMapOf(c), this.templateLayers(c.template)), layout);
+      await this.storage.deactivate(this.storage.mounts(layout, this.idMapOf(c), this.templateLayers(c)), layout);
       if (c.volume) await this.host.pool.driver.deactivate(layout.privateDir);
       await this.storage.remove(layout);
       if (c.volume) await this.host.pool.driver.remove(name);
       await this.host.networks.release(name);
       this.store.deleteContainer(name);
+      this.scratchInit.delete(name);
       await removeCgroupParent(this.paths.cgroupParent);
       this.store.addEvent('container-destroyed', name, 'destroyed');
+    });
+  }
+
+  // Application templates
+
+  private async isRunning(c: ContainerRecord): Promise<boolean> {
+    return c.state === 'running' && (await this.runc.state(this.id(c.name)))?.status === 'running';
+  }
+
+  /** Attaches an application template: a layer when stopped, copied in at once when running. */
+  attach(name: string, template: string, opts: AttachOptions, progress: (m: string) => void = () => undefined): Promise<AttachReport> {
+    return this.lock.run(name, async () => {
+      const c = this.record(name);
+      return this.apps.attach(c, template, await this.isRunning(c), opts, progress);
+    });
+  }
+
+  detach(name: string, template: string): Promise<{ conflicts: string[] }> {
+    return this.lock.run(name, async () => {
+      const c = this.record(name);
+      if (await this.isRunning(c)) throw new FailedPrecondition(`container ${name} is running: stop it first ('strata stop ${name}'), then detach ${template}`);
+      return this.apps.detach(c, template);
+    });
+  }
+
+  upgrade(name: string, template: string, force = false): Promise<{ from: number; to: number; conflicts: string[]; remaps: string[] }> {
+    return this.lock.run(name, async () => {
+      const c = this.record(name);
+      if (await this.isRunning(c)) throw new FailedPrecondition(`container ${name} is running: stop it first ('strata stop ${name}'), then upgrade ${template}`);
+      return this.apps.upgrade(c, template, force);
     });
   }
 
@@ -633,6 +694,11 @@ export class Containers {
         await this.lock.run(c.name, () => this.cleanupStopped(c, 'found stopped by the daemon'));
         if (c.state === 'running') note(c.name, 'recorded running, but its init is gone: marked stopped');
       }
+    }
+    for (const c of this.store.listContainers()) {
+      if (!c.scratch) continue;
+      await this.destroy(c.name, true).catch((err: Error) => note(c.name, `a capture's throw-away container could not be removed: ${err.message}`));
+      note(c.name, 'a template capture was interrupted: its throw-away container was removed');
     }
     for (const id of running.keys()) note(null, `runc knows container ${id}, which has no record: left alone (remove with 'runc --root ${this.paths.runcRoot} delete --force ${id}')`);
     for (const dir of await fsp.readdir(this.paths.containers).catch(() => [] as string[])) {

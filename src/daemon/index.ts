@@ -7,6 +7,7 @@ import { promises as fsp, existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { Containers } from '../containers/index.js';
+import { Captures } from '../containers/capture.js';
 import { FailedPrecondition } from '../errors/index.js';
 import { pathsFor, VERSION } from '../config/index.js';
 import { buildServer } from '../api/server.js';
@@ -101,7 +102,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   }
 
   const app = buildServer({
-    containers, templates, store, networks, log,
+    containers, captures: new Captures(containers, templates), templates, store, networks, log,
     info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent },
   });
   await fsp.mkdir(dirname(opts.socket), { recursive: true, mode: 0o755 });

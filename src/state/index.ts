@@ -37,6 +37,33 @@ export interface ContainerRecord {
   limits: Record<string, unknown>;
   /** True when the private area is a size-limited volume of the storage pool. */
   volume: boolean;
+  /** A template capture's throw-away container. */
+  scratch?: boolean;
+}
+
+/** One version of an application template. */
+export interface AppVersionRecord {
+  template: string;
+  version: number;
+  /** The template digest (sha256 of its canonical manifest). */
+  digest: string;
+  /** The manifest without its file list: bases, deletions, opaqueDirs, keys, made, totals… */
+  manifest: Record<string, unknown>;
+  sizeBytes: number;
+  createdAt: string;
+}
+
+/** An application template attached to a container. */
+export interface ContainerAppRecord {
+  container: string;
+  template: string;
+  version: number;
+  /** 0 is the lowest layer (attached first). */
+  position: number;
+  /** Attached while running: its files were copied into the private area until the next start. */
+  live: boolean;
+  applied: Record<string, unknown>;
+  attachedAt: string;
 }
 
 /** Sums over the container's ended runs. */
@@ -61,7 +88,18 @@ export interface EventRecord {
 const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 interface TemplateRow { name: string; kind: 'os' | 'app'; source: string; init: string; stop_signal: string; size_bytes: number; meta: string; created_at: string }
-interface ContainerRow { name: string; template: string; hostname: string; privileged: number; autostart: number; state: ContainerState; pid: number | null; id_slot: number | null; created_at: string; started_at: string | null; stopped_at: string | null; limits: string; volume: number }
+interface ContainerRow { name: string; template: string; hostname: string; privileged: number; autostart: number; state: ContainerState; pid: number | null; id_slot: number | null; created_at: string; started_at: string | null; stopped_at: string | null; limits: string; volume: number; scratch: number }
+interface VersionRow { template: string; version: number; digest: string; manifest: string; size_bytes: number; created_at: string }
+interface AppRow { container: string; template: string; version: number; position: number; live: number; applied: string; attached_at: string }
+
+const toVersion = (r: VersionRow): AppVersionRecord => ({
+  template: r.template, version: r.version, digest: r.digest, manifest: JSON.parse(r.manifest) as Record<string, unknown>, sizeBytes: r.size_bytes, createdAt: r.created_at,
+});
+
+const toApp = (r: AppRow): ContainerAppRecord => ({
+  container: r.container, template: r.template, version: r.version, position: r.position, live: r.live === 1,
+  applied: JSON.parse(r.applied) as Record<string, unknown>, attachedAt: r.attached_at,
+});
 
 const toTemplate = (r: TemplateRow): TemplateRecord => ({
   name: r.name, kind: r.kind, source: r.source, init: JSON.parse(r.init) as string[], stopSignal: r.stop_signal,
@@ -71,7 +109,7 @@ const toTemplate = (r: TemplateRow): TemplateRecord => ({
 const toContainer = (r: ContainerRow): ContainerRecord => ({
   name: r.name, template: r.template, hostname: r.hostname, privileged: r.privileged === 1, autostart: r.autostart === 1,
   state: r.state, pid: r.pid, idSlot: r.id_slot, createdAt: r.created_at, startedAt: r.started_at, stoppedAt: r.stopped_at,
-  limits: JSON.parse(r.limits) as Record<string, unknown>, volume: r.volume === 1,
+  limits: JSON.parse(r.limits) as Record<string, unknown>, volume: r.volume === 1, scratch: r.scratch === 1,
 });
 
 const NO_USAGE: UsageTotals = { cpuNs: 0, ioReadBytes: 0, ioWriteBytes: 0, ioReadOps: 0, ioWriteOps: 0, oomKills: 0, memoryPeak: 0 };
@@ -127,8 +165,71 @@ export class Store {
     this.db.prepare('DELETE FROM templates WHERE name = ?').run(name);
   }
 
-  containersUsingTemplate(name: string): string[] {
-    return (this.db.prepare('SELECT name FROM containers WHERE template = ? ORDER BY name').all(name) as Array<{ name: string }>).map((r) => r.name);
+  /** Containers on this OS template, or with this application template (any version, or `version`) attached. */
+  containersUsingTemplate(name: string, version?: number): string[] {
+    const rows = this.db.prepare(
+      `SELECT name FROM containers WHERE template = @name AND @version IS NULL
+       UNION SELECT container AS name FROM container_apps WHERE template = @name AND (@version IS NULL OR version = @version)
+       ORDER BY name`,
+    ).all({ name, version: version ?? null }) as Array<{ name: string }>;
+    return rows.map((r) => r.name);
+  }
+
+  // Application template versions
+
+  listVersions(template: string): AppVersionRecord[] {
+    return (this.db.prepare('SELECT * FROM template_versions WHERE template = ? ORDER BY version').all(template) as VersionRow[]).map(toVersion);
+  }
+
+  getVersion(template: string, version: number): AppVersionRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM template_versions WHERE template = ? AND version = ?').get(template, version) as VersionRow | undefined;
+    return row && toVersion(row);
+  }
+
+  findVersionByDigest(digest: string): AppVersionRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM template_versions WHERE digest = ? ORDER BY template, version LIMIT 1').get(digest) as VersionRow | undefined;
+    return row && toVersion(row);
+  }
+
+  /** Adds a version; the template row is created with the first one. Atomic. */
+  insertVersion(template: TemplateRecord, v: AppVersionRecord): void {
+    this.db.transaction(() => {
+      if (!this.getTemplate(template.name)) this.insertTemplate(template);
+      this.db.prepare('INSERT INTO template_versions (template, version, digest, manifest, size_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(v.template, v.version, v.digest, JSON.stringify(v.manifest), v.sizeBytes, v.createdAt);
+    })();
+  }
+
+  deleteVersion(template: string, version: number): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM template_versions WHERE template = ? AND version = ?').run(template, version);
+      const left = this.db.prepare('SELECT COUNT(*) AS n FROM template_versions WHERE template = ?').get(template) as { n: number };
+      if (left.n === 0) this.deleteTemplate(template);
+    })();
+  }
+
+  setTemplateMeta(name: string, meta: Record<string, unknown>): void {
+    this.db.prepare('UPDATE templates SET meta = ? WHERE name = ?').run(JSON.stringify(meta), name);
+  }
+
+  // Attached application templates
+
+  containerApps(container: string): ContainerAppRecord[] {
+    return (this.db.prepare('SELECT * FROM container_apps WHERE container = ? ORDER BY position').all(container) as AppRow[]).map(toApp);
+  }
+
+  insertContainerApp(a: ContainerAppRecord): void {
+    this.db.prepare('INSERT INTO container_apps (container, template, version, position, live, applied, attached_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(a.container, a.template, a.version, a.position, a.live ? 1 : 0, JSON.stringify(a.applied), a.attachedAt);
+  }
+
+  updateContainerApp(a: ContainerAppRecord): void {
+    this.db.prepare('UPDATE container_apps SET version = ?, position = ?, live = ?, applied = ?, attached_at = ? WHERE container = ? AND template = ?')
+      .run(a.version, a.position, a.live ? 1 : 0, JSON.stringify(a.applied), a.attachedAt, a.container, a.template);
+  }
+
+  deleteContainerApp(container: string, template: string): void {
+    this.db.prepare('DELETE FROM container_apps WHERE container = ? AND template = ?').run(container, template);
   }
 
   // Containers
@@ -155,10 +256,10 @@ export class Store {
         idSlot = row.slot;
       }
       this.db.prepare(
-        `INSERT INTO containers (name, template, hostname, privileged, autostart, state, pid, id_slot, created_at, started_at, stopped_at, limits, volume)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO containers (name, template, hostname, privileged, autostart, state, pid, id_slot, created_at, started_at, stopped_at, limits, volume, scratch)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(c.name, c.template, c.hostname, c.privileged ? 1 : 0, c.autostart ? 1 : 0, c.state, c.pid, idSlot, c.createdAt, c.startedAt, c.stoppedAt,
-        JSON.stringify(c.limits), c.volume ? 1 : 0);
+        JSON.stringify(c.limits), c.volume ? 1 : 0, c.scratch ? 1 : 0);
       return { ...c, idSlot };
     })();
   }

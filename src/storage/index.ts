@@ -15,9 +15,9 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { Internal } from '../errors/index.js';
 import type { IdMap } from '../runtime/index.js';
-import { mountAll, mountedTargets, unmountAll, type Mount } from './mounts.js';
+import { idmapRanges, mountAll, mountedTargets, unmountAll, type Mount } from './mounts.js';
 
-export { type Mount, mountedTargets } from './mounts.js';
+export { type Mount, mountedTargets, idmapRanges } from './mounts.js';
 
 export interface ContainerLayout {
   dir: string;
@@ -40,6 +40,19 @@ export interface TemplateLayers {
   preShifted?: boolean;
   /** Host directory used in place at /usr (host-linked templates). */
   hostUsr?: string;
+  /** Application template layers, top first, each above the template's tree. */
+  apps?: AppLayer[];
+}
+
+/** An application template version as layers: its tree, and its whiteouts (when it deletes anything). */
+export interface AppLayer {
+  /** A short name for the mount point under the container's layers directory. */
+  id: string;
+  tree: string;
+  wh?: string;
+  /** Template uid/gid → container uid/gid, for ids remapped at attach. */
+  uidMap?: ReadonlyMap<number, number>;
+  gidMap?: ReadonlyMap<number, number>;
 }
 
 export class Storage {
@@ -77,12 +90,30 @@ export class Storage {
   /** The mounts that make up the container's root, in the order to mount them. */
   mounts(layout: ContainerLayout, idMap: IdMap | undefined, template: TemplateLayers): Mount[] {
     const mounts: Mount[] = [];
+    const lowers: string[] = [];
+    for (const app of template.apps ?? []) {
+      const remapped = (app.uidMap?.size ?? 0) + (app.gidMap?.size ?? 0) > 0;
+      if (idMap || remapped) {
+        const target = join(layout.layers, app.id);
+        const base = idMap ?? { hostBase: 0, size: 65536 };
+        mounts.push({
+          kind: 'idmap', source: app.tree, target, ...base,
+          ...(remapped ? { uidMap: idmapRanges(base.hostBase, base.size, app.uidMap ?? new Map()), gidMap: idmapRanges(base.hostBase, base.size, app.gidMap ?? new Map()) } : {}),
+        });
+        lowers.push(target);
+      } else {
+        lowers.push(app.tree);
+      }
+      // Whiteouts and opaque markers need no id mapping: the tree above holds every directory's metadata.
+      if (app.wh) lowers.push(app.wh);
+    }
     let lower = template.rootfs;
     if (idMap && !template.preShifted) {
       lower = join(layout.layers, '0');
       mounts.push({ kind: 'idmap', source: template.rootfs, target: lower, ...idMap });
     }
-    mounts.push({ kind: 'overlay', lower: [lower], upper: layout.privateArea, work: layout.work, target: layout.rootfs });
+    lowers.push(lower);
+    mounts.push({ kind: 'overlay', lower: lowers, upper: layout.privateArea, work: layout.work, target: layout.rootfs });
     if (template.hostUsr) {
       let usr = template.hostUsr;
       if (idMap) {

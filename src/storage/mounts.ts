@@ -6,7 +6,8 @@ import { promises as fsp } from 'node:fs';
 import { run } from '../util/exec.js';
 
 export type Mount =
-  | { kind: 'idmap'; source: string; target: string; hostBase: number; size: number }
+  /** uidMap/gidMap: explicit "DISK HOST COUNT,…" ranges instead of one shift (see idmapRanges). */
+  | { kind: 'idmap'; source: string; target: string; hostBase: number; size: number; uidMap?: string; gidMap?: string }
   | { kind: 'overlay'; lower: string[]; upper: string; work: string; target: string };
 
 /** Performs the mounts in order, all in one run of the native helper; on failure none stays mounted. */
@@ -17,7 +18,10 @@ export async function mountAll(mounts: Mount[], idmountHelper: string): Promise<
     // Targets below an earlier mount appear only once it is mounted; the helper's mount(2) needs them then.
     if (!mounts.some((o) => o !== m && m.target.startsWith(`${o.target}/`))) await fsp.mkdir(m.target, { recursive: true });
     if (argv.length > 2) argv.push('--');
-    if (m.kind === 'idmap') argv.push('map', String(m.hostBase), String(m.size), m.source, m.target, 'ro');
+    if (m.kind === 'idmap' && (m.uidMap || m.gidMap)) {
+      const plain = `0 ${m.hostBase} ${m.size}`;
+      argv.push('mapx', m.uidMap ?? plain, m.gidMap ?? plain, m.source, m.target, 'ro');
+    } else if (m.kind === 'idmap') argv.push('map', String(m.hostBase), String(m.size), m.source, m.target, 'ro');
     // Lower layers are listed top first, as overlayfs wants them.
     else argv.push('overlay', m.lower.join(':'), m.upper, m.work, m.target);
   }
@@ -49,4 +53,26 @@ export async function mountedTargets(): Promise<Set<string>> {
     if (field) targets.add(field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
   }
   return targets;
+}
+
+/**
+ * The ranges of an idmapped mount that shows on-disk id N as hostBase+N, except the ids of
+ * `remap` (disk id → container id): those show as hostBase+remap(N). Ids that are remap targets
+ * but not sources are left unmapped (they would collide); files of theirs show as nobody.
+ * Returns "DISK HOST COUNT,…" for strata-idmount mapx.
+ */
+export function idmapRanges(hostBase: number, size: number, remap: ReadonlyMap<number, number>): string {
+  const special = new Set<number>([...remap.keys(), ...remap.values()]);
+  const cuts = [...special].filter((id) => id >= 0 && id < size).sort((a, b) => a - b);
+  const ranges: string[] = [];
+  let from = 0;
+  for (const id of cuts) {
+    if (id > from) ranges.push(`${from} ${hostBase + from} ${id - from}`);
+    from = id + 1;
+  }
+  if (from < size) ranges.push(`${from} ${hostBase + from} ${size - from}`);
+  for (const [disk, to] of [...remap].sort((a, b) => a[0] - b[0])) {
+    if (disk < size && to < size) ranges.push(`${disk} ${hostBase + to} 1`);
+  }
+  return ranges.join(',');
 }

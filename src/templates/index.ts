@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { AlreadyExists, Conflict, InvalidArgument, NotFound, NotSupported } from '../errors/index.js';
+import { AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound, NotSupported } from '../errors/index.js';
 import { VERSION } from '../config/index.js';
 import type { Store, TemplateRecord } from '../state/index.js';
 import { ContentStore, ingestTree, treeDf } from '../store/index.js';
@@ -18,13 +18,16 @@ import { validateName } from '../util/names.js';
 import { KeyedLock } from '../util/keyed-lock.js';
 import { run } from '../util/exec.js';
 import { buildInto, parseSource, type Progress, type TemplateSource } from './builders.js';
-import { exportTemplate, importTemplate, readTemplateFile } from './pack/index.js';
+import { describeTree, exportTemplate, importTemplate, readTemplateFile, type ManifestBase } from './pack/index.js';
+import { AppTemplates, checkAppManifest, type AppVersion } from '../apps/index.js';
 
 export { parseSource, type Progress, type TemplateSource } from './builders.js';
 
 export interface TemplateView extends TemplateRecord {
   path: string;
   usedBy: string[];
+  /** Application templates: every version, oldest first. */
+  versions?: Array<{ version: number; digest: string; sizeBytes: number; files: number; createdAt: string; bases: string[]; usedBy: string[] }>;
 }
 
 export interface TemplateDf {
@@ -42,7 +45,11 @@ export class Templates {
   private building = new Set<string>();
   private readonly shifting = new KeyedLock();
 
-  constructor(private readonly store: Store, private readonly dir: string, readonly content: ContentStore) {}
+  readonly apps: AppTemplates;
+
+  constructor(private readonly store: Store, private readonly dir: string, readonly content: ContentStore) {
+    this.apps = new AppTemplates(store, dir, content);
+  }
 
   rootfsOf(name: string): string {
     return join(this.dir, name, 'rootfs');
@@ -54,8 +61,44 @@ export class Templates {
     return t;
   }
 
+  /** An OS template, for containers to run on. */
+  getOs(name: string): TemplateRecord {
+    const t = this.get(name);
+    if (t.kind !== 'os') throw new InvalidArgument(`template ${name} is an application template: create the container from an OS template and add it with --app ${name} (or 'strata attach')`);
+    return t;
+  }
+
   view(t: TemplateRecord): TemplateView {
-    return { ...t, path: join(this.dir, t.name), usedBy: this.store.containersUsingTemplate(t.name) };
+    const view: TemplateView = { ...t, path: join(this.dir, t.name), usedBy: this.store.containersUsingTemplate(t.name) };
+    if (t.kind === 'app') {
+      view.versions = this.apps.versions(t.name).map((v) => ({
+        version: v.version, digest: v.digest, sizeBytes: v.sizeBytes, files: v.files, createdAt: v.createdAt,
+        bases: v.bases.map((b) => `${b.name}@${b.version}`), usedBy: this.store.containersUsingTemplate(t.name, v.version),
+      }));
+    }
+    return view;
+  }
+
+  /** How an OS template is described in a template file; its createdAt is the template's, so that the digest is stable. */
+  private osManifestBase(t: TemplateRecord): ManifestBase {
+    const env = Array.isArray(t.meta.env) ? (t.meta.env as string[]) : undefined;
+    const made = (t.meta.made as ManifestBase['made'] | undefined) ?? { how: t.source.split(':')[0], source: t.source, tool: `strata ${VERSION}` };
+    return {
+      name: t.name, version: '1', kind: 'os', createdAt: t.createdAt, made,
+      bases: [], deletions: [], opaqueDirs: [], keys: {}, run: { init: t.init, stopSignal: t.stopSignal, ...(env ? { env } : {}) },
+    };
+  }
+
+  /**
+   * The template digest of an OS template: what application templates captured on it record as
+   * their base. Imported templates keep the digest of their file; others get it computed once.
+   */
+  async digestOf(name: string): Promise<string> {
+    const t = this.getOs(name);
+    if (typeof t.meta.digest === 'string') return t.meta.digest;
+    const digest = (await describeTree(this.rootfsOf(name), this.osManifestBase(t), this.content)).digest;
+    this.store.setTemplateMeta(name, { ...t.meta, digest });
+    return digest;
   }
 
   list(): TemplateView[] {
@@ -127,24 +170,32 @@ export class Templates {
     }, signal);
   }
 
-  async remove(name: string): Promise<void> {
-    this.get(name);
+  async remove(name: string, version?: number): Promise<number[]> {
+    const t = this.get(name);
+    if (t.kind === 'app') {
+      const removed = await this.apps.remove(name, version);
+      await this.content.gc(new Set());
+      return removed;
+    }
+    if (version !== undefined && version !== 1) throw new InvalidArgument(`template ${name} is an OS template, which has one version: remove it without --version`);
     const users = this.store.containersUsingTemplate(name);
     if (users.length) throw new Conflict(`template ${name} is used by ${users.length === 1 ? 'container' : 'containers'} ${users.join(', ')}: destroy ${users.length === 1 ? 'it' : 'them'} first`);
     // Record first: a half-removed tree must never stay usable as a template.
     this.store.deleteTemplate(name);
     await fsp.rm(join(this.dir, name), { recursive: true, force: true });
     await this.content.gc(new Set());
+    return [1];
   }
 
   /** Logical size of every template against what the store really holds. */
   async df(): Promise<TemplateDf> {
     const templates = [];
+    const treesOf = (t: TemplateRecord): string[] => (t.kind === 'app' ? this.apps.versions(t.name).map((v) => v.tree) : [this.rootfsOf(t.name)]);
     for (const t of this.store.listTemplates()) {
-      const u = await treeDf([this.rootfsOf(t.name)]);
+      const u = await treeDf(treesOf(t));
       templates.push({ name: t.name, files: u.files, logicalBytes: u.logicalBytes });
     }
-    const all = await treeDf(this.store.listTemplates().map((t) => this.rootfsOf(t.name)));
+    const all = await treeDf(this.store.listTemplates().flatMap(treesOf));
     const store = await this.content.df();
     return { templates, logicalBytes: all.logicalBytes, storedBytes: store.storedBytes, objects: store.objects };
   }
@@ -157,19 +208,27 @@ export class Templates {
     });
   }
 
-  /** Writes template `name` as one portable file (see docs/template-format.md). */
-  async export(name: string, outFile: string, progress: Progress): Promise<{ file: string; digest: string; bytes: number }> {
+  /** Writes template `name` (an application template: its newest version, or `version`) as one portable file (see docs/template-format.md). */
+  async export(name: string, outFile: string, progress: Progress, version?: number): Promise<{ file: string; digest: string; bytes: number }> {
     const t = this.get(name);
     if (!isAbsolute(outFile)) throw new InvalidArgument(`the output file ${outFile} must be an absolute path`);
-    if (typeof t.meta.hostUsr === 'string') throw new NotSupported(`template ${name} is host-linked: it uses this host's ${t.meta.hostUsr} in place, which a file cannot carry to another host; export a debootstrap or imported template instead`);
-    const env = Array.isArray(t.meta.env) ? (t.meta.env as string[]) : undefined;
-    const result = await exportTemplate(this.rootfsOf(name), {
-      name, version: '1', kind: 'os', createdAt: new Date().toISOString(),
-      made: { how: t.source.split(':')[0], source: t.source, tool: `strata ${VERSION}` },
-      bases: [], deletions: [], opaqueDirs: [], keys: {}, run: { init: t.init, stopSignal: t.stopSignal, ...(env ? { env } : {}) },
-    }, this.content, outFile, (p) => progress(`${p.step}: ${p.done}${p.total ? ` of ${p.total}` : ''}`));
+    let result: { digest: string; bytes: number };
+    if (t.kind === 'app') {
+      result = await this.apps.export(this.apps.get(name, version), outFile, progress);
+    } else {
+      if (typeof t.meta.hostUsr === 'string') throw new NotSupported(`template ${name} is host-linked: it uses this host's ${t.meta.hostUsr} in place, which a file cannot carry to another host; export a debootstrap or imported template instead`);
+      result = await exportTemplate(this.rootfsOf(name), this.osManifestBase(t), this.content, outFile, (p) => progress(`${p.step}: ${p.done}${p.total ? ` of ${p.total}` : ''}`));
+    }
     progress(`wrote ${outFile}: ${mib(result.bytes)}, digest ${result.digest}`);
     return { file: outFile, digest: result.digest, bytes: result.bytes };
+  }
+
+  /** The OS template with this digest, if any (computing digests not known yet). */
+  async osByDigest(digest: string): Promise<string | undefined> {
+    for (const t of this.store.listTemplates()) {
+      if (t.kind === 'os' && (await this.digestOf(t.name).catch(() => null)) === digest) return t.name;
+    }
+    return undefined;
   }
 
   /** Checks an import request without starting it. */
@@ -178,14 +237,34 @@ export class Templates {
     if (!(await exists(file))) throw new InvalidArgument(`template file ${file} does not exist: give the path of a file on the daemon's host`);
     const manifest = await readTemplateFile(file);
     const finalName = name ?? manifest.name;
+    if (manifest.kind === 'app') {
+      validateName('template', finalName);
+      this.apps.checkName(finalName);
+      if (this.building.has(finalName)) throw new AlreadyExists(`template ${finalName} is being made right now: try again when that is done`);
+      checkAppManifest(manifest, file);
+      for (const base of manifest.bases) {
+        const present = (await this.osByDigest(base.digest)) ?? this.store.findVersionByDigest(base.digest)?.template;
+        if (!present) throw new FailedPrecondition(`${file} holds application template ${manifest.name}, made on template ${base.name} version ${base.version} (${base.digest}), which this host does not have: import ${base.name} first`);
+      }
+      return finalName;
+    }
     this.checkNew(finalName);
-    if (manifest.kind === 'app') throw new NotSupported(`${file} holds application template ${manifest.name}, which this version of Strata cannot attach yet; import OS templates only`);
     return finalName;
   }
 
   /** Imports a template file (untrusted: every digest verified, nothing written outside the store). */
   async import(file: string, name: string | undefined, progress: Progress): Promise<TemplateView> {
     const finalName = await this.checkImport(file, name);
+    if ((await readTemplateFile(file)).kind === 'app') {
+      this.building.add(finalName);
+      try {
+        const v: AppVersion = await this.apps.importVersion(finalName, file, progress);
+        progress(`imported ${finalName} version ${v.version}: ${v.files} files, ${mib(v.sizeBytes)}, digest ${v.digest}`);
+      } finally {
+        this.building.delete(finalName);
+      }
+      return this.view(this.get(finalName));
+    }
     return this.make(finalName, progress, async (scratch) => {
       const result = await importTemplate(file, this.content, join(scratch, 'rootfs'), {
         onProgress: (p) => progress(`${p.step}: ${p.done}${p.total ? ` of ${p.total}` : ''}`),
@@ -227,6 +306,12 @@ export class Templates {
   async cleanScratch(): Promise<void> {
     for (const entry of await fsp.readdir(this.dir).catch(() => [] as string[])) {
       if (entry.startsWith('.build-')) await fsp.rm(join(this.dir, entry), { recursive: true, force: true });
+      else if (!this.store.getTemplate(entry)) await fsp.rm(join(this.dir, entry), { recursive: true, force: true }); // a first version a crash interrupted
+      else if (this.store.getTemplate(entry)?.kind === 'app') {
+        for (const inner of await fsp.readdir(join(this.dir, entry)).catch(() => [] as string[])) {
+          if (inner.startsWith('.build-')) await fsp.rm(join(this.dir, entry, inner), { recursive: true, force: true });
+        }
+      }
     }
     await this.content.cleanIngest();
   }

@@ -2,17 +2,24 @@ import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { clientOf, verb } from '../context.js';
 
-/** Runs the runc argv the daemon prepared, with this terminal, and exits with the command's status. */
-async function runHere(argv: string[]): Promise<never> {
+/** Runs the runc argv the daemon prepared, with this terminal; returns the command's status. */
+export async function runWithTerminal(argv: string[]): Promise<number> {
   // The child shares our terminal and gets Ctrl-C itself; we only wait for it.
-  process.on('SIGINT', () => undefined);
-  process.on('SIGTERM', () => undefined);
+  const ignore = (): void => undefined;
+  process.on('SIGINT', ignore);
+  process.on('SIGTERM', ignore);
   const child = spawn(argv[0], argv.slice(1), { stdio: 'inherit' });
   const status = await new Promise<number>((resolve) => {
     child.on('error', () => resolve(127));
     child.on('close', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1)));
   });
-  process.exit(status);
+  process.off('SIGINT', ignore);
+  process.off('SIGTERM', ignore);
+  return status;
+}
+
+async function runHere(argv: string[]): Promise<never> {
+  process.exit(await runWithTerminal(argv));
 }
 
 export function register(program: Command): void {

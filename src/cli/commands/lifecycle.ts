@@ -21,13 +21,16 @@ export function register(program: Command): void {
     .option('--hostname <hostname>', 'hostname inside (default: the name)')
     .option('--privileged', 'no user namespace: container root is host root (dangerous)')
     .option('--autostart', 'start it when the host boots')
-    .action(async (name: string, opts: { template: string; hostname?: string; privileged?: boolean; autostart?: boolean } & Record<string, unknown>, cmd: Command) => {
+    .option('--app <template>', 'attach an application template (repeatable, bottom first)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--force', 'attach --app templates even when they were captured on another OS template')
+    .action(async (name: string, opts: { template: string; hostname?: string; privileged?: boolean; autostart?: boolean; app: string[]; force?: boolean } & Record<string, unknown>, cmd: Command) => {
       if (opts.privileged) {
         process.stderr.write('WARNING: --privileged turns the user namespace off. Root in this container is root on the host:\n'
           + 'a process that escapes it owns the whole machine. Use it only for trusted workloads.\n');
       }
       const c = await clientOf(cmd).call<ContainerView>('POST', '/v1/containers', {
         name, template: opts.template, hostname: opts.hostname, privileged: !!opts.privileged, autostart: !!opts.autostart, limits: limitsOf(opts),
+        ...(opts.app.length ? { apps: opts.app, force: !!opts.force } : {}),
         ...networkOf(opts as Parameters<typeof networkOf>[0]),
       });
       process.stdout.write(`container ${c.name} created\n`);
@@ -79,7 +82,7 @@ export function register(program: Command): void {
     .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
       const c = await clientOf(cmd).call<ContainerView>('GET', path(name));
       if (opts.json) return printJson(c);
-      printFields({ ...c, idMap: c.idMap ? `container 0-${c.idMap.size - 1} = host ${c.idMap.hostBase}-${c.idMap.hostBase + c.idMap.size - 1}` : 'none (privileged)' });
+      printFields({ ...c, apps: c.apps.map((a) => `${a.template}@${a.version}${a.live ? ' (live until restart)' : ''}`).join(' < ') || '-', idMap: c.idMap ? `container 0-${c.idMap.size - 1} = host ${c.idMap.hostBase}-${c.idMap.hostBase + c.idMap.size - 1}` : 'none (privileged)' });
     });
 
   verb(program, 'logs', 'show the console output of a container')

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { FailedPrecondition } from '../../errors/index.js';
+import { FailedPrecondition, InvalidArgument } from '../../errors/index.js';
 import type { TemplateDf, TemplateView } from '../../templates/index.js';
 import { clientOf, humanBytes, printFields, printJson, printTable, progressPrinter, since, verb } from '../context.js';
 
@@ -20,8 +20,8 @@ export function register(program: Command): void {
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const list = await clientOf(cmd).call<TemplateView[]>('GET', '/v1/templates');
       if (opts.json) return printJson(list);
-      printTable(['NAME', 'KIND', 'SOURCE', 'SIZE', 'CREATED', 'USED BY'],
-        list.map((t) => [t.name, t.kind, t.source, humanBytes(t.sizeBytes), since(t.createdAt), t.usedBy.length]));
+      printTable(['NAME', 'KIND', 'VERSIONS', 'SOURCE', 'SIZE', 'CREATED', 'USED BY'],
+        list.map((t) => [t.name, t.kind, t.versions ? t.versions.map((v) => v.version).join(',') : '-', t.source, humanBytes(t.sizeBytes), since(t.createdAt), t.usedBy.length]));
     });
 
   verb(template, 'inspect', 'show one template')
@@ -30,7 +30,11 @@ export function register(program: Command): void {
     .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
       const t = await clientOf(cmd).call<TemplateView>('GET', `/v1/templates/${encodeURIComponent(name)}`);
       if (opts.json) return printJson(t);
-      printFields({ ...t, sizeBytes: humanBytes(t.sizeBytes), init: t.init.join(' '), usedBy: t.usedBy.join(', ') || '-' });
+      const { versions, ...rest } = t;
+      printFields({ ...rest, sizeBytes: humanBytes(t.sizeBytes), init: t.init.join(' ') || '-', usedBy: t.usedBy.join(', ') || '-' });
+      for (const v of versions ?? []) {
+        process.stdout.write(`version ${v.version}: ${v.files} files, ${humanBytes(v.sizeBytes)}, on ${v.bases.join(' + ')}, ${v.digest}, used by ${v.usedBy.join(', ') || '-'}\n`);
+      }
     });
 
   verb(template, 'df', 'logical size of the templates against what the content store holds')
@@ -56,8 +60,11 @@ export function register(program: Command): void {
   verb(template, 'export', 'write a template as one portable file')
     .argument('<name>')
     .requiredOption('-o, --output <file>', 'the file to write')
-    .action(async (name: string, opts: { output: string }, cmd: Command) => {
-      const r = await clientOf(cmd).stream<{ file: string; digest: string; bytes: number }>('POST', `/v1/templates/${encodeURIComponent(name)}/export`, { file: resolve(opts.output) }, progressPrinter());
+    .option('--version <n>', 'application templates: a version other than the newest')
+    .action(async (name: string, opts: { output: string; version?: string }, cmd: Command) => {
+      const version = opts.version === undefined ? undefined : Number(opts.version);
+      if (version !== undefined && !(Number.isInteger(version) && version > 0)) throw new InvalidArgument(`invalid --version ${JSON.stringify(opts.version)}: give a version number such as 2`);
+      const r = await clientOf(cmd).stream<{ file: string; digest: string; bytes: number }>('POST', `/v1/templates/${encodeURIComponent(name)}/export`, { file: resolve(opts.output), version }, progressPrinter());
       process.stdout.write(`${r.file}: ${humanBytes(r.bytes)}, ${r.digest}\n`);
     });
 
@@ -69,10 +76,12 @@ export function register(program: Command): void {
       process.stdout.write(`template ${t.name} imported: ${humanBytes(t.sizeBytes)}\n`);
     });
 
-  verb(template, 'rm', 'remove a template that no container uses')
+  verb(template, 'rm', 'remove a template (or one version of an application template) that no container uses')
     .argument('<name>')
-    .action(async (name: string, _opts: unknown, cmd: Command) => {
-      await clientOf(cmd).call('DELETE', `/v1/templates/${encodeURIComponent(name)}`);
-      process.stdout.write(`template ${name} removed\n`);
+    .option('--version <n>', 'remove only this version')
+    .action(async (name: string, opts: { version?: string }, cmd: Command) => {
+      if (opts.version !== undefined && !/^[1-9]\d*$/.test(opts.version)) throw new InvalidArgument(`invalid --version ${JSON.stringify(opts.version)}: give a version number such as 2`);
+      const r = await clientOf(cmd).call<{ versions: number[] }>('DELETE', `/v1/templates/${encodeURIComponent(name)}${opts.version ? `?version=${opts.version}` : ''}`);
+      process.stdout.write(`template ${name} removed${opts.version ? ` (version ${r.versions.join(', ')})` : ''}\n`);
     });
 }

@@ -61,12 +61,26 @@ export async function exportTemplate(
   outFile: string,
   onProgress?: PackProgress,
 ): Promise<ExportResult> {
+  const { manifest, digest, sources, skipped } = await describeTree(tree, manifestBase, store, onProgress);
+  const bytes = await writeTemplateFile(outFile, manifest, sources, onProgress);
+  return { digest, manifest, bytes, skipped };
+}
+
+export interface TreeDescription {
+  manifest: Manifest;
+  digest: string;
+  /** Where each object's content is read from: digest → a path of the tree. */
+  sources: Map<string, string>;
+  skipped: string[];
+}
+
+/** The manifest and template digest the tree would be exported with, without writing anything. */
+export async function describeTree(tree: string, manifestBase: ManifestBase, store: ContentStore, onProgress?: PackProgress): Promise<TreeDescription> {
   const { files, sources, skipped } = await scanTree(tree, store, onProgress);
   const draft: Manifest = { ...manifestBase, format: FORMAT, files, totals: computeTotals(files) };
   // Our own importer's rules, so that we never write a file that an import refuses.
   const manifest = validateManifest(JSON.parse(JSON.stringify(draft)), UNLIMITED);
-  const bytes = await writeTemplateFile(outFile, manifest, sources, onProgress);
-  return { digest: templateDigest(manifest), manifest, bytes, skipped };
+  return { manifest, digest: templateDigest(manifest), sources, skipped };
 }
 
 interface Scan {

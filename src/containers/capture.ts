@@ -1,0 +1,215 @@
+/**
+ * Template capture (the "template creation wizard"): an installer runs once in a throw-away
+ * container over the bases (an OS template and, optionally, application templates attached to
+ * it); what it changed is read from the container's private area (templates/capture diffUpper)
+ * and becomes a new version of an application template (apps/templates commitCapture).
+ *
+ *   command:     runc exec of CMD in the scratch container, output shown as progress
+ *   script:      the script is put in the scratch container's /tmp (never captured) and run by /bin/sh
+ *   interactive: the scratch container is started and handed back as a session; the CLI runs a
+ *                shell in it and calls finish (or abort) when the shell exits
+ *
+ * The scratch container has no network unless --net is given, and is always destroyed, also
+ * when the installer fails; the daemon removes one that a crash left behind at its next start.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { FailedPrecondition, InvalidArgument, NotFound } from '../errors/index.js';
+import { VERSION } from '../config/index.js';
+import type { Templates } from '../templates/index.js';
+import type { CaptureSummary } from '../apps/index.js';
+import { lstatInside } from '../apps/index.js';
+import { diffUpper } from '../templates/capture/index.js';
+import type { BaseRef, Made } from '../templates/pack/index.js';
+import { validateName } from '../util/names.js';
+import type { Containers } from './index.js';
+
+export interface CaptureRequest {
+  name: string;
+  /** The OS template first, then application templates to capture over. */
+  bases: string[];
+  /** Networks for the scratch container (none by default). */
+  nets?: string[];
+  excludes?: string[];
+  /** Exactly one of: */
+  command?: string[];
+  script?: string;
+  interactive?: boolean;
+}
+
+export interface CaptureResult {
+  template: string;
+  version: number;
+  digest: string;
+  summary: CaptureSummary;
+  seconds: number;
+  /** Seconds the installer itself ran. */
+  installerSeconds: number;
+}
+
+/** An interactive capture waiting for its shell to end. */
+export interface CaptureSession {
+  session: string;
+  container: string;
+}
+
+/** Always left out: the container's identity, written by Strata, not by the installer. */
+const IDENTITY = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf'];
+/** The scratch container's init: waits until it is stopped, and changes no file. */
+const WAIT_INIT = ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'];
+const ENV = ['DEBIAN_FRONTEND=noninteractive', 'LANG=C.UTF-8'];
+
+interface Pending {
+  req: CaptureRequest;
+  container: string;
+  started: number;
+}
+
+export class Captures {
+  private readonly sessions = new Map<string, Pending>();
+
+  constructor(private readonly containers: Containers, private readonly templates: Templates) {}
+
+  /** Checks a request before anything is made, so bad input fails before progress starts. */
+  check(req: CaptureRequest): void {
+    validateName('template', req.name);
+    this.templates.apps.checkName(req.name);
+    const modes = [req.command?.length ? 1 : 0, req.script !== undefined ? 1 : 0, req.interactive ? 1 : 0].reduce((a, b) => a + b, 0);
+    if (modes !== 1) throw new InvalidArgument('give exactly one of: -- CMD [ARG...], --script FILE, --interactive');
+    if (!Array.isArray(req.bases) || req.bases.length === 0) throw new InvalidArgument('a capture needs its base: add --base OS_TEMPLATE (see \'strata template list\')');
+    this.templates.getOs(req.bases[0]);
+    for (const b of req.bases.slice(1)) this.templates.apps.get(b);
+    for (const e of req.excludes ?? []) if (typeof e !== 'string' || !e.startsWith('/')) throw new InvalidArgument(`--exclude ${String(e)} is not an absolute path or glob: use e.g. /opt/app/cache/**`);
+  }
+
+  private async scratch(req: CaptureRequest, progress: (m: string) => void): Promise<string> {
+    const name = `capture-${randomBytes(4).toString('hex')}`;
+    progress(`starting throw-away container ${name} on ${req.bases.join(' + ')}`);
+    await this.containers.create({
+      name, template: req.bases[0], apps: req.bases.slice(1), nets: req.nets, noNet: !req.nets?.length, scratch: { init: WAIT_INIT },
+    });
+    try {
+      await this.containers.start(name);
+    } catch (err) {
+      await this.containers.destroy(name, true).catch(() => undefined);
+      throw err;
+    }
+    return name;
+  }
+
+  /** Runs a command or script capture to its end. */
+  async run(req: CaptureRequest, progress: (m: string) => void, signal?: AbortSignal): Promise<CaptureResult> {
+    this.check(req);
+    if (req.interactive) throw new InvalidArgument('an interactive capture is started with begin(), not run()');
+    const started = Date.now();
+    const container = await this.scratch(req, progress);
+    try {
+      let args = req.command ?? [];
+      if (req.script !== undefined) {
+        const { rootfs, idMap } = this.containers.inspect(container);
+        const tmp = await lstatInside(rootfs, 'tmp');
+        if (!tmp || tmp === 'unsafe' || !tmp.isDirectory()) throw new FailedPrecondition(`template ${req.bases[0]} has no /tmp directory to put the script in: use -- CMD instead`);
+        const file = join(rootfs, 'tmp', `.strata-capture-${randomBytes(4).toString('hex')}`);
+        await fsp.writeFile(file, req.script, { mode: 0o700, flag: 'wx' });
+        await fsp.chown(file, idMap?.hostBase ?? 0, idMap?.hostBase ?? 0);
+        args = ['/bin/sh', `/tmp/${file.split('/').pop()}`];
+      }
+      const ran = Date.now();
+      await this.exec(container, args, progress, signal);
+      const installerSeconds = (Date.now() - ran) / 1000;
+      return { ...(await this.collect(req, container, started, progress)), installerSeconds };
+    } finally {
+      await this.containers.destroy(container, true).catch(() => undefined);
+    }
+  }
+
+  /** Starts an interactive capture: the CLI enters the returned container, then calls finish. */
+  async begin(req: CaptureRequest, progress: (m: string) => void): Promise<CaptureSession> {
+    this.check(req);
+    const container = await this.scratch(req, progress);
+    const session = container;
+    this.sessions.set(session, { req, container, started: Date.now() });
+    return { session, container };
+  }
+
+  private pending(session: string): Pending {
+    const p = this.sessions.get(session);
+    if (!p) throw new NotFound(`there is no interactive capture ${session}: start one with 'strata template capture NAME --base T --interactive'`);
+    return p;
+  }
+
+  async finish(session: string, progress: (m: string) => void): Promise<CaptureResult> {
+    const p = this.pending(session);
+    this.sessions.delete(session);
+    try {
+      return { ...(await this.collect(p.req, p.container, p.started, progress)), installerSeconds: 0 };
+    } finally {
+      await this.containers.destroy(p.container, true).catch(() => undefined);
+    }
+  }
+
+  async abort(session: string): Promise<void> {
+    const p = this.pending(session);
+    this.sessions.delete(session);
+    await this.containers.destroy(p.container, true);
+  }
+
+  private async exec(container: string, args: string[], progress: (m: string) => void, signal?: AbortSignal): Promise<void> {
+    const argv = await this.containers.execPlan(container, { args, env: ENV, cwd: '/' });
+    const tail: string[] = [];
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+      const onAbort = (): void => { child.kill('SIGKILL'); };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      let partial = '';
+      const onData = (chunk: Buffer): void => {
+        const lines = (partial + chunk.toString('utf8')).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) {
+          progress(`| ${line}`);
+          tail.push(line);
+          if (tail.length > 10) tail.shift();
+        }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.on('error', reject);
+      child.on('close', (status) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (partial) { progress(`| ${partial}`); tail.push(partial); }
+        resolve(status);
+      });
+    });
+    signal?.throwIfAborted();
+    if (code !== 0) {
+      throw new FailedPrecondition(`the installer ${JSON.stringify(args.join(' '))} exited with status ${code}, so nothing was captured${tail.length ? `; its last output: ${tail.slice(-3).join(' / ')}` : ''}`);
+    }
+  }
+
+  /** Stops the scratch container and makes the template version from its private area. */
+  private async collect(req: CaptureRequest, container: string, started: number, progress: (m: string) => void): Promise<Omit<CaptureResult, 'installerSeconds'>> {
+    const view = this.containers.inspect(container);
+    // The init (or an interactive user) may have ended the container already: stop then only cleans up.
+    await this.containers.stop(container, 2).catch((err: unknown) => { if (!(err instanceof FailedPrecondition)) throw err; });
+    progress('comparing the changes with the bases');
+    const apps = req.bases.slice(1).map((b) => this.templates.apps.get(b));
+    const lowers = [...apps.reverse().flatMap((v) => (v.deletions.length || v.opaqueDirs.length ? [v.tree, v.wh] : [v.tree])), this.templates.rootfsOf(req.bases[0])];
+    const changes = await diffUpper(view.privateArea, lowers, { excludes: [...IDENTITY, ...(req.excludes ?? [])], idShift: view.idMap?.hostBase ?? 0 });
+    const bases: BaseRef[] = [
+      { name: req.bases[0], version: '1', digest: await this.templates.digestOf(req.bases[0]) },
+      ...req.bases.slice(1).map((b) => { const v = this.templates.apps.get(b); return { name: b, version: String(v.version), digest: v.digest }; }),
+    ];
+    const made: Made = {
+      how: 'capture', source: req.bases.join(' + '), tool: `strata ${VERSION}`,
+      command: req.command ?? (req.script !== undefined ? ['--script'] : ['--interactive']),
+    };
+    progress(`storing ${changes.added.length + changes.modified.length + changes.metadata.length} changed paths`);
+    const { version, summary } = await this.templates.apps.commitCapture(req.name, changes, view.privateArea, view.idMap?.hostBase ?? 0, bases, made, progress);
+    const seconds = (Date.now() - started) / 1000;
+    progress(`captured ${req.name} version ${version.version}: ${summary.files} files, ${(summary.bytes / 1048576).toFixed(1)} MiB, ${summary.deletions} deletions, ${summary.keys} database keys, in ${seconds.toFixed(1)} s`);
+    for (const s of summary.skipped.slice(0, 20)) progress(`left out ${s}`);
+    return { template: req.name, version: version.version, digest: version.digest, summary, seconds };
+  }
+}
