@@ -1,7 +1,9 @@
 // Integration: OS templates other than busybox — host-linked and debootstrap — on real containers.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { TestDaemon } from './harness.js';
 
 interface Tpl { name: string; sizeBytes: number; meta: { buildSeconds: number; hostUsr?: string } }
@@ -61,5 +63,34 @@ describe('OS templates', () => {
     assert.ok(Date.now() - t0 < 25_000, 'sysvinit halted on its stop signal before the timeout');
     await d.ok('destroy', 'dc');
     assert.deepEqual(d.leftovers(), []);
+  });
+
+  test('a real package install (dpkg -i) captured on the Debian template runs after attach', { timeout: 10 * 60_000 }, async () => {
+    // The .deb is fetched on the host (apt-get download) and handed to the installer inside the script.
+    const dir = mkdtempSync('/tmp/strata-test-deb-');
+    try {
+      const dl = spawnSync('apt-get', ['download', 'hello'], { cwd: dir, encoding: 'utf8' });
+      assert.equal(dl.status, 0, `apt-get download hello: ${dl.stderr}`);
+      const deb = readdirSync(dir).find((f) => f.endsWith('.deb'))!;
+      const b64 = readFileSync(join(dir, deb)).toString('base64').replace(/.{76}/g, '$&\n');
+      const script = join(dir, 'install.sh');
+      writeFileSync(script, `set -e\nbase64 -d > /tmp/hello.deb <<'EOF'\n${b64}\nEOF\ndpkg -i /tmp/hello.deb\n`);
+      const r = await d.cli('template', 'capture', 'hello-app', '--base', 'deb', '--script', script);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /Setting up hello/, 'the installer\'s output was shown');
+      assert.match(r.stdout, /database keys/);
+      await d.ok('create', 'dh', '--template', 'deb', '--no-net', '--app', 'hello-app');
+      await d.ok('start', 'dh');
+      assert.equal((await d.ok('exec', 'dh', '--', 'hello')).trim(), 'Hello, world!');
+      assert.match(await d.ok('exec', 'dh', '--', 'dpkg', '-s', 'hello'), /Status: install ok installed/);
+      // The package database keeps every base package and gains this one.
+      const count = Number((await d.ok('exec', 'dh', '--', 'sh', '-c', 'dpkg -l | grep -c ^ii')).trim());
+      assert.ok(count > 80, `${count} packages installed`);
+      await d.ok('destroy', 'dh', '--force');
+      await d.ok('template', 'rm', 'hello-app');
+      assert.deepEqual(d.leftovers(), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
