@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { Client } from '../src/api/client.js';
 import { craft, dirEntry, fileEntry, manifestOf, objectOf } from '../src/templates/pack/testing.js';
 import { TestDaemon } from './harness.js';
@@ -110,6 +110,35 @@ describe('application templates', () => {
     assert.match((await a.cli('template', 'capture', 'x', '--base', 'nope', '--', 'true')).stderr, /nope does not exist/);
     assert.match((await a.cli('template', 'capture', 'bb', '--base', 'bb', '--', 'true')).stderr, /OS template/);
     assert.deepEqual(a.leftovers(), []);
+  });
+
+  test('interactive capture: a shell in the throw-away container, captured when it exits; --exclude leaves paths out', async () => {
+    // script(1) gives the CLI a terminal; the "operator" types once the shell is there, then exits.
+    const strata = join(process.cwd(), 'bin', 'strata');
+    const child = spawn('script', ['-qec', `${strata} --socket ${a.socket} template capture inter --base bb --exclude '/opt/i/cache/**' --interactive`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let typed = false;
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      if (!typed && /\$ /.test(out)) {
+        typed = true;
+        child.stdin.write('mkdir -p /opt/i/cache && echo by-hand > /opt/i/f && echo junk > /opt/i/cache/x\n');
+        setTimeout(() => child.stdin.write('exit\n'), 500);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const status = await exited;
+    clearTimeout(timer);
+    assert.equal(status, 0, out);
+    assert.match(out, /version 1: 1 files/);
+    const tree = join(a.root, 'templates', 'inter', 'v1', 'tree');
+    assert.ok(existsSync(join(tree, 'opt/i/f')));
+    assert.equal(existsSync(join(tree, 'opt/i/cache/x')), false, 'excluded (the directory itself stays, empty)');
+    assert.deepEqual((await a.json<View[]>('list')).map((c) => c.name), [], 'the throw-away container is gone');
+    await a.ok('template', 'rm', 'inter');
   });
 
   test('export, then import into a second data root: the base must come first', async () => {
