@@ -78,12 +78,13 @@ describe('nftables rules', () => {
 
   test('anti-spoofing per port: own MAC and IP, ARP sender checked, no IPv6', () => {
     const s = nftScript(net, [owner], []);
-    assert.match(s, /iifname "stvaaa" jump port_stvaaa/);
+    assert.match(s, /iifname vmap @ports/);
+    assert.match(s, /add element bridge \S+ ports \{ "stvaaa" : jump port_stvaaa \}/);
     assert.match(s, /ether saddr != 02:00:0a:4d:00:02 counter drop/);
     assert.match(s, /arp saddr ether != 02:00:0a:4d:00:02 counter drop/);
     assert.match(s, /arp saddr ip != 10\.77\.0\.2 counter drop/);
     assert.match(s, /ip saddr != 10\.77\.0\.2 counter drop/);
     assert.match(s, /icmpv6 type \{ nd-router-advert, nd-redirect, nd-neighbor-advert \} counter drop/);
-    assert.match(s, /ether type ip accept\n.*\n\s+counter drop\n/);
+    assert.match(s, /ether type ip accept\n.*icmpv6.*\n.*port_stvaaa counter drop\n/);
   });
 });

@@ -3,7 +3,7 @@
  * with an IPv4 subnet, a NAT/port/filter rule table and anti-spoofing rules; a
  * container gets a veth on each of its networks, with an address Strata
  * allocates itself (SQLite, stable across restarts) and hands to the standard
- * `bridge` plugin through the `static` IPAM; `loopback` brings lo up and
+ * `bridge` plugin through the `static` IPAM (runc brings lo up itself) and
  * `bandwidth` shapes both directions. Published ports, isolation and
  * anti-spoofing are Strata's own nftables tables, one pair per network (see
  * rules.ts); every host change a network makes is journalled and undone when it
@@ -34,7 +34,7 @@ import {
   contains, defaultCandidates, firstFree, firstHost, formatIp, formatSubnet, isHostAddress, macFor, overlaps, parseIp, parseSubnet,
   type Subnet,
 } from './cidr.js';
-import { bandwidthConf, bridgeConf, hostInterface, invoke, loopbackConf, renameHostInterface, type CniResult, type CniRuntime, type PluginConf } from './cni.js';
+import { bandwidthConf, bridgeConf, hostInterface, invoke, renameHostInterface, type CniResult, type CniRuntime, type PluginConf } from './cni.js';
 import { hostNameservers } from './files.js';
 import {
   clearShaping, configurePort, createBridge, deleteLink, hostRoutes, isPinned, linkExists, linkStats, pinNetns, pinnedTo, renameLink,
@@ -43,7 +43,7 @@ import {
 import { bridgeName, cniContainerId, cniNetworkName, ifbName, MAX_NETWORKS, tableName, vethName } from './names.js';
 import { formatPortSpec, hostPortInUse, parsePortSpec, type PortSpec, type Proto } from './ports.js';
 import { burstFor, formatRate, parseRate } from './rates.js';
-import { applyScript, listTables, nftDeleteScript, nftScript } from './rules.js';
+import { applyScript, listTables, nftAddPortsScript, nftDeleteScript, nftRemovePortsScript, nftScript } from './rules.js';
 
 export { containerNetFiles, hostNameservers } from './files.js';
 export { parseRate, formatRate } from './rates.js';
@@ -380,7 +380,7 @@ export class Networks {
       this.db.prepare('UPDATE net_containers SET netns = ? WHERE container = ?').run(ns, container);
       r.add(() => this.db.prepare('UPDATE net_containers SET netns = NULL WHERE container = ?').run(container));
 
-      await invoke('ADD', loopbackConf(cniNetworkName(this.rootId, 'loopback')), this.runtime(container, ns, 'lo'));
+      // No loopback plugin: runc brings lo up in every new network namespace itself.
       for (const a of rows) {
         const net = this.mustNet(a.network);
         touched.set(net.name, net);
@@ -411,7 +411,7 @@ export class Networks {
         this.db.prepare('UPDATE net_adapters SET attached = 0, seen_ifindex = NULL WHERE container = ?').run(container);
         for (const net of touched.values()) await this.applyRules(net);
       });
-      for (const net of touched.values()) await this.applyRules(net);
+      await this.rulesForContainer(container, touched, 'add');
       r.success();
     } finally {
       await r.fail();
@@ -426,9 +426,11 @@ export class Networks {
     const netns = isPinned(ns) ? ns : '';
     const failures: unknown[] = [];
     const touched = new Map<string, NetRow>();
+    const detached: string[] = [];
     for (const a of this.adapterRows(container).filter((x) => x.attached)) {
       const net = this.mustNet(a.network);
       touched.set(net.name, net);
+      detached.push(a.host_ifname);
       this.observe(a);
       const rt = this.runtime(container, netns, a.ifname);
       const result = a.cni_result ? (JSON.parse(a.cni_result) as CniResult) : undefined;
@@ -439,7 +441,7 @@ export class Networks {
     }
     await unpinNetns(ns);
     this.db.prepare('UPDATE net_containers SET netns = NULL WHERE container = ?').run(container);
-    for (const net of touched.values()) await this.applyRules(net);
+    await this.rulesForContainer(container, touched, 'remove', detached);
     const left = this.adapterRows(container).filter((a) => linkExists(a.host_ifname));
     if (left.length > 0 && failures.length > 0) {
       const first = failures[0];
@@ -568,6 +570,28 @@ export class Networks {
   }
 
   // Rules
+
+  /**
+   * Adds or removes one container's anti-spoofing rules: one chain and one map element per port,
+   * so a start costs the same with 1 or 1000 containers on the network. A container with
+   * published ports changes the NAT chain too: its networks are rendered whole. Any failure
+   * falls back to rendering the whole tables, which is always right.
+   */
+  private async rulesForContainer(container: string, nets: Map<string, NetRow>, how: 'add' | 'remove', hostIfnames: string[] = []): Promise<void> {
+    const hasPorts = (this.db.prepare('SELECT COUNT(*) AS n FROM net_ports WHERE container = ?').get(container) as { n: number }).n > 0;
+    for (const net of nets.values()) {
+      const table = tableName(this.rootId, net.idx);
+      if (!hasPorts) {
+        const ok = await (how === 'add'
+          ? applyScript(nftAddPortsScript(table, (this.db.prepare('SELECT * FROM net_adapters WHERE container = ? AND network = ? AND attached = 1').all(container, net.name) as AdRow[])
+            .map((a) => ({ hostIfname: a.host_ifname, mac: a.mac, ip: a.address.split('/')[0] }))), `adding the rules of ${container} to network ${net.name}`)
+          : applyScript(nftRemovePortsScript(table, hostIfnames.filter((i) => this.adapterRows(container).some((a) => a.host_ifname === i && a.network === net.name))), `removing the rules of ${container} from network ${net.name}`))
+          .then(() => true, () => false);
+        if (ok) continue;
+      }
+      await this.applyRules(net);
+    }
+  }
 
   private async applyRules(net: NetRow): Promise<void> {
     const owners = (this.db.prepare('SELECT * FROM net_adapters WHERE network = ? AND attached = 1 ORDER BY host_ifname').all(net.name) as AdRow[])

@@ -52,14 +52,16 @@ const sockets: Socket[] = [];
 let store: Store;
 let nets: Networks;
 
-/** A fake container: a process in a new network namespace. */
+/** A fake container: a process in a new network namespace with lo up (as runc leaves it). */
 async function fakeContainer(): Promise<number> {
-  const p = spawn('unshare', ['--net', 'sleep', '600'], { stdio: 'ignore' });
+  const p = spawn('unshare', ['--net', 'sh', '-c', 'ip link set lo up && exec sleep 600'], { stdio: 'ignore' });
   kids.push(p);
   const pid = p.pid!;
   const mine = sh('readlink', ['/proc/self/ns/net']).trim();
   for (let i = 0; i < 100; i++) {
-    try { if (sh('readlink', [`/proc/${pid}/ns/net`]).trim() !== mine) return pid; } catch { /* not yet */ }
+    try {
+      if (sh('readlink', [`/proc/${pid}/ns/net`]).trim() !== mine && /UP/.test(sh('nsenter', ['-t', String(pid), '-n', 'ip', '-o', 'link', 'show', 'lo']))) return pid;
+    } catch { /* not yet */ }
     await sleep(20);
   }
   throw new Error('unshare did not make a network namespace');
@@ -183,7 +185,7 @@ describe('networks on real namespaces', { concurrency: false }, () => {
     assert.equal(nets.adapters('b')[0].address, `${ip(subnetA, 50)}/24`);
     assert.match(ad.mac, /^02:/);
 
-    assert.match(inNs(pidA, ['ip', '-o', 'link', 'show', 'lo']), /UP/);
+    assert.match(inNs(pidA, ['ip', '-o', 'link', 'show', 'lo']), /UP/, 'lo stays up (runc brings it up; no loopback plugin)');
     const eth0 = inNs(pidA, ['ip', '-o', 'addr', 'show', 'eth0']);
     assert.match(eth0, new RegExp(`inet ${ip(subnetA, 2).replace(/\./g, '\\.')}/24`));
     assert.match(inNs(pidA, ['ip', 'link', 'show', 'eth0']), new RegExp(ad.mac));

@@ -74,28 +74,46 @@ export function nftScript(n: RuleNetwork, owners: RulePortOwner[], ports: RulePo
     `table bridge ${n.table} {}`,
     `delete table bridge ${n.table}`,
     `table bridge ${n.table} {`,
+    // Port → its chain: adding or removing one container touches one element and one chain.
+    `  map ports {`,
+    `    type ifname : verdict;`,
+    `  }`,
     `  chain prerouting {`,
     `    type filter hook prerouting priority -200; policy accept;`,
-    ...owners.map((o) => `    iifname ${q(o.hostIfname)} jump port_${o.hostIfname}`),
+    `    iifname vmap @ports`,
     `  }`,
+    `}`,
   ];
-  for (const o of owners) {
-    lines.push(
-      `  chain port_${o.hostIfname} {`,
-      `    ether saddr != ${o.mac} counter drop`,
-      `    ether type arp arp saddr ether != ${o.mac} counter drop`,
-      `    ether type arp arp saddr ip != ${o.ip} counter drop`,
-      `    ether type arp accept`,
-      `    ether type ip ip saddr != ${o.ip} counter drop`,
-      `    ether type ip accept`,
-      `    icmpv6 type { nd-router-advert, nd-redirect, nd-neighbor-advert } counter drop`,
-      `    counter drop`,
-      `  }`,
-    );
-  }
-  lines.push(`}`);
+  for (const o of owners) lines.push(portChain(n.table, o));
   return lines.join('\n') + '\n';
 }
+
+/** The anti-spoofing chain of one container port and its element in the ports map. */
+function portChain(table: string, o: RulePortOwner): string {
+  return [
+    `add chain bridge ${table} port_${o.hostIfname}`,
+    `add rule bridge ${table} port_${o.hostIfname} ether saddr != ${o.mac} counter drop`,
+    `add rule bridge ${table} port_${o.hostIfname} ether type arp arp saddr ether != ${o.mac} counter drop`,
+    `add rule bridge ${table} port_${o.hostIfname} ether type arp arp saddr ip != ${o.ip} counter drop`,
+    `add rule bridge ${table} port_${o.hostIfname} ether type arp accept`,
+    `add rule bridge ${table} port_${o.hostIfname} ether type ip ip saddr != ${o.ip} counter drop`,
+    `add rule bridge ${table} port_${o.hostIfname} ether type ip accept`,
+    `add rule bridge ${table} port_${o.hostIfname} icmpv6 type { nd-router-advert, nd-redirect, nd-neighbor-advert } counter drop`,
+    `add rule bridge ${table} port_${o.hostIfname} counter drop`,
+    `add element bridge ${table} ports { ${q(o.hostIfname)} : jump port_${o.hostIfname} }`,
+  ].join('\n');
+}
+
+/** Adds container ports' rules to a network's tables (as nftScript would have them). */
+export function nftAddPortsScript(table: string, owners: RulePortOwner[]): string {
+  return owners.map((o) => portChain(table, o)).join('\n') + '\n';
+}
+
+/** Removes container ports' rules from a network's tables. */
+export function nftRemovePortsScript(table: string, hostIfnames: string[]): string {
+  return hostIfnames.flatMap((i) => [`delete element bridge ${table} ports { ${q(i)} }`, `delete chain bridge ${table} port_${i}`]).join('\n') + '\n';
+}
+
 
 export function nftDeleteScript(table: string): string {
   return [`table ip ${table} {}`, `delete table ip ${table}`, `table bridge ${table} {}`, `delete table bridge ${table}`].join('\n') + '\n';
