@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# `npm run bench`: builds and runs the benchmarks; results go to bench/results/.
-#   npm run bench -- --quick     fewer runs and containers
+# `npm run bench`: the benchmark suite against runc, podman and LXC (docs/benchmarks.md).
+#   npm run bench                 the full suite (1000 containers; up to ~30 minutes)
+#   npm run bench -- --quick      a smaller one (100 containers; a few minutes)
+# Installs the reference tools from Debian when missing and removes them again afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-host.sh
-runs=15; containers=100
-if [ "${1:-}" = "--quick" ]; then runs=5; containers=20; fi
-node dist/bench/start.js --runs "$runs"
-node dist/bench/resources.js --runs "$runs" --containers "$containers"
-node dist/bench/network.js --runs "$runs"
+trap 'bash bench/reference-tools.sh revert' EXIT
+bash bench/reference-tools.sh install
+node dist/bench/suite.js "$@"

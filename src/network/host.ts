@@ -48,6 +48,20 @@ export async function configurePort(port: string, mac: string, isolated: boolean
   await run(['bridge', 'fdb', 'replace', mac, 'dev', port, 'master', 'static'], { context: ctx });
 }
 
+/**
+ * renameLink and configurePort in two commands instead of five (a start pays for each):
+ * rename the new host veth `from` to `port` and set its bridge port options in one `ip -batch`,
+ * then the forwarding entry.
+ */
+export async function renameAndConfigurePort(from: string, port: string, mac: string, isolated: boolean): Promise<void> {
+  const ctx = `configuring bridge port ${port}`;
+  const batch = from === port
+    ? `link set dev ${port} type bridge_slave learning off flood off isolated ${isolated ? 'on' : 'off'}\n`
+    : `link set dev ${from} down\nlink set dev ${from} name ${port}\nlink set dev ${port} up type bridge_slave learning off flood off isolated ${isolated ? 'on' : 'off'}\n`;
+  await run(['ip', '-batch', '-'], { input: batch, context: ctx });
+  await run(['bridge', 'fdb', 'replace', mac, 'dev', port, 'master', 'static'], { context: ctx });
+}
+
 /** Removes the qdiscs the bandwidth plugin leaves on the host end after its DEL (it only deletes its ifb). */
 export async function clearShaping(port: string): Promise<void> {
   if (!linkExists(port)) return;

@@ -30,6 +30,7 @@ import { AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound,
 import { KeyedLock } from '../util/keyed-lock.js';
 import { validateName } from '../util/names.js';
 import { Reverter } from '../util/reverter.js';
+import { stopwatch } from '../util/profile.js';
 import {
   contains, defaultCandidates, firstFree, firstHost, formatIp, formatSubnet, isHostAddress, macFor, overlaps, parseIp, parseSubnet,
   type Subnet,
@@ -37,7 +38,7 @@ import {
 import { bandwidthConf, bridgeConf, hostInterface, invoke, renameHostInterface, type CniResult, type CniRuntime, type PluginConf } from './cni.js';
 import { hostNameservers } from './files.js';
 import {
-  clearShaping, configurePort, createBridge, deleteLink, hostRoutes, isPinned, linkExists, linkStats, pinNetns, pinnedTo, renameLink,
+  clearShaping, createBridge, deleteLink, hostRoutes, isPinned, linkExists, linkStats, pinNetns, pinnedTo, renameAndConfigurePort,
   SharedSysctls, unpinNetns,
 } from './host.js';
 import { bridgeName, cniContainerId, cniNetworkName, ifbName, MAX_NETWORKS, tableName, vethName } from './names.js';
@@ -374,10 +375,26 @@ export class Networks {
 
     const touched = new Map<string, NetRow>();
     const r = new Reverter();
+    const sw = stopwatch(`network attach ${container}`);
     try {
-      r.add(() => unpinNetns(ns));
-      await pinNetns(ns, pid);
-      this.db.prepare('UPDATE net_containers SET netns = ? WHERE container = ?').run(ns, container);
+      // Pinning the namespace and adding the anti-spoofing rules do not depend on the veth: they run
+      // while the bridge plugin works (the plugin is handed the init's own namespace path). All of it
+      // is done before the init starts, so no frame leaves the container unchecked.
+      const pinning = pinNetns(ns, pid);
+      pinning.catch(() => undefined);
+      r.add(async () => { await pinning.catch(() => undefined); await unpinNetns(ns); });
+      const nets = new Map(rows.map((a) => [a.network, this.mustNet(a.network)]));
+      const ruling = this.hasPorts(container) ? Promise.resolve(false) : this.addPortRules(rows, nets);
+      ruling.catch(() => undefined);
+      r.add(async () => {
+        if (!(await ruling.catch(() => false))) return;
+        for (const net of nets.values()) {
+          const ifnames = rows.filter((a) => a.network === net.name).map((a) => a.host_ifname);
+          await applyScript(nftRemovePortsScript(tableName(this.rootId, net.idx), ifnames), `removing rules from network ${net.name}`)
+            .catch(() => this.applyRules(net));
+        }
+      });
+      const liveNs = `/proc/${pid}/ns/net`;
       r.add(() => this.db.prepare('UPDATE net_containers SET netns = NULL WHERE container = ?').run(container));
 
       // No loopback plugin: runc brings lo up in every new network namespace itself.
@@ -388,20 +405,21 @@ export class Networks {
         const rt = this.runtime(container, ns, a.ifname);
         const conf = this.bridgeConfOf(a, net);
         r.add(async () => {
+          await pinning.catch(() => undefined);
           await invoke('DEL', conf, rt).catch(() => undefined);
           await deleteLink(a.host_ifname);
         });
-        let result = (await invoke('ADD', conf, rt))!;
+        sw.lap('bridge-check');
+        let result = (await invoke('ADD', conf, { ...rt, netns: liveNs }))!;
+        sw.lap('cni-add');
         const host = hostInterface(result, net.bridge);
         if (!host) throw new ToolError(['bridge', 'ADD'], 0, 'the result names no host-side interface', `attaching ${container} to ${net.name}`);
         r.add(() => deleteLink(host.name));
-        if (host.name !== a.host_ifname) {
-          await renameLink(host.name, a.host_ifname);
-          result = renameHostInterface(result, host.name, a.host_ifname);
-        }
-        await configurePort(a.host_ifname, a.mac, net.isolated === 1);
+        await renameAndConfigurePort(host.name, a.host_ifname, a.mac, net.isolated === 1);
+        if (host.name !== a.host_ifname) result = renameHostInterface(result, host.name, a.host_ifname);
+        sw.lap('port');
         r.add(() => this.unshape(c!, a, net, result, rt));
-        await this.shape(c, a, net, result, rt);
+        await this.shape(c, a, net, result, { ...rt, netns: liveNs });
         this.db.prepare(`UPDATE net_adapters SET attached = 1, cni_result = ?, seen_ifindex = ?, seen_rx_bytes = 0, seen_tx_bytes = 0,
           seen_rx_packets = 0, seen_tx_packets = 0 WHERE container = ? AND network = ?`).run(
           JSON.stringify(result), linkStats(a.host_ifname)?.ifindex ?? null, container, a.network,
@@ -411,7 +429,12 @@ export class Networks {
         this.db.prepare('UPDATE net_adapters SET attached = 0, seen_ifindex = NULL WHERE container = ?').run(container);
         for (const net of touched.values()) await this.applyRules(net);
       });
-      await this.rulesForContainer(container, touched, 'add');
+      sw.lap('shape+db');
+      await pinning;
+      this.db.prepare('UPDATE net_containers SET netns = ? WHERE container = ?').run(ns, container);
+      if (!(await ruling.catch(() => false))) for (const net of touched.values()) await this.applyRules(net);
+      sw.lap('pin+nft');
+      sw.done();
       r.success();
     } finally {
       await r.fail();
@@ -469,7 +492,8 @@ export class Networks {
         { inBurst: burstFor(c.net_in ?? 0), outBurst: burstFor(c.net_out ?? 0) }, result);
       await invoke('DEL', conf, rt);
     }
-    await clearShaping(a.host_ifname);
+    // Rates removed live were cleared then; without rates there is nothing to clear.
+    if (c.net_in || c.net_out) await clearShaping(a.host_ifname);
     await deleteLink(ifbName(cniNetworkName(this.rootId, net.name), rt.containerId));
   }
 
@@ -577,6 +601,20 @@ export class Networks {
    * published ports changes the NAT chain too: its networks are rendered whole. Any failure
    * falls back to rendering the whole tables, which is always right.
    */
+  private hasPorts(container: string): boolean {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM net_ports WHERE container = ?').get(container) as { n: number }).n > 0;
+  }
+
+  /** Adds the anti-spoofing chains of adapters about to be attached; false when it could not (the caller renders whole). */
+  private async addPortRules(rows: AdRow[], nets: Map<string, NetRow>): Promise<boolean> {
+    for (const net of nets.values()) {
+      const owners = rows.filter((a) => a.network === net.name).map((a) => ({ hostIfname: a.host_ifname, mac: a.mac, ip: a.address.split('/')[0] }));
+      const ok = await applyScript(nftAddPortsScript(tableName(this.rootId, net.idx), owners), `adding rules to network ${net.name}`).then(() => true, () => false);
+      if (!ok) return false;
+    }
+    return true;
+  }
+
   private async rulesForContainer(container: string, nets: Map<string, NetRow>, how: 'add' | 'remove', hostIfnames: string[] = []): Promise<void> {
     const hasPorts = (this.db.prepare('SELECT COUNT(*) AS n FROM net_ports WHERE container = ?').get(container) as { n: number }).n > 0;
     for (const net of nets.values()) {

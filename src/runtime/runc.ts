@@ -139,9 +139,10 @@ export async function isAlive(pid: number): Promise<boolean> {
 
 export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  // Short polls first: a SIGKILLed init is gone within a millisecond or two.
+  for (let wait = 1; Date.now() < deadline; wait = Math.min(wait * 2, 25)) {
     if (!(await isAlive(pid))) return true;
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, wait));
   }
   return !(await isAlive(pid));
 }

@@ -36,11 +36,17 @@ export async function mountAll(mounts: Mount[], idmountHelper: string): Promise<
 /** Unmounts in reverse order; mounts that are already gone are fine. */
 export async function unmountAll(mounts: Mount[]): Promise<void> {
   const mounted = await mountedTargets();
-  for (const m of [...mounts].reverse()) {
-    if (!mounted.has(m.target)) continue;
-    const res = await run(['umount', m.target], { allowFailure: true });
+  const targets = [...mounts].reverse().map((m) => m.target).filter((t) => mounted.has(t));
+  if (!targets.length) return;
+  // One umount for all of them (in order: the overlay before the layers below it).
+  const res = await run(['umount', ...targets], { allowFailure: true });
+  if (res.status === 0) return;
+  const still = await mountedTargets();
+  for (const t of targets) {
+    if (!still.has(t)) continue;
+    const again = await run(['umount', t], { allowFailure: true });
     // Busy (a shell of the host admin sits in it): detach now, the kernel frees it when released.
-    if (res.status !== 0) await run(['umount', '--lazy', m.target], { context: `unmounting ${m.target}` });
+    if (again.status !== 0) await run(['umount', '--lazy', t], { context: `unmounting ${t}` });
   }
 }
 

@@ -1,0 +1,116 @@
+/**
+ * 3. Density and 7. at scale. N idle busybox containers, each with its own address on one
+ * network and limits, created and started through the API, four at a time. Reported: total time,
+ * per-start latency of the first and the last 10 %, host memory per container (MemAvailable and
+ * slab deltas, caches dropped before each reading), `strata list` and `strata stats` wall time
+ * with all N running (CLI and API), then the time to destroy them all and what is left behind.
+ */
+import { spawnSync } from 'node:child_process';
+import { STRATA } from '../test/harness.js';
+import { fmt, meminfo, parallel, settleMemory, summarize, time, withDaemon, type BenchResult, type Context } from './lib.js';
+
+const WIDTH = 4;
+const LIMITS = { memory: '256M', cpus: '1', pids: '512' };
+
+function cliTime(socket: string, args: string[]): number {
+  const t = performance.now();
+  const r = spawnSync(process.execPath, [STRATA, '--socket', socket, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) throw new Error(`strata ${args.join(' ')}: ${r.stderr.toString()}`);
+  return performance.now() - t;
+}
+
+function hostVeths(): number {
+  return spawnSync('ip', ['-o', 'link']).stdout.toString().split('\n').filter((l) => /: stv[0-9a-f]+@/.test(l)).length;
+}
+
+export async function densityBenchmarks(ctx: Context): Promise<BenchResult[]> {
+  const n = ctx.sizes.density;
+  return withDaemon(async (d, api) => {
+    // A network big enough for all of them (the default one is a /24).
+    const subnet = '10.123.0.0/20';
+    await d.ok('network', 'create', 'dens', '--subnet', subnet);
+    const vethsBefore = hostVeths();
+    settleMemory();
+    const before = meminfo();
+    ctx.log(`density: starting ${n} containers, ${WIDTH} at a time`);
+    const t0 = performance.now();
+    let done = 0;
+    const starts = await parallel(n, WIDTH, async (i) => {
+      await api.call('POST', '/v1/containers', { name: `d${i}`, template: 'bb', nets: ['dens'], limits: LIMITS });
+      await api.call('POST', `/v1/containers/d${i}/start`);
+      if (++done % Math.max(1, Math.floor(n / 10)) === 0) ctx.log(`density: ${done}/${n} running after ${fmt((performance.now() - t0) / 1000)} s`);
+    });
+    const totalS = (performance.now() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, 2000));
+    settleMemory();
+    const after = meminfo();
+    const running = (await api.call<Array<{ state: string }>>('GET', '/v1/containers')).filter((c) => c.state === 'running').length;
+    const tenth = Math.max(1, Math.floor(n / 10));
+    const first = summarize(starts.slice(0, tenth));
+    const last = summarize(starts.slice(-tenth));
+    const availKiB = (before.MemAvailable - after.MemAvailable) / n;
+    const slabKiB = (after.Slab - before.Slab) / n;
+
+    // At scale: list and stats with all of them running.
+    const runs = Math.max(3, Math.min(ctx.sizes.runs, 10));
+    const listApi: number[] = [];
+    const listCli: number[] = [];
+    const statsApi: number[] = [];
+    const statsCli: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      listApi.push(await time(() => api.call('GET', '/v1/containers')));
+      listCli.push(cliTime(d.socket, ['list']));
+      statsApi.push(await time(() => api.call('GET', '/v1/stats')));
+      statsCli.push(cliTime(d.socket, ['stats']));
+    }
+    ctx.log(`at scale: list ${fmt(summarize(listApi).median)} ms (API), ${fmt(summarize(listCli).median)} ms (CLI)`);
+
+    ctx.log(`density: destroying ${n} containers`);
+    const d0 = performance.now();
+    await parallel(n, WIDTH, (i) => api.call('DELETE', `/v1/containers/d${i}?force=true`));
+    const destroyS = (performance.now() - d0) / 1000;
+    await d.ok('network', 'rm', 'dens');
+    const left = [...d.leftovers({ networks: true })];
+    const veths = hostVeths() - vethsBefore;
+    if (veths > 0) left.push(`${veths} veths`);
+
+    const density: BenchResult = {
+      id: 'density', title: `Density: ${n} containers`,
+      method: `${n} idle busybox containers, each with its own address on one bridge (${subnet}) and limits (memory 256M, 1 CPU, 512 pids), created and started through the API ${WIDTH} at a time; memory read from /proc/meminfo after dropping caches, before and 2 s after the last start; then all destroyed ${WIDTH} at a time.`,
+      measures: [
+        { label: 'per start (create+start), first 10 %', unit: 'ms', summary: first },
+        { label: 'per start (create+start), last 10 %', unit: 'ms', summary: last, note: `${fmt(last.median / first.median, 2)}× the first` },
+        { label: 'all started', unit: 's', summary: summarize([totalS]) },
+        { label: 'all destroyed', unit: 's', summary: summarize([destroyS]) },
+        { label: 'host memory per container (MemAvailable)', unit: 'KiB', summary: summarize([availKiB]) },
+        { label: 'kernel slab per container', unit: 'KiB', summary: summarize([slabKiB]) },
+      ],
+      goals: [
+        { text: `${n} containers running at once`, met: running === n, measured: `${running} running` },
+        { text: '≤ 1 MiB host memory per idle container', met: availKiB <= 1024, measured: `${fmt(availKiB, 0)} KiB (slab ${fmt(slabKiB, 0)} KiB)` },
+        { text: 'all started within 45 s', met: totalS <= 45, measured: `${fmt(totalS)} s` },
+        { text: 'the last 10 % start no slower than 1.2× the first', met: last.median <= 1.2 * first.median, measured: `${fmt(last.median / first.median, 2)}×` },
+        { text: 'nothing left behind after destroying them all', met: left.length === 0, measured: left.length ? left.join(', ') : 'nothing' },
+      ],
+      skipped: [],
+      data: { starts, totalS, destroyS, before, after, left },
+    };
+    const L = { listApi: summarize(listApi), listCli: summarize(listCli), statsApi: summarize(statsApi), statsCli: summarize(statsCli) };
+    const scale: BenchResult = {
+      id: 'scale', title: `At scale: list and stats with ${n} containers`,
+      method: `${runs} runs each with all ${n} containers running: GET /v1/containers and GET /v1/stats through the API, and \`strata list\` and \`strata stats\` (a new node process each) through the CLI.`,
+      measures: [
+        { label: 'list (API)', unit: 'ms', summary: L.listApi },
+        { label: 'strata list (CLI)', unit: 'ms', summary: L.listCli },
+        { label: 'stats of all (API)', unit: 'ms', summary: L.statsApi },
+        { label: 'strata stats (CLI)', unit: 'ms', summary: L.statsCli },
+      ],
+      goals: [
+        { text: 'list through the API ≤ 50 ms', met: L.listApi.median <= 50, measured: `${fmt(L.listApi.median)} ms` },
+        { text: 'strata list (CLI) ≤ 150 ms', met: L.listCli.median <= 150, measured: `${fmt(L.listCli.median)} ms` },
+      ],
+      skipped: [],
+    };
+    return [density, scale];
+  });
+}
