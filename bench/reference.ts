@@ -18,6 +18,8 @@ export interface Reference {
   label: string;
   stopLabel: string;
   prepare?(log: (line: string) => void): Promise<void>;
+  /** Untimed work before start(i), e.g. defining the container. */
+  before?(i: number): Promise<void>;
   start(i: number): Promise<void>;
   stop(i: number): Promise<void>;
   cleanup(): Promise<void>;
@@ -79,11 +81,11 @@ class Podman implements Reference {
   readonly stopLabel = 'podman rm -f -t 0';
   private readonly dir = join(WORK, 'podman');
   private readonly env = { CONTAINERS_CONF: join(WORK, 'podman', 'containers.conf') };
-  private before = { tables: [] as string[], netns: false, runc: false, containersRun: false, containersLib: false };
+  private snapshot = { tables: [] as string[], netns: false, runc: false, containersRun: false, containersLib: false };
   private readonly base = ['podman', '--root', join(WORK, 'podman', 'root'), '--runroot', join(WORK, 'podman', 'run')];
 
   async prepare(log: (line: string) => void): Promise<void> {
-    this.before = {
+    this.snapshot = {
       tables: nftTables(), netns: existsSync('/run/netns'), runc: existsSync('/run/runc'),
       containersRun: existsSync('/run/containers'), containersLib: existsSync('/var/lib/containers'),
     };
@@ -116,12 +118,12 @@ class Podman implements Reference {
     spawnSync(this.base[0], [...this.base.slice(1), 'rm', '-a', '-f', '-t', '0'], { env: { ...process.env, ...this.env } });
     spawnSync(this.base[0], [...this.base.slice(1), 'system', 'reset', '-f'], { env: { ...process.env, ...this.env } });
     // netavark's iptables-nft tables and the rest podman makes outside its --root.
-    for (const t of nftTables()) if (!this.before.tables.includes(t) && /^table ip (nat|filter)$/.test(t)) spawnSync('nft', ['delete', ...t.split(' ')]);
+    for (const t of nftTables()) if (!this.snapshot.tables.includes(t) && /^table ip (nat|filter)$/.test(t)) spawnSync('nft', ['delete', ...t.split(' ')]);
     spawnSync('ip', ['link', 'del', 'podman0']);
-    if (!this.before.netns && existsSync('/run/netns')) { spawnSync('umount', ['/run/netns']); spawnSync('rmdir', ['/run/netns']); }
-    if (!this.before.runc) spawnSync('rmdir', ['/run/runc']);
-    if (!this.before.containersRun) rmSync('/run/containers', { recursive: true, force: true });
-    if (!this.before.containersLib) rmSync('/var/lib/containers', { recursive: true, force: true });
+    if (!this.snapshot.netns && existsSync('/run/netns')) { spawnSync('umount', ['/run/netns']); spawnSync('rmdir', ['/run/netns']); }
+    if (!this.snapshot.runc) spawnSync('rmdir', ['/run/runc']);
+    if (!this.snapshot.containersRun) rmSync('/run/containers', { recursive: true, force: true });
+    if (!this.snapshot.containersLib) rmSync('/var/lib/containers', { recursive: true, force: true });
     rmSync('/dev/shm/libpod_lock', { force: true });
     for (const c of cgroupDirs('libpod_parent')) rmCgroupTree(c);
   }
@@ -156,17 +158,14 @@ class Lxc implements Reference {
     this.made.add(i);
   }
 
-  async start(i: number): Promise<void> {
-    // Defining the container is not part of the start (as podman's image import is not).
-    if (!this.made.has(i)) {
-      const t = performance.now();
-      this.create(i);
-      this.createMs = performance.now() - t;
-    }
-    await runReaped(['lxc-start', '-P', this.path, '-n', `lb${i}`]);
+  /** Defining the container (lxc-create) is not part of the start, as podman's image import is not. */
+  async before(i: number): Promise<void> {
+    if (!this.made.has(i)) this.create(i);
   }
 
-  createMs = 0;
+  async start(i: number): Promise<void> {
+    await runReaped(['lxc-start', '-P', this.path, '-n', `lb${i}`]);
+  }
 
   async stop(i: number): Promise<void> {
     await runReaped(['lxc-stop', '-P', this.path, '-n', `lb${i}`, '-k']);

@@ -139,6 +139,19 @@ export function writeDocument(resultsDir: string, docsDir: string): void {
     'packages it installed and every host object the reference tools made (bridges, nftables tables,',
     'cgroups, their state directories). Results: `bench/results/{quick,full}/*.json`; this page and its plots',
     'are rewritten from them.', '',
+    '## Host tuning', '',
+    'A thousand containers need more than a stock host allows. `scripts/tune-host.sh` (run by the',
+    'quickstart and by `npm run bench`) raises these limits, never lowers them, and writes them to',
+    '`/etc/sysctl.d/90-strata.conf` so that they survive a reboot (`scripts/tune-host.sh --remove`',
+    'deletes the file):', '',
+    '| sysctl | value | why |', '| --- | ---: | --- |',
+    '| `fs.inotify.max_user_instances` | 8192 | inits and services inside containers watch files; 128 by default |',
+    '| `fs.inotify.max_user_watches` | 1048576 | the same, per watch |',
+    '| `kernel.keys.maxkeys`, `kernel.keys.maxbytes` | 2000, 2000000 | runc gives every container a session keyring |',
+    '| `net.ipv4.neigh.default.gc_thresh1/2/3` | 2048, 8192, 16384 | one ARP entry per container on its bridge; the defaults (128/512/1024) drop entries past 1024 |',
+    '| `kernel.pid_max` | 4194304 | a few processes per container, and their threads |', '',
+    'Profiling: run the daemon with `STRATA_PROFILE=1` and each create, start and destroy writes its',
+    'laps (mount, runc create, network, …) to the daemon log.', '',
   ];
   for (const mode of ['full', 'quick'] as const) {
     const data = readResults(join(resultsDir, mode));

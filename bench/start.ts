@@ -109,7 +109,10 @@ export async function startBenchmarks(ctx: Context): Promise<BenchResult[]> {
               spawnSync('runc', ['--root', runcRoot, 'start', `r${i}`]);
             }));
           }],
-          ...refs.map((r): [string, () => Promise<void>] => [r.id, async () => { t[r.id].push(await time(() => r.start(i))); }]),
+          ...refs.map((r): [string, () => Promise<void>] => [r.id, async () => {
+            await r.before?.(i);
+            t[r.id].push(await time(() => r.start(i)));
+          }]),
         ];
         // Rotate who goes first, so that no tool always runs on a warm or a cold cache.
         for (let k = 0; k < steps.length; k++) await steps[(i + k) % steps.length][1]();

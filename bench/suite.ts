@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     for (const g of r.goals) process.stdout.write(`  goal: ${g.text}: ${g.measured} — ${g.met === null ? 'not measured' : g.met ? 'met' : 'MISSED'}\n`);
     for (const s of r.skipped) process.stdout.write(`  not measured: ${s}\n`);
   }
-  process.stdout.write(`\nresults in ${out}${mode !== 'tiny' ? '; docs/benchmarks.md rewritten' : ''}\n`);
+  process.stdout.write(`\nresults in ${out}${mode !== 'tiny' && !process.argv.includes('--no-doc') ? '; docs/benchmarks.md rewritten' : ''}\n`);
 }
 
 await main();

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-host.sh
+bash scripts/tune-host.sh
 trap 'bash bench/reference-tools.sh revert' EXIT
 bash bench/reference-tools.sh install
 node dist/bench/suite.js "$@"

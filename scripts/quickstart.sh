@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then echo "strata: run the quickstart as root (it installs packages and runs containers)" >&2; exit 1; fi
 
 bash scripts/setup-host.sh
+bash scripts/tune-host.sh
 ln -sf "$(pwd)/bin/strata" /usr/local/bin/strata
 echo "strata: 'strata' is on the PATH ($(command -v strata))"
 bash scripts/service.sh start
