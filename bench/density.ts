@@ -19,8 +19,11 @@ function cliTime(socket: string, args: string[]): number {
   return performance.now() - t;
 }
 
-function hostVeths(): number {
-  return spawnSync('ip', ['-o', 'link']).stdout.toString().split('\n').filter((l) => /: stv[0-9a-f]+@/.test(l)).length;
+/** The host's links and nftables tables, to compare before and after. */
+function hostObjects(): string[] {
+  const links = spawnSync('ip', ['-o', 'link']).stdout.toString().split('\n').map((l) => `link ${l.split(':')[1]?.trim().split('@')[0] ?? ''}`);
+  const tables = spawnSync('nft', ['list', 'tables']).stdout.toString().split('\n').filter(Boolean);
+  return [...links, ...tables].filter((x) => x !== 'link ').sort();
 }
 
 export async function densityBenchmarks(ctx: Context): Promise<BenchResult[]> {
@@ -28,8 +31,8 @@ export async function densityBenchmarks(ctx: Context): Promise<BenchResult[]> {
   return withDaemon(async (d, api) => {
     // A network big enough for all of them (the default one is a /24).
     const subnet = '10.123.0.0/20';
+    const objectsBefore = hostObjects();
     await d.ok('network', 'create', 'dens', '--subnet', subnet);
-    const vethsBefore = hostVeths();
     settleMemory();
     const before = meminfo();
     ctx.log(`density: starting ${n} containers, ${WIDTH} at a time`);
@@ -43,13 +46,13 @@ export async function densityBenchmarks(ctx: Context): Promise<BenchResult[]> {
     const totalS = (performance.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 2000));
     settleMemory();
-    const after = meminfo();
+    const memAfter = meminfo();
     const running = (await api.call<Array<{ state: string }>>('GET', '/v1/containers')).filter((c) => c.state === 'running').length;
     const tenth = Math.max(1, Math.floor(n / 10));
     const first = summarize(starts.slice(0, tenth));
     const last = summarize(starts.slice(-tenth));
-    const availKiB = (before.MemAvailable - after.MemAvailable) / n;
-    const slabKiB = (after.Slab - before.Slab) / n;
+    const availKiB = (before.MemAvailable - memAfter.MemAvailable) / n;
+    const slabKiB = (memAfter.Slab - before.Slab) / n;
 
     // At scale: list and stats with all of them running.
     const runs = Math.max(3, Math.min(ctx.sizes.runs, 10));
@@ -70,9 +73,9 @@ export async function densityBenchmarks(ctx: Context): Promise<BenchResult[]> {
     await parallel(n, WIDTH, (i) => api.call('DELETE', `/v1/containers/d${i}?force=true`));
     const destroyS = (performance.now() - d0) / 1000;
     await d.ok('network', 'rm', 'dens');
-    const left = [...d.leftovers({ networks: true })];
-    const veths = hostVeths() - vethsBefore;
-    if (veths > 0) left.push(`${veths} veths`);
+    // Mounts, cgroups and runc state of this data root, and any link or table the run added.
+    const after = new Set(hostObjects());
+    const left = [...d.leftovers(), ...[...after].filter((o) => !objectsBefore.includes(o))];
 
     const density: BenchResult = {
       id: 'density', title: `Density: ${n} containers`,
@@ -93,7 +96,7 @@ export async function densityBenchmarks(ctx: Context): Promise<BenchResult[]> {
         { text: 'nothing left behind after destroying them all', met: left.length === 0, measured: left.length ? left.join(', ') : 'nothing' },
       ],
       skipped: [],
-      data: { starts, totalS, destroyS, before, after, left },
+      data: { starts, totalS, destroyS, before, after: memAfter, left },
     };
     const L = { listApi: summarize(listApi), listCli: summarize(listCli), statsApi: summarize(statsApi), statsCli: summarize(statsCli) };
     const scale: BenchResult = {

@@ -12,6 +12,9 @@
  *       ranges each): application layers whose users were given other ids in a container
  *   strata-idmount overlay LOWER[:LOWER...] UPPER WORK TARGET
  *       mount an overlay (mount(2) directly: one process for a container's whole root)
+ *   strata-idmount drop TARGET
+ *       detach the mount at TARGET (an idmapped layer, once the overlay above it holds its own
+ *       private clone of it: the host's mount table then has one mount per container root)
  *   strata-idmount batch OP ARGS... [-- OP ARGS...]...
  *       several of the above in order, stopping at the first failure
  *   strata-idmount bind-into PID SRC DST...
@@ -184,6 +187,11 @@ static int op(int argc, char **argv, int *used) {
         free(uidmap);
         free(gidmap);
         return rc;
+    }
+    if (argc >= 2 && strcmp(argv[0], "drop") == 0) {
+        *used = 2;
+        if (umount2(argv[1], MNT_DETACH) < 0) { fprintf(stderr, "strata-idmount: unmounting %s: %s\n", argv[1], strerror(errno)); return 2; }
+        return 0;
     }
     if (argc >= 5 && strcmp(argv[0], "overlay") == 0) {
         *used = 5;

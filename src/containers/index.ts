@@ -47,6 +47,12 @@ export interface CreateOptions {
   scratch?: { init: string[] };
 }
 
+/** What list() reads once for all containers instead of per container. */
+interface ListBulk {
+  net: ReturnType<Networks['summaries']>;
+  apps: ReturnType<Store['allContainerApps']>;
+}
+
 /** Keys of `set` that are network rates, not cgroup limits. */
 const NET_RATE_KEYS = ['netIn', 'netOut'] as const;
 
@@ -158,16 +164,18 @@ export class Containers {
     return idMapFor(this.paths.root, this.host.idmapped ? c.idSlot : 0);
   }
 
-  view(c: ContainerRecord): ContainerView {
+  view(c: ContainerRecord, bulk?: ListBulk): ContainerView {
     const l = this.storage.layout(c.name);
+    const net = bulk ? bulk.net.get(c.name) : { adapters: this.host.networks.adapters(c.name), ports: this.host.networks.listPorts(c.name), bandwidth: this.host.networks.bandwidth(c.name) };
+    const apps = bulk ? (bulk.apps.get(c.name) ?? []) : this.store.containerApps(c.name);
     return {
       name: c.name, state: c.state, pid: c.pid, template: c.template, hostname: c.hostname,
       privileged: c.privileged, autostart: c.autostart, rootfs: l.rootfs, privateArea: l.privateArea,
       consoleLog: l.consoleLog, idMap: this.idMapOf(c) ?? null, limits: c.limits as Limits,
-      adapters: this.host.networks.adapters(c.name).map((a) => ({ network: a.network, ifname: a.ifname, address: a.address, gateway: a.gateway, mac: a.mac })),
-      ports: this.host.networks.listPorts(c.name),
-      apps: this.store.containerApps(c.name).map((a) => ({ template: a.template, version: a.version, position: a.position, live: a.live, attachedAt: a.attachedAt })),
-      ...this.host.networks.bandwidth(c.name),
+      adapters: (net?.adapters ?? []).map((a) => ({ network: a.network, ifname: a.ifname, address: a.address, gateway: a.gateway, mac: a.mac })),
+      ports: net?.ports ?? [],
+      apps: apps.map((a) => ({ template: a.template, version: a.version, position: a.position, live: a.live, attachedAt: a.attachedAt })),
+      ...(net?.bandwidth ?? { netIn: null, netOut: null }),
       createdAt: c.createdAt, startedAt: c.startedAt, stoppedAt: c.stoppedAt,
     };
   }
@@ -177,7 +185,8 @@ export class Containers {
   }
 
   list(): ContainerView[] {
-    return this.store.listContainers().map((c) => this.view(c));
+    const bulk: ListBulk = { net: this.host.networks.summaries(), apps: this.store.allContainerApps() };
+    return this.store.listContainers().map((c) => this.view(c, bulk));
   }
 
   private templateLayers(c: ContainerRecord): TemplateLayers {

@@ -126,14 +126,22 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
       await containers.rebindLxcfs();
     }
   };
-  const trim = setInterval(() => { housekeeping().catch((err: Error) => log(`housekeeping: ${err.message}`)); }, 5_000);
-  trim.unref();
+  // Every 5 s, and less often with many containers (its work grows with them; starts must not wait on it).
+  let trim: NodeJS.Timeout;
+  const schedule = (): void => {
+    const running = store.listContainers().filter((c) => c.state === 'running').length;
+    trim = setTimeout(() => {
+      housekeeping().catch((err: Error) => log(`housekeeping: ${err.message}`)).finally(() => { if (!stopping) schedule(); });
+    }, 5_000 + 20 * running);
+    trim.unref();
+  };
+  schedule();
   log(`strata daemon ${VERSION} serving ${paths.root} on ${opts.socket} (pid ${process.pid})`);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      clearInterval(trim);
+      clearTimeout(trim);
       await app.close();
       await fsp.rm(opts.socket, { force: true });
       // lxcfs and the monitor stay while containers run: they serve them and are their parent.

@@ -92,6 +92,9 @@ export function buildSpec(input: SpecInput): OciSpec {
   const linux: OciSpec['linux'] = {
     namespaces: namespaces.map((type) => ({ type })),
     cgroupsPath: input.cgroupsPath,
+    // No mount events from the host into containers: on a host whose / is shared, each new
+    // container's mounts would otherwise propagate into every running container (O(n) each).
+    rootfsPropagation: 'rprivate',
     maskedPaths: MASKED_PATHS,
     readonlyPaths: READONLY_PATHS,
     resources: {

@@ -214,6 +214,15 @@ export class Store {
 
   // Attached application templates
 
+  /** Every container's attached templates, by container (for listing many at once). */
+  allContainerApps(): Map<string, ContainerAppRecord[]> {
+    const out = new Map<string, ContainerAppRecord[]>();
+    for (const r of (this.db.prepare('SELECT * FROM container_apps ORDER BY container, position').all() as AppRow[]).map(toApp)) {
+      out.set(r.container, [...(out.get(r.container) ?? []), r]);
+    }
+    return out;
+  }
+
   containerApps(container: string): ContainerAppRecord[] {
     return (this.db.prepare('SELECT * FROM container_apps WHERE container = ? ORDER BY position').all(container) as AppRow[]).map(toApp);
   }

@@ -134,11 +134,15 @@ export class Storage {
    * private area's volume (which stays for the container's life), unless `everything`.
    */
   async deactivate(mounts: Mount[], layout: ContainerLayout, everything = false): Promise<void> {
-    await unmountAll(mounts);
-    const stray = [...(await mountedTargets())]
-      .filter((t) => t.startsWith(`${layout.dir}/`) && (everything || t !== layout.privateDir))
+    // One read of the mount table: the container's own mounts (in reverse order), then anything
+    // else still mounted below its directory, deepest first.
+    const mounted = await mountedTargets();
+    const own = [...mounts].reverse().map((m) => m.target).filter((t) => mounted.has(t));
+    const stray = [...mounted]
+      .filter((t) => t.startsWith(`${layout.dir}/`) && (everything || t !== layout.privateDir) && !own.includes(t))
       .sort().reverse();
-    await unmountAll(stray.map((target) => ({ kind: 'overlay', lower: [], upper: '', work: '', target })));
+    const targets = [...own, ...stray];
+    if (targets.length) await unmountAll(targets.map((target): Mount => ({ kind: 'overlay', lower: [], upper: '', work: '', target })).reverse(), mounted);
   }
 
   async isActive(layout: ContainerLayout): Promise<boolean> {
