@@ -257,6 +257,10 @@ export class Networks {
   // Container plans
 
   plan(container: string, req: PlanRequest): Promise<void> {
+    // Without a default network to make first, a plan is database work only and never awaits:
+    // it runs whole at once (atomic in this process) instead of queueing behind other
+    // containers' attaches.
+    if (req.noNet || req.nets?.length || this.net('default')) return this.planContainer(container, req);
     return this.serial(() => this.planContainer(container, req));
   }
 
