@@ -158,7 +158,10 @@ export function buildServer(s: Services): FastifyInstance {
 
   // Containers
 
-  app.get('/v1/containers', async () => s.containers.list());
+  app.get('/v1/containers', { schema: { querystring: { type: 'object', properties: { brief: { type: 'boolean' } } } } }, async (req) => {
+    // brief: the columns of `strata list` only (name, state, pid, template, hostname, startedAt).
+    return (req.query as { brief?: boolean }).brief ? s.containers.listBrief() : s.containers.list();
+  });
   app.get('/v1/containers/:name', { schema: { params: nameParam } }, async (req) => {
     const { name } = req.params as { name: string };
     return s.containers.inspect(name);

@@ -454,7 +454,15 @@ export class Networks {
     const failures: unknown[] = [];
     const touched = new Map<string, NetRow>();
     const detached: string[] = [];
-    for (const a of this.adapterRows(container).filter((x) => x.attached)) {
+    const attached = this.adapterRows(container).filter((x) => x.attached);
+    // Its rules go while the plugin works (the container's processes are gone by now); with
+    // published ports the tables are rendered whole afterwards instead.
+    const early = !this.hasPorts(container) && attached.length > 0;
+    const unruling = early
+      ? this.rulesForContainer(container, new Map(attached.map((a) => [a.network, this.mustNet(a.network)])), 'remove', attached.map((a) => a.host_ifname))
+      : Promise.resolve();
+    unruling.catch(() => undefined);
+    for (const a of attached) {
       const net = this.mustNet(a.network);
       touched.set(net.name, net);
       detached.push(a.host_ifname);
@@ -468,7 +476,8 @@ export class Networks {
     }
     await unpinNetns(ns);
     this.db.prepare('UPDATE net_containers SET netns = NULL WHERE container = ?').run(container);
-    await this.rulesForContainer(container, touched, 'remove', detached);
+    await unruling.catch((err: unknown) => failures.push(err));
+    if (!early) await this.rulesForContainer(container, touched, 'remove', detached);
     const left = this.adapterRows(container).filter((a) => linkExists(a.host_ifname));
     if (left.length > 0 && failures.length > 0) {
       const first = failures[0];

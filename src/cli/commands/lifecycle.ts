@@ -70,7 +70,7 @@ export function register(program: Command): void {
   verb(program, 'list', 'list containers')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const list = await clientOf(cmd).call<ContainerView[]>('GET', '/v1/containers');
+      const list = await clientOf(cmd).call<ContainerView[]>('GET', opts.json ? '/v1/containers' : '/v1/containers?brief=true');
       if (opts.json) return printJson(list);
       printTable(['NAME', 'STATE', 'PID', 'TEMPLATE', 'HOSTNAME', 'STARTED'],
         list.map((c) => [c.name, c.state, c.pid, c.template, c.hostname, c.state === 'running' ? since(c.startedAt) : '-']));
