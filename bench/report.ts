@@ -36,7 +36,7 @@ export function machine(mode: Mode): Machine {
     os: /^PRETTY_NAME="?([^"\n]+)/m.exec(osRelease)?.[1] ?? '?',
     tools: {
       node: process.version, runc: version(['runc', '--version']), podman: version(['podman', '--version']),
-      lxc: version(['lxc-start', '--version'], /(\d+\.\d+\.\d+)/), cni: version(['/usr/lib/cni/bridge', 'version'], /(\d+\.\d+\.\d+)/),
+      lxc: version(['lxc-start', '--version'], /(\d+\.\d+\.\d+)/), cni: version(['dpkg-query', '-W', '-f', '${Version}', 'containernetworking-plugins'], /^(\S+)$/),
     },
     cgroups: existsSync('/sys/fs/cgroup/memory') ? 'v1 controllers (hybrid)' : 'v2',
   };

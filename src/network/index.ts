@@ -392,11 +392,7 @@ export class Networks {
       ruling.catch(() => undefined);
       r.add(async () => {
         if (!(await ruling.catch(() => false))) return;
-        for (const net of nets.values()) {
-          const ifnames = rows.filter((a) => a.network === net.name).map((a) => a.host_ifname);
-          await applyScript(nftRemovePortsScript(tableName(this.rootId, net.idx), ifnames), `removing rules from network ${net.name}`)
-            .catch(() => this.applyRules(net));
-        }
+        if (!(await this.removePortRules(nets, rows))) for (const net of nets.values()) await this.applyRules(net);
       });
       const liveNs = `/proc/${pid}/ns/net`;
       r.add(() => this.db.prepare('UPDATE net_containers SET netns = NULL WHERE container = ?').run(container));
@@ -453,19 +449,16 @@ export class Networks {
     const netns = isPinned(ns) ? ns : '';
     const failures: unknown[] = [];
     const touched = new Map<string, NetRow>();
-    const detached: string[] = [];
     const attached = this.adapterRows(container).filter((x) => x.attached);
     // Its rules go while the plugin works (the container's processes are gone by now); with
     // published ports the tables are rendered whole afterwards instead.
-    const early = !this.hasPorts(container) && attached.length > 0;
-    const unruling = early
-      ? this.rulesForContainer(container, new Map(attached.map((a) => [a.network, this.mustNet(a.network)])), 'remove', attached.map((a) => a.host_ifname))
-      : Promise.resolve();
+    const unruling = !this.hasPorts(container) && attached.length > 0
+      ? this.removePortRules(new Map(attached.map((a) => [a.network, this.mustNet(a.network)])), attached)
+      : Promise.resolve(false);
     unruling.catch(() => undefined);
     for (const a of attached) {
       const net = this.mustNet(a.network);
       touched.set(net.name, net);
-      detached.push(a.host_ifname);
       this.observe(a);
       const rt = this.runtime(container, netns, a.ifname);
       const result = a.cni_result ? (JSON.parse(a.cni_result) as CniResult) : undefined;
@@ -476,8 +469,8 @@ export class Networks {
     }
     await unpinNetns(ns);
     this.db.prepare('UPDATE net_containers SET netns = NULL WHERE container = ?').run(container);
-    await unruling.catch((err: unknown) => failures.push(err));
-    if (!early) await this.rulesForContainer(container, touched, 'remove', detached);
+    // Published ports, or the small change failed: render the tables whole, now without it.
+    if (!(await unruling.catch(() => false))) for (const net of touched.values()) await this.applyRules(net);
     const left = this.adapterRows(container).filter((a) => linkExists(a.host_ifname));
     if (left.length > 0 && failures.length > 0) {
       const first = failures[0];
@@ -608,17 +601,15 @@ export class Networks {
 
   // Rules
 
-  /**
-   * Adds or removes one container's anti-spoofing rules: one chain and one map element per port,
-   * so a start costs the same with 1 or 1000 containers on the network. A container with
-   * published ports changes the NAT chain too: its networks are rendered whole. Any failure
-   * falls back to rendering the whole tables, which is always right.
-   */
   private hasPorts(container: string): boolean {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM net_ports WHERE container = ?').get(container) as { n: number }).n > 0;
   }
 
-  /** Adds the anti-spoofing chains of adapters about to be attached; false when it could not (the caller renders whole). */
+  /**
+   * Adds the anti-spoofing chains of adapters about to be attached: one chain and one map element
+   * per port, so a start costs the same with 1 or 1000 containers on the network. False when it
+   * could not (the caller renders the tables whole, which is always right).
+   */
   private async addPortRules(rows: AdRow[], nets: Map<string, NetRow>): Promise<boolean> {
     for (const net of nets.values()) {
       const owners = rows.filter((a) => a.network === net.name).map((a) => ({ hostIfname: a.host_ifname, mac: a.mac, ip: a.address.split('/')[0] }));
@@ -628,20 +619,14 @@ export class Networks {
     return true;
   }
 
-  private async rulesForContainer(container: string, nets: Map<string, NetRow>, how: 'add' | 'remove', hostIfnames: string[] = []): Promise<void> {
-    const hasPorts = (this.db.prepare('SELECT COUNT(*) AS n FROM net_ports WHERE container = ?').get(container) as { n: number }).n > 0;
+  /** Removes a container's anti-spoofing chains and map elements; false when that failed (the caller renders whole). */
+  private async removePortRules(nets: Map<string, NetRow>, rows: AdRow[]): Promise<boolean> {
     for (const net of nets.values()) {
-      const table = tableName(this.rootId, net.idx);
-      if (!hasPorts) {
-        const ok = await (how === 'add'
-          ? applyScript(nftAddPortsScript(table, (this.db.prepare('SELECT * FROM net_adapters WHERE container = ? AND network = ? AND attached = 1').all(container, net.name) as AdRow[])
-            .map((a) => ({ hostIfname: a.host_ifname, mac: a.mac, ip: a.address.split('/')[0] }))), `adding the rules of ${container} to network ${net.name}`)
-          : applyScript(nftRemovePortsScript(table, hostIfnames.filter((i) => this.adapterRows(container).some((a) => a.host_ifname === i && a.network === net.name))), `removing the rules of ${container} from network ${net.name}`))
-          .then(() => true, () => false);
-        if (ok) continue;
-      }
-      await this.applyRules(net);
+      const ifnames = rows.filter((a) => a.network === net.name).map((a) => a.host_ifname);
+      const ok = await applyScript(nftRemovePortsScript(tableName(this.rootId, net.idx), ifnames), `removing rules from network ${net.name}`).then(() => true, () => false);
+      if (!ok) return false;
     }
+    return true;
   }
 
   private async applyRules(net: NetRow): Promise<void> {
