@@ -150,8 +150,9 @@ export function writeDocument(resultsDir: string, docsDir: string): void {
     '| `kernel.keys.maxkeys`, `kernel.keys.maxbytes` | 2000, 2000000 | runc gives every container a session keyring |',
     '| `net.ipv4.neigh.default.gc_thresh1/2/3` | 2048, 8192, 16384 | one ARP entry per container on its bridge; the defaults (128/512/1024) drop entries past 1024 |',
     '| `kernel.pid_max` | 4194304 | a few processes per container, and their threads |', '',
-    'Profiling: run the daemon with `STRATA_PROFILE=1` and each create, start and destroy writes its',
-    'laps (mount, runc create, network, …) to the daemon log.', '',
+    'Where the time goes, what was changed because of these figures and what still stands between',
+    'Strata and the goals it misses: [performance.md](performance.md). Run the daemon with',
+    '`STRATA_PROFILE=1` and each create, start and destroy writes its laps to the daemon log.', '',
   ];
   for (const mode of ['full', 'quick'] as const) {
     const data = readResults(join(resultsDir, mode));
