@@ -477,6 +477,8 @@ export class Containers {
   private async startLocked(c: ContainerRecord): Promise<void> {
     const sw = stopwatch(`start ${c.name}`);
     const template = this.templates.get(c.template);
+    // The private area must be there (a disk-limited one is a volume) before copies leave it.
+    if (c.volume) await this.host.pool.driver.activate(c.name, this.storage.layout(c.name).privateDir);
     await this.apps.restoreLive(c);
     let layers = this.templateLayers(c);
     const layout = this.storage.layout(c.name);
@@ -488,7 +490,6 @@ export class Containers {
     const mounts = this.storage.mounts(layout, idMap, layers);
     const r = new Reverter();
     try {
-      if (c.volume) await this.host.pool.driver.activate(c.name, layout.privateDir);
       await this.storage.deactivate(mounts, layout);
       sw.lap('clean');
       r.add(() => this.storage.deactivate(mounts, layout));
