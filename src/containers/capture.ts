@@ -65,7 +65,11 @@ interface Pending {
   req: CaptureRequest;
   container: string;
   started: number;
+  expiry: NodeJS.Timeout;
 }
+
+/** An interactive capture whose CLI never came back (killed, disconnected) is abandoned after this. */
+const SESSION_MS = 12 * 3600_000;
 
 export class Captures {
   private readonly sessions = new Map<string, Pending>();
@@ -130,7 +134,9 @@ export class Captures {
     this.check(req);
     const container = await this.scratch(req, progress);
     const session = container;
-    this.sessions.set(session, { req, container, started: Date.now() });
+    const expiry = setTimeout(() => { this.abort(session).catch(() => undefined); }, SESSION_MS);
+    expiry.unref();
+    this.sessions.set(session, { req, container, started: Date.now(), expiry });
     return { session, container };
   }
 
@@ -143,6 +149,7 @@ export class Captures {
   async finish(session: string, progress: (m: string) => void): Promise<CaptureResult> {
     const p = this.pending(session);
     this.sessions.delete(session);
+    clearTimeout(p.expiry);
     try {
       return { ...(await this.collect(p.req, p.container, p.started, progress)), installerSeconds: 0 };
     } finally {
@@ -153,6 +160,7 @@ export class Captures {
   async abort(session: string): Promise<void> {
     const p = this.pending(session);
     this.sessions.delete(session);
+    clearTimeout(p.expiry);
     await this.containers.destroy(p.container, true);
   }
 
