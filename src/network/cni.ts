@@ -1,6 +1,6 @@
 /**
  * A minimal CNI runtime: builds the network configurations Strata hands to the
- * standard plugins (bridge with static IPAM, bandwidth, loopback) and invokes
+ * standard plugins (bridge with static IPAM, bandwidth) and invokes
  * one plugin per the CNI 1.0 spec — CNI_* environment, config on stdin, result
  * JSON on stdout, error JSON turned into a ToolError carrying the plugin's msg.
  * It is not libcni: no config files on disk, no result cache (the caller keeps
@@ -86,10 +86,6 @@ export function bandwidthConf(cniName: string, rates: Rates, bursts: Bursts, pre
     runtimeConfig: { bandwidth: bw },
     prevResult,
   };
-}
-
-export function loopbackConf(cniName: string): PluginConf {
-  return { cniVersion: CNI_VERSION, name: cniName, type: 'loopback' };
 }
 
 // Invocation

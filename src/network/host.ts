@@ -30,28 +30,11 @@ export async function deleteLink(name: string): Promise<void> {
   await run(['ip', 'link', 'del', name], { context: `deleting link ${name}`, allowFailure: true });
 }
 
-export async function renameLink(from: string, to: string): Promise<void> {
-  const ctx = `renaming veth ${from} to ${to}`;
-  await run(['ip', 'link', 'set', 'dev', from, 'down'], { context: ctx });
-  await run(['ip', 'link', 'set', 'dev', from, 'name', to], { context: ctx });
-  await run(['ip', 'link', 'set', 'dev', to, 'up'], { context: ctx });
-}
-
 /**
- * Bridge port settings of a container's veth: no MAC learning and no unknown-unicast
- * flooding (a neighbour never sees frames meant for someone else), a static
- * forwarding entry for the container's own MAC, and port isolation on --isolated networks.
- */
-export async function configurePort(port: string, mac: string, isolated: boolean): Promise<void> {
-  const ctx = `configuring bridge port ${port}`;
-  await run(['bridge', 'link', 'set', 'dev', port, 'learning', 'off', 'flood', 'off', 'isolated', isolated ? 'on' : 'off'], { context: ctx });
-  await run(['bridge', 'fdb', 'replace', mac, 'dev', port, 'master', 'static'], { context: ctx });
-}
-
-/**
- * renameLink and configurePort in two commands instead of five (a start pays for each):
- * rename the new host veth `from` to `port` and set its bridge port options in one `ip -batch`,
- * then the forwarding entry.
+ * Makes the bridge plugin's new host veth `from` the container's port `port`: renamed, no MAC
+ * learning and no unknown-unicast flooding (a neighbour never sees frames meant for someone
+ * else), port isolation on --isolated networks, and a static forwarding entry for the
+ * container's own MAC. Two commands (a start pays for each): one `ip -batch`, then the entry.
  */
 export async function renameAndConfigurePort(from: string, port: string, mac: string, isolated: boolean): Promise<void> {
   const ctx = `configuring bridge port ${port}`;

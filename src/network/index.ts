@@ -105,6 +105,23 @@ interface ChangeRow { id: number; network: string; kind: 'link' | 'nft-tables' |
 
 const IP_FORWARD = 'net/ipv4/ip_forward';
 
+function adapterView(a: AdRow, gateway: string | undefined): AdapterView {
+  return { network: a.network, ifname: a.ifname, address: a.address, gateway: gateway ?? '', mac: a.mac, hostIfname: a.host_ifname, attached: a.attached === 1 };
+}
+
+/** A published port; `address` is the container's first adapter's (CIDR), where it answers. */
+function portView(p: PortRow, address: string | undefined): PortView {
+  return {
+    container: p.container, hostPort: p.host_port, containerPort: p.container_port, proto: p.proto,
+    address: address ? address.split('/')[0] : null,
+    spec: formatPortSpec({ hostPort: p.host_port, containerPort: p.container_port, proto: p.proto }),
+  };
+}
+
+function bandwidthView(c: ContRow | undefined): BandwidthView {
+  return { netIn: c?.net_in ? formatRate(c.net_in) : null, netOut: c?.net_out ? formatRate(c.net_out) : null };
+}
+
 export class Networks {
   private readonly db: Database.Database;
   private readonly rootId: string;
@@ -377,7 +394,6 @@ export class Networks {
     if (c.netns && pinnedTo(ns, pid) && rows.every((a) => a.attached && linkExists(a.host_ifname))) return this.adapters(container);
     if (c.netns || rows.some((a) => a.attached) || isPinned(ns)) await this.detachContainer(container);
 
-    const touched = new Map<string, NetRow>();
     const r = new Reverter();
     const sw = stopwatch(`network attach ${container}`);
     try {
@@ -388,19 +404,18 @@ export class Networks {
       pinning.catch(() => undefined);
       r.add(async () => { await pinning.catch(() => undefined); await unpinNetns(ns); });
       const nets = new Map(rows.map((a) => [a.network, this.mustNet(a.network)]));
-      const ruling = this.hasPorts(container) ? Promise.resolve(false) : this.addPortRules(rows, nets);
+      const ruling = this.hasPorts(container) ? Promise.resolve(false) : this.portRules('add', rows, nets);
       ruling.catch(() => undefined);
       r.add(async () => {
         if (!(await ruling.catch(() => false))) return;
-        if (!(await this.removePortRules(nets, rows))) for (const net of nets.values()) await this.applyRules(net);
+        if (!(await this.portRules('remove', rows, nets))) for (const net of nets.values()) await this.applyRules(net);
       });
       const liveNs = `/proc/${pid}/ns/net`;
       r.add(() => this.db.prepare('UPDATE net_containers SET netns = NULL WHERE container = ?').run(container));
 
       // No loopback plugin: runc brings lo up in every new network namespace itself.
       for (const a of rows) {
-        const net = this.mustNet(a.network);
-        touched.set(net.name, net);
+        const net = nets.get(a.network)!;
         await this.ensureBridge(net);
         const rt = this.runtime(container, ns, a.ifname);
         const conf = this.bridgeConfOf(a, net);
@@ -427,12 +442,12 @@ export class Networks {
       }
       r.add(async () => {
         this.db.prepare('UPDATE net_adapters SET attached = 0, seen_ifindex = NULL WHERE container = ?').run(container);
-        for (const net of touched.values()) await this.applyRules(net);
+        for (const net of nets.values()) await this.applyRules(net);
       });
       sw.lap('shape+db');
       await pinning;
       this.db.prepare('UPDATE net_containers SET netns = ? WHERE container = ?').run(ns, container);
-      if (!(await ruling.catch(() => false))) for (const net of touched.values()) await this.applyRules(net);
+      if (!(await ruling.catch(() => false))) for (const net of nets.values()) await this.applyRules(net);
       sw.lap('pin+nft');
       sw.done();
       r.success();
@@ -453,7 +468,7 @@ export class Networks {
     // Its rules go while the plugin works (the container's processes are gone by now); with
     // published ports the tables are rendered whole afterwards instead.
     const unruling = !this.hasPorts(container) && attached.length > 0
-      ? this.removePortRules(new Map(attached.map((a) => [a.network, this.mustNet(a.network)])), attached)
+      ? this.portRules('remove', attached, new Map(attached.map((a) => [a.network, this.mustNet(a.network)])))
       : Promise.resolve(false);
     unruling.catch(() => undefined);
     for (const a of attached) {
@@ -533,8 +548,7 @@ export class Networks {
   }
 
   bandwidth(container: string): BandwidthView {
-    const c = this.cont(container);
-    return { netIn: c?.net_in ? formatRate(c.net_in) : null, netOut: c?.net_out ? formatRate(c.net_out) : null };
+    return bandwidthView(this.cont(container));
   }
 
   // Published ports
@@ -592,11 +606,7 @@ export class Networks {
 
   listPorts(container: string): PortView[] {
     const primary = this.adapterRows(container)[0];
-    return (this.db.prepare('SELECT * FROM net_ports WHERE container = ? ORDER BY host_port, proto').all(container) as PortRow[]).map((p) => ({
-      container: p.container, hostPort: p.host_port, containerPort: p.container_port, proto: p.proto,
-      address: primary ? primary.address.split('/')[0] : null,
-      spec: formatPortSpec({ hostPort: p.host_port, containerPort: p.container_port, proto: p.proto }),
-    }));
+    return (this.db.prepare('SELECT * FROM net_ports WHERE container = ? ORDER BY host_port, proto').all(container) as PortRow[]).map((p) => portView(p, primary?.address));
   }
 
   // Rules
@@ -606,24 +616,18 @@ export class Networks {
   }
 
   /**
-   * Adds the anti-spoofing chains of adapters about to be attached: one chain and one map element
-   * per port, so a start costs the same with 1 or 1000 containers on the network. False when it
-   * could not (the caller renders the tables whole, which is always right).
+   * Adds (attach) or removes (detach) the anti-spoofing chains of a container's adapters: one
+   * chain and one map element per port, so a start costs the same with 1 or 1000 containers on
+   * the network. False when it could not (the caller renders the tables whole, which is always right).
    */
-  private async addPortRules(rows: AdRow[], nets: Map<string, NetRow>): Promise<boolean> {
+  private async portRules(how: 'add' | 'remove', rows: AdRow[], nets: Map<string, NetRow>): Promise<boolean> {
     for (const net of nets.values()) {
-      const owners = rows.filter((a) => a.network === net.name).map((a) => ({ hostIfname: a.host_ifname, mac: a.mac, ip: a.address.split('/')[0] }));
-      const ok = await applyScript(nftAddPortsScript(tableName(this.rootId, net.idx), owners), `adding rules to network ${net.name}`).then(() => true, () => false);
-      if (!ok) return false;
-    }
-    return true;
-  }
-
-  /** Removes a container's anti-spoofing chains and map elements; false when that failed (the caller renders whole). */
-  private async removePortRules(nets: Map<string, NetRow>, rows: AdRow[]): Promise<boolean> {
-    for (const net of nets.values()) {
-      const ifnames = rows.filter((a) => a.network === net.name).map((a) => a.host_ifname);
-      const ok = await applyScript(nftRemovePortsScript(tableName(this.rootId, net.idx), ifnames), `removing rules from network ${net.name}`).then(() => true, () => false);
+      const mine = rows.filter((a) => a.network === net.name);
+      const table = tableName(this.rootId, net.idx);
+      const script = how === 'add'
+        ? nftAddPortsScript(table, mine.map((a) => ({ hostIfname: a.host_ifname, mac: a.mac, ip: a.address.split('/')[0] })))
+        : nftRemovePortsScript(table, mine.map((a) => a.host_ifname));
+      const ok = await applyScript(script, `${how === 'add' ? 'adding rules to' : 'removing rules from'} network ${net.name}`).then(() => true, () => false);
       if (!ok) return false;
     }
     return true;
@@ -655,27 +659,20 @@ export class Networks {
     };
     const gateways = new Map((this.db.prepare('SELECT name, gateway FROM networks').all() as Array<{ name: string; gateway: string }>).map((n) => [n.name, n.gateway]));
     for (const a of this.db.prepare('SELECT * FROM net_adapters ORDER BY container, CAST(substr(ifname, 4) AS INTEGER)').all() as AdRow[]) {
-      entry(a.container).adapters.push({ network: a.network, ifname: a.ifname, address: a.address, gateway: gateways.get(a.network) ?? '', mac: a.mac, hostIfname: a.host_ifname, attached: a.attached === 1 });
+      entry(a.container).adapters.push(adapterView(a, gateways.get(a.network)));
     }
     for (const p of this.db.prepare('SELECT * FROM net_ports ORDER BY container, host_port, proto').all() as PortRow[]) {
       const e = entry(p.container);
-      e.ports.push({
-        container: p.container, hostPort: p.host_port, containerPort: p.container_port, proto: p.proto,
-        address: e.adapters[0] ? e.adapters[0].address.split('/')[0] : null,
-        spec: formatPortSpec({ hostPort: p.host_port, containerPort: p.container_port, proto: p.proto }),
-      });
+      e.ports.push(portView(p, e.adapters[0]?.address));
     }
     for (const c of this.db.prepare('SELECT * FROM net_containers WHERE net_in IS NOT NULL OR net_out IS NOT NULL').all() as ContRow[]) {
-      entry(c.container).bandwidth = { netIn: c.net_in ? formatRate(c.net_in) : null, netOut: c.net_out ? formatRate(c.net_out) : null };
+      entry(c.container).bandwidth = bandwidthView(c);
     }
     return out;
   }
 
   adapters(container: string): AdapterView[] {
-    return this.adapterRows(container).map((a) => ({
-      network: a.network, ifname: a.ifname, address: a.address, gateway: this.net(a.network)?.gateway ?? '', mac: a.mac,
-      hostIfname: a.host_ifname, attached: a.attached === 1,
-    }));
+    return this.adapterRows(container).map((a) => adapterView(a, this.net(a.network)?.gateway));
   }
 
   /** Reads the live veth counters into the record; a new veth lifetime (ifindex changed, or counters fell) folds the old one first. */

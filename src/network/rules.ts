@@ -114,7 +114,6 @@ export function nftRemovePortsScript(table: string, hostIfnames: string[]): stri
   return hostIfnames.flatMap((i) => [`delete element bridge ${table} ports { ${q(i)} }`, `delete chain bridge ${table} port_${i}`]).join('\n') + '\n';
 }
 
-
 export function nftDeleteScript(table: string): string {
   return [`table ip ${table} {}`, `delete table ip ${table}`, `table bridge ${table} {}`, `delete table bridge ${table}`].join('\n') + '\n';
 }
