@@ -18,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { FailedPrecondition } from '../errors/index.js';
 import { run } from '../util/exec.js';
 import type { XattrIO } from '../store/index.js';
+import { mapIds } from '../templates/merge/index.js';
 import type { DbFiles } from './databases.js';
 
 /** lstat of `root`/`rel` when no component below root is a symlink or a non-directory; null when absent; 'unsafe' otherwise. */
@@ -132,8 +133,11 @@ export interface IdShift {
   gidMap: ReadonlyMap<number, number>;
 }
 
-const hostUid = (s: IdShift, uid: number): number => s.hostBase + (s.uidMap.get(uid) ?? uid);
-const hostGid = (s: IdShift, gid: number): number => s.hostBase + (s.gidMap.get(gid) ?? gid);
+/** The host owner of a template file of (uid, gid) in the container: its id remap (mapIds), then the shift. */
+function hostOwner(s: IdShift, uid: number, gid: number): { uid: number; gid: number } {
+  const ids = mapIds(uid, gid, s);
+  return { uid: s.hostBase + ids.uid, gid: s.hostBase + ids.gid };
+}
 
 export interface CopyResult {
   files: number;
@@ -190,18 +194,20 @@ export async function copyThrough(
       if (mine) { result.kept.push(`/${rel}`); skipBelow.push(rel); continue; }
       if (there) await fsp.rm(target, { recursive: true, force: true });
       await fsp.mkdir(target);
-      await fsp.chown(target, hostUid(shift, st.uid), hostGid(shift, st.gid));
+      const owner = hostOwner(shift, st.uid, st.gid);
+      await fsp.chown(target, owner.uid, owner.gid);
       await fsp.chmod(target, st.mode & 0o7777);
       continue;
     }
     if (mine) { result.kept.push(`/${rel}`); continue; }
     if (there) await fsp.rm(target, { recursive: true, force: true });
+    const owner = hostOwner(shift, st.uid, st.gid);
     if (st.isSymbolicLink()) {
       await fsp.symlink(await fsp.readlink(join(tree, rel)), target);
-      await fsp.lchown(target, hostUid(shift, st.uid), hostGid(shift, st.gid));
+      await fsp.lchown(target, owner.uid, owner.gid);
     } else if (st.isFile()) {
       await fsp.copyFile(join(tree, rel), target, fsc.COPYFILE_EXCL);
-      await fsp.chown(target, hostUid(shift, st.uid), hostGid(shift, st.gid));
+      await fsp.chown(target, owner.uid, owner.gid);
       await fsp.chmod(target, st.mode & 0o7777);
       const x = await xattrs.read(join(tree, rel)).catch(() => ({}));
       if (Object.keys(x).length) await xattrs.write(target, x);
@@ -226,7 +232,8 @@ export async function restoreShared(tree: string, upper: string, shift: IdShift)
     if (st.isDirectory()) continue;
     const mine = await lstatInside(upper, rel);
     if (!mine || mine === 'unsafe') continue;
-    const sameOwner = mine.uid === hostUid(shift, st.uid) && mine.gid === hostGid(shift, st.gid);
+    const owner = hostOwner(shift, st.uid, st.gid);
+    const sameOwner = mine.uid === owner.uid && mine.gid === owner.gid;
     if (st.isSymbolicLink()) {
       if (mine.isSymbolicLink() && sameOwner && (await fsp.readlink(join(upper, rel))) === (await fsp.readlink(join(tree, rel)))) {
         await fsp.unlink(join(upper, rel));
@@ -242,7 +249,7 @@ export async function restoreShared(tree: string, upper: string, shift: IdShift)
     if (!st.isDirectory()) continue;
     const mine = await lstatInside(upper, rel);
     if (!mine || mine === 'unsafe' || !mine.isDirectory()) continue;
-    if (mine.uid !== hostUid(shift, st.uid) || (mine.mode & 0o7777) !== (st.mode & 0o7777)) continue;
+    if (mine.uid !== hostOwner(shift, st.uid, st.gid).uid || (mine.mode & 0o7777) !== (st.mode & 0o7777)) continue;
     if ((await fsp.readdir(join(upper, rel))).length === 0) await fsp.rmdir(join(upper, rel)).catch(() => undefined);
   }
   return removed;

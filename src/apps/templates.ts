@@ -48,8 +48,6 @@ export interface CaptureSummary {
   skipped: string[];
 }
 
-const b64 = (x: Record<string, string> | undefined): Record<string, Buffer> => Object.fromEntries(Object.entries(x ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
-
 export class AppTemplates {
   constructor(private readonly store: Store, private readonly dir: string, private readonly content: ContentStore) {}
 
@@ -247,7 +245,7 @@ async function buildTree(tree: string, upper: string, idShift: number, entries: 
       await fsp.lchown(target, e.uid, e.gid);
     } else {
       const st = await fsp.lstat(source);
-      const stored = await content.ingestFile(source, { mode: e.mode, uid: e.uid, gid: e.gid, xattrs: b64(e.xattrs), mtime: st.mtime });
+      const stored = await content.ingestFile(source, { mode: e.mode, uid: e.uid, gid: e.gid, xattrs: decodeManifestXattrs(e.xattrs), mtime: st.mtime });
       await content.linkInto(stored.digest, target);
       files++;
       bytes += e.size;

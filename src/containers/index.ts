@@ -194,10 +194,15 @@ export class Containers {
     return this.store.listContainers().map((c) => this.view(c, bulk));
   }
 
-  private templateLayers(c: ContainerRecord): TemplateLayers {
-    const t = this.templates.get(c.template);
+  /** What the OS template contributes to a root. */
+  private osLayers(template: string): TemplateLayers {
+    const t = this.templates.get(template);
     const hostUsr = typeof t.meta.hostUsr === 'string' ? t.meta.hostUsr : undefined;
-    return { rootfs: this.templates.rootfsOf(c.template), hostUsr, apps: this.apps.layers(c) };
+    return { rootfs: this.templates.rootfsOf(template), hostUsr };
+  }
+
+  private templateLayers(c: ContainerRecord): TemplateLayers {
+    return { ...this.osLayers(c.template), apps: this.apps.layers(c) };
   }
 
   /** The runc id: the name, since each data root has its own runc state directory. */
@@ -410,8 +415,7 @@ export class Containers {
     return this.lock.run(name, async () => {
       const sw = stopwatch(`create ${name}`);
       if (this.store.getContainer(name)) throw new AlreadyExists(`container ${name} already exists: pick another name or destroy it first`);
-      const t = this.templates.get(opts.template);
-      const layers: TemplateLayers = { rootfs: this.templates.rootfsOf(opts.template), hostUsr: typeof t.meta.hostUsr === 'string' ? t.meta.hostUsr : undefined };
+      const layers = this.osLayers(opts.template);
       const layout = this.storage.layout(name);
       const r = new Reverter();
       try {
@@ -627,7 +631,8 @@ export class Containers {
   // Application templates
 
   private async isRunning(c: ContainerRecord): Promise<boolean> {
-    return c.state === 'running' && (await this.runc.state(this.id(c.name)))?.status === 'running';
+    if (c.state !== 'running') return false;
+    return ((await this.knownRunning(c)) ?? (await this.runc.state(this.id(c.name))))?.status === 'running';
   }
 
   /** Attaches an application template: a layer when stopped, copied in at once when running. */

@@ -15,7 +15,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { Internal } from '../errors/index.js';
 import type { IdMap } from '../runtime/index.js';
-import { idmapRanges, mountAll, mountedTargets, unmountAll, type Mount } from './mounts.js';
+import { idmapRanges, mountAll, mountedTargets, unmountTargets, type Mount } from './mounts.js';
 
 export { type Mount, mountedTargets, idmapRanges } from './mounts.js';
 
@@ -141,8 +141,7 @@ export class Storage {
     const stray = [...mounted]
       .filter((t) => t.startsWith(`${layout.dir}/`) && (everything || t !== layout.privateDir) && !own.includes(t))
       .sort().reverse();
-    const targets = [...own, ...stray];
-    if (targets.length) await unmountAll(targets.map((target): Mount => ({ kind: 'overlay', lower: [], upper: '', work: '', target })).reverse(), mounted);
+    await unmountTargets([...own, ...stray], mounted);
   }
 
   async isActive(layout: ContainerLayout): Promise<boolean> {

@@ -34,17 +34,20 @@ export async function mountAll(mounts: Mount[], idmountHelper: string): Promise<
   try {
     await run(argv, { context: `mounting ${mounts[mounts.length - 1].target}` });
   } catch (err) {
-    await unmountAll(mounts);
+    await unmountTargets([...mounts].reverse().map((m) => m.target));
     throw err;
   }
 }
 
-/** Unmounts in reverse order; mounts that are already gone are fine. */
-export async function unmountAll(mounts: Mount[], known?: Set<string>): Promise<void> {
+/**
+ * Unmounts the mount points `order`, in that order (an overlay before the layers below it);
+ * those not mounted (per `known`, the mount table if given) are skipped.
+ */
+export async function unmountTargets(order: string[], known?: Set<string>): Promise<void> {
   const mounted = known ?? (await mountedTargets());
-  const targets = [...mounts].reverse().map((m) => m.target).filter((t) => mounted.has(t));
+  const targets = order.filter((t) => mounted.has(t));
   if (!targets.length) return;
-  // One umount for all of them (in order: the overlay before the layers below it).
+  // One umount for all of them.
   const res = await run(['umount', ...targets], { allowFailure: true });
   if (res.status === 0) return;
   const still = await mountedTargets();

@@ -201,7 +201,7 @@ export function remapKeyChanges(rule: MergeRule, changes: KeyChanges, uidMap: Re
 }
 
 /** The owner a template file of (uid, gid) gets in this container: the single place the maps are applied to files. */
-export function mapIds(uid: number, gid: number, plan: Pick<IdRemapPlan, 'uidMap' | 'gidMap'>): { uid: number; gid: number } {
+export function mapIds(uid: number, gid: number, plan: { uidMap: ReadonlyMap<number, number>; gidMap: ReadonlyMap<number, number> }): { uid: number; gid: number } {
   return { uid: plan.uidMap.get(uid) ?? uid, gid: plan.gidMap.get(gid) ?? gid };
 }
 
