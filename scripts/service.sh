@@ -34,7 +34,9 @@ UNIT
     systemctl daemon-reload
     systemctl enable --now strata.service
   else
-    mkdir -p /run/strata /var/log/strata
+    mkdir -p /run/strata
+    mkdir -p -m 0700 /var/log/strata; chmod 0700 /var/log/strata
+    (umask 077; : >> "$logfile")
     nohup setsid "$node" "$top/bin/strata" daemon >> "$logfile" 2>&1 < /dev/null &
     echo $! > "$pidfile"
   fi

@@ -4,7 +4,8 @@
  * files) even when it fails. Processes are ended by the pid we started.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, promises as fsp, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, promises as fsp, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -196,3 +197,25 @@ export async function readJson<T>(file: string): Promise<T> {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A Debian bookworm template named `name` in daemon `d`: debootstrap once per test run (minutes,
+ * from the mirror), then exported to a cache file that later callers import (seconds). The cache
+ * lives in the working tree (`.test-cache/`, ignored by git), keyed by the build code, so one
+ * `npm test` shares it between test files and a clean clone starts without it.
+ */
+export async function sharedDebian(d: TestDaemon, name: string): Promise<void> {
+  const key = createHash('sha256');
+  for (const file of ['dist/src/templates/builders.js', 'dist/src/templates/pack/manifest.js', 'dist/src/store/digest.js']) key.update(readFileSync(join(TOP, file)));
+  const dir = join(TOP, '.test-cache');
+  const file = join(dir, `debian-bookworm-${key.digest('hex').slice(0, 12)}.strata`);
+  if (existsSync(file)) {
+    await d.ok('template', 'import', file, '--name', name);
+    return;
+  }
+  await d.ok('template', 'build', name, '--from', 'debootstrap:bookworm');
+  mkdirSync(dir, { recursive: true });
+  for (const old of readdirSync(dir)) if (old.startsWith('debian-bookworm-')) rmSync(join(dir, old), { force: true });
+  await d.ok('template', 'export', name, '-o', `${file}.tmp`);
+  renameSync(`${file}.tmp`, file);
+}

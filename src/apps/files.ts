@@ -17,7 +17,7 @@ import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FailedPrecondition } from '../errors/index.js';
 import { run } from '../util/exec.js';
-import type { XattrIO } from '../store/index.js';
+import { namespacedCapability, type XattrIO, type Xattrs } from '../store/index.js';
 import { mapIds } from '../templates/merge/index.js';
 import type { DbFiles } from './databases.js';
 
@@ -209,7 +209,14 @@ export async function copyThrough(
       await fsp.copyFile(join(tree, rel), target, fsc.COPYFILE_EXCL);
       await fsp.chown(target, owner.uid, owner.gid);
       await fsp.chmod(target, st.mode & 0o7777);
-      const x = await xattrs.read(join(tree, rel)).catch(() => ({}));
+      const x: Xattrs = await xattrs.read(join(tree, rel)).catch(() => ({}));
+      const cap = x['security.capability'];
+      // The copy's capability is its container root's, not the host's (docs/security.md).
+      if (cap && shift.hostBase !== 0) {
+        const own = namespacedCapability(cap, shift.hostBase);
+        if (own) x['security.capability'] = own;
+        else delete x['security.capability'];
+      }
       if (Object.keys(x).length) await xattrs.write(target, x);
       await fsp.utimes(target, st.atime, st.mtime);
       result.files++;

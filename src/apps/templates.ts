@@ -138,7 +138,7 @@ export class AppTemplates {
     fill: (scratch: string) => Promise<{ manifest: Manifest; digest: string; createdAt: string }>,
     deletions: string[] | (() => string[]), opaqueDirs: string[] | (() => string[]),
   ): Promise<AppVersion> {
-    await fsp.mkdir(join(this.dir, name), { recursive: true, mode: 0o711 });
+    await fsp.mkdir(join(this.dir, name), { recursive: true, mode: 0o700 });
     const scratch = join(this.dir, name, `.build-v${version}-${randomBytes(4).toString('hex')}`);
     await fsp.mkdir(scratch, { mode: 0o755 });
     try {

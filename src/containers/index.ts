@@ -65,6 +65,8 @@ export interface HostServices {
   pool: Pool;
   lxcfs: Lxcfs | null;
   networks: Networks;
+  /** Why container ids cannot reach the data root (a parent directory shut to them), if so. */
+  rootUnreachable?: string | null;
 }
 
 export interface ContainerStats {
@@ -437,6 +439,7 @@ export class Containers {
         signal?.throwIfAborted();
         const idMap = this.idMapOf(record);
         r.add(() => fsp.rm(layout.dir, { recursive: true, force: true }));
+        await this.storage.enclose(layout, idMap);
         if (limits.disk) {
           const volumes = this.host.pool.driver;
           await volumes.create(name, limits.disk);
@@ -487,6 +490,7 @@ export class Containers {
     let layers = this.templateLayers(c);
     const layout = this.storage.layout(c.name);
     const idMap = this.idMapOf(c);
+    if (idMap && this.host.rootUnreachable) throw new FailedPrecondition(this.host.rootUnreachable);
     if (idMap && !this.host.idmapped) {
       if (layers.hostUsr) throw new NotSupported(`this kernel cannot idmap mounts, which a host-linked template needs for ${c.name}: recreate it with --privileged, or from another template`);
       layers = { rootfs: await this.templates.shiftedRootfs(c.template, idMap.hostBase), preShifted: true };
@@ -732,6 +736,8 @@ export class Containers {
     };
     const running = new Map((await this.runc.list()).map((s) => [s.id, s]));
     for (const c of this.store.listContainers()) {
+      // Data roots of older versions left container directories open to every host user.
+      await this.storage.enclose(this.storage.layout(c.name), this.idMapOf(c));
       // After a host reboot the volumes are not mounted; a private area must always be there.
       if (c.volume) await this.host.pool.driver.activate(c.name, this.storage.layout(c.name).privateDir).catch((err: Error) => note(c.name, `its disk could not be mounted: ${err.message}`));
       const s = running.get(this.id(c.name));

@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { Containers } from '../containers/index.js';
 import { Captures } from '../containers/capture.js';
+import { idMapFor } from '../containers/ids.js';
 import { FailedPrecondition } from '../errors/index.js';
 import { pathsFor, VERSION } from '../config/index.js';
 import { buildServer } from '../api/server.js';
@@ -20,6 +21,7 @@ import { detectCgroupDriver, hostCapacity } from '../resources/index.js';
 import { Lxcfs } from '../resources/lxcfs.js';
 import { Pool } from '../storage/pool.js';
 import { run } from '../util/exec.js';
+import { containersUnreachable, secureDataRoot } from './data-root.js';
 
 export interface DaemonOptions {
   root: string;
@@ -61,12 +63,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   if (await socketAnswers(opts.socket)) throw new FailedPrecondition(`a daemon already listens on ${opts.socket}: stop it, or give this one another --socket`);
   await fsp.writeFile(pidFile, `${process.pid}\n`);
 
-  for (const dir of [paths.root, paths.containers, paths.templates]) {
-    await fsp.mkdir(dir, { recursive: true, mode: 0o711 });
-    // Container roots live below: their unprivileged uids must be able to traverse (not list) these.
-    const { mode } = await fsp.stat(dir);
-    if ((mode & 0o011) !== 0o011) await fsp.chmod(dir, (mode & 0o7777) | 0o011);
-  }
+  await secureDataRoot(paths);
   // STRATA_DISABLE_IDMAP=1 forces the fallback (tests use it: every kernel here has idmapped mounts).
   const idmapped = process.env.STRATA_DISABLE_IDMAP !== '1'
     && (await run([paths.helpers.idmount, 'check', paths.containers], { allowFailure: true })).status === 0;
@@ -74,6 +71,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     log('NOTICE: no idmapped mounts on this kernel: all containers share ONE host id range, and each template gets one id-shifted copy '
       + '(more disk, no page-cache sharing with the content store, weaker isolation between containers); host-linked templates need --privileged');
   }
+
+  const rootUnreachable = await containersUnreachable(paths, idMapFor(paths.root, 0).hostBase);
+  if (rootUnreachable) log(`WARNING: ${rootUnreachable}`);
 
   const store = new Store(paths.db);
   const monitor = new Monitor(paths.monitorSocket, paths.helpers.monitor);
@@ -87,7 +87,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   if (!lxcfs.available()) log('NOTICE: lxcfs is not installed: containers will see the host\'s /proc/meminfo, uptime… (run \'npm run quickstart\')');
   else await lxcfs.ensure();
   const networks = new Networks(store.db, { rootId: paths.rootId, runDir: paths.run });
-  const containers = new Containers(paths, store, templates, runc, { idmapped, capacity: hostCapacity(), cgroups, pool, lxcfs: lxcfs.available() ? lxcfs : null, networks });
+  const containers = new Containers(paths, store, templates, runc, { idmapped, capacity: hostCapacity(), cgroups, pool, lxcfs: lxcfs.available() ? lxcfs : null, networks, rootUnreachable });
 
   for (const line of await containers.reconcile()) log(`reconcile: ${line}`);
   const running = new Set(store.listContainers().filter((c) => c.state === 'running').map((c) => c.name));

@@ -72,10 +72,22 @@ export class Storage {
     };
   }
 
+  /**
+   * Creates (or mends) the container's directory so that only host root and the container's
+   * own root group can pass through it (0710 root:BASE), and nobody else: runc's init resolves
+   * the root's path as the container's root before pivot_root, but no other host user may reach
+   * the set-user-id files, file capabilities and data below (docs/security.md).
+   */
+  async enclose(layout: ContainerLayout, idMap: IdMap | undefined): Promise<void> {
+    await fsp.mkdir(layout.dir, { recursive: true, mode: 0o700 });
+    await fsp.chown(layout.dir, 0, idMap?.hostBase ?? 0);
+    await fsp.chmod(layout.dir, idMap ? 0o710 : 0o700);
+  }
+
   /** Creates the private area, owned by the container's root. */
   async prepare(layout: ContainerLayout, idMap: IdMap | undefined, template: TemplateLayers): Promise<void> {
+    await this.enclose(layout, idMap);
     await fsp.mkdir(layout.privateDir, { recursive: true, mode: 0o700 });
-    await fsp.chmod(layout.dir, 0o711);
     await fsp.chmod(layout.privateDir, 0o700);
     const owner = idMap?.hostBase ?? 0;
     const uppers = [layout.privateArea, ...(template.hostUsr ? [join(layout.privateArea, 'usr')] : [])];

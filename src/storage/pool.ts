@@ -83,7 +83,8 @@ export class LoopExt4Driver implements VolumeDriver {
   async activate(volume: string, mountpoint: string): Promise<void> {
     if ((await mountedTargets()).has(mountpoint)) return;
     await fsp.mkdir(mountpoint, { recursive: true, mode: 0o700 });
-    await run(['mount', '-o', 'loop,noatime', this.image(volume), mountpoint], { context: `mounting the disk of ${volume}` });
+    // nosuid,nodev: a file of the private area run by its host path grants nothing (the overlay above has its own flags).
+    await run(['mount', '-o', 'loop,noatime,nosuid,nodev', this.image(volume), mountpoint], { context: `mounting the disk of ${volume}` });
   }
 
   async deactivate(mountpoint: string): Promise<void> {

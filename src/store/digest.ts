@@ -23,6 +23,7 @@
  * copy stored.
  */
 import { createHash } from 'node:crypto';
+import { capabilityRefusal } from './capability.js';
 import { InvalidArgument } from '../errors/index.js';
 
 /** Extended attributes by name; only the names `keptXattr` accepts are ever stored. */
@@ -108,6 +109,8 @@ function checkMeta(meta: ObjectMeta): void {
     const why = xattrRefusal(name);
     if (why) throw new InvalidArgument(`xattr ${JSON.stringify(name).slice(0, 300)} ${why}`);
     if (!Buffer.isBuffer(value) || value.length > MAX_XATTR_VALUE_BYTES) throw new InvalidArgument(`xattr ${name} has a value that is not a buffer of at most ${MAX_XATTR_VALUE_BYTES} bytes`);
+    const capability = name === 'security.capability' ? capabilityRefusal(value) : undefined;
+    if (capability) throw new InvalidArgument(`the file capability ${capability}`);
   }
 }
 

@@ -16,6 +16,7 @@ export {
   type ObjectMeta,
   type Xattrs,
 } from './digest.js';
+export { capabilityRefusal, namespacedCapability, neutralCapability } from './capability.js';
 export {
   ContentStore,
   hashFile,

@@ -25,9 +25,13 @@ async function file(path: string, body: string, mode = 0o644, uid = 0, gid = 0):
 
 test('the object digest is sha256 of the documented header', () => {
   const content = sha256Digest('hello\n');
-  const header = objectHeader({ mode: 0o4755, uid: 0, gid: 42, xattrs: { 'user.b': Buffer.from('2'), 'security.capability': Buffer.from([1, 2]) } }, content);
-  assert.equal(header, `strata-object-v1\nmode 4755\nuid 0\ngid 42\nxattr security.capability AQI=\nxattr user.b Mg==\ncontent ${content}\n`);
-  assert.equal(objectDigest({ mode: 0o4755, uid: 0, gid: 42, xattrs: { 'user.b': Buffer.from('2'), 'security.capability': Buffer.from([1, 2]) } }, content), sha256Digest(header));
+  const cap = Buffer.from('0100000200200000000000000000000000000000', 'hex'); // cap_net_raw=ep, revision 2
+  const header = objectHeader({ mode: 0o4755, uid: 0, gid: 42, xattrs: { 'user.b': Buffer.from('2'), 'security.capability': cap } }, content);
+  assert.equal(header, `strata-object-v1\nmode 4755\nuid 0\ngid 42\nxattr security.capability ${cap.toString('base64')}\nxattr user.b Mg==\ncontent ${content}\n`);
+  assert.equal(objectDigest({ mode: 0o4755, uid: 0, gid: 42, xattrs: { 'user.b': Buffer.from('2'), 'security.capability': cap } }, content), sha256Digest(header));
+  // A capability of one user namespace (revision 3), or a malformed one, is not an object's.
+  assert.throws(() => objectDigest({ mode: 0o755, uid: 0, gid: 0, xattrs: { 'security.capability': Buffer.concat([Buffer.from('01000003', 'hex'), cap.subarray(4), Buffer.from('00000171', 'hex')]) } }, content), /user namespace of root id/);
+  assert.throws(() => objectDigest({ mode: 0o755, uid: 0, gid: 0, xattrs: { 'security.capability': Buffer.from([1, 2]) } }, content), /not a valid file capability/);
   assert.throws(() => objectDigest({ mode: 0o644, uid: 0, gid: 0, xattrs: { 'trusted.overlay.opaque': Buffer.from('y') } }, content), InvalidArgument);
   assert.throws(() => objectDigest({ mode: 0o644, uid: -1, gid: 0 }, content), InvalidArgument);
 });

@@ -8,11 +8,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound, NotSupported } from '../errors/index.js';
 import { VERSION } from '../config/index.js';
 import type { Store, TemplateRecord } from '../state/index.js';
-import { ContentStore, ingestTree, treeDf } from '../store/index.js';
+import { ContentStore, ingestTree, namespacedCapability, treeDf } from '../store/index.js';
 import { diskUsage, exists } from '../util/fs.js';
 import { validateName } from '../util/names.js';
 import { KeyedLock } from '../util/keyed-lock.js';
@@ -125,7 +125,7 @@ export class Templates {
     const scratch = join(this.dir, `.build-${name}-${randomBytes(4).toString('hex')}`);
     const started = Date.now();
     try {
-      await fsp.mkdir(this.dir, { recursive: true, mode: 0o711 });
+      await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
       await fsp.mkdir(scratch, { mode: 0o755 });
       const made = await fill(scratch);
       signal?.throwIfAborted();
@@ -289,14 +289,25 @@ export class Templates {
       const tmp = `${target}.tmp`;
       await fsp.rm(tmp, { recursive: true, force: true });
       await run(['cp', '-a', this.rootfsOf(name), tmp], { context: `copying template ${name} for the shared id range` });
+      // Identical files of a template are one inode (hardlinks into the store), which cp -a keeps: shift each inode once.
+      const done = new Set<number>();
       const walk = async (path: string): Promise<void> => {
         const st = await fsp.lstat(path);
+        if (st.nlink > 1 && !st.isDirectory()) {
+          if (done.has(st.ino)) return;
+          done.add(st.ino);
+        }
         await fsp.lchown(path, st.uid + base, st.gid + base);
         // chown clears setuid and setgid bits: put the mode back.
         if (!st.isSymbolicLink()) await fsp.chmod(path, st.mode & 0o7777);
         if (st.isDirectory()) for (const entry of await fsp.readdir(path)) await walk(join(path, entry));
       };
       await walk(tmp);
+      // chown dropped file capabilities too: they come back as the shared range's root's own.
+      for (const [path, x] of await this.content.xattrs.readTree(this.rootfsOf(name))) {
+        const cap = x['security.capability'] && namespacedCapability(x['security.capability'], base);
+        if (cap) await this.content.xattrs.write(join(tmp, relative(this.rootfsOf(name), path)), { 'security.capability': cap });
+      }
       await fsp.rename(tmp, target);
       return target;
     });

@@ -32,6 +32,7 @@ import { FailedPrecondition, InvalidArgument } from '../../errors/index.js';
 import { MERGE_RULES, type MergeRule } from '../merge/rules.js';
 import { compileExcludes } from './glob.js';
 import { readXattrs, type Xattrs } from './xattrs.js';
+import { neutralCapability } from '../../store/index.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink';
 
@@ -372,6 +373,13 @@ async function toEntry(n: Node, idShift: number): Promise<Entry> {
     entry.size = Buffer.byteLength(entry.target);
   }
   const x = ownXattrs(n.xattrs);
+  const cap = x?.['security.capability'];
+  if (x && cap) {
+    // The installer set it as the scratch container's root: the kernel stored it for that namespace.
+    const neutral = neutralCapability(Buffer.from(cap, 'base64'), idShift);
+    if (!neutral) throw new FailedPrecondition(`${n.path} carries a file capability that is not the scratch container's own (set in a nested user namespace, or malformed): set it as the container's root and capture again`);
+    x['security.capability'] = neutral.toString('base64');
+  }
   if (x) entry.xattrs = x;
   return entry;
 }
