@@ -15,7 +15,7 @@ import { Conflict, FailedPrecondition, InvalidArgument, NotFound } from '../erro
 import type { AppVersionRecord, Store, TemplateRecord } from '../state/index.js';
 import type { ContentStore } from '../store/index.js';
 import { decodeXattrs as decodeManifestXattrs } from '../templates/pack/manifest.js';
-import { describeTree, exportTemplate, importTemplate, type BaseRef, type Made, type Manifest } from '../templates/pack/index.js';
+import { countProgress, describeTree, exportTemplate, importTemplate, type BaseRef, type Made, type Manifest } from '../templates/pack/index.js';
 import type { ChangeSet, Entry } from '../templates/capture/index.js';
 import { MERGE_RULES } from '../templates/merge/index.js';
 import { diskUsage } from '../util/fs.js';
@@ -122,7 +122,7 @@ export class AppTemplates {
     let opaqueDirs: string[] = [];
     return this.make(name, version, async (scratch) => {
       const result = await importTemplate(file, this.content, join(scratch, 'tree'), {
-        onProgress: (p) => { if (p.done % 2000 === 0 || p.done === p.total) progress(`${p.step}: ${p.done}${p.total ? ` of ${p.total}` : ''}`); },
+        onProgress: countProgress(progress),
       });
       checkAppManifest(result.manifest, file);
       ({ deletions, opaqueDirs } = result.manifest);
@@ -171,7 +171,7 @@ export class AppTemplates {
     const result = await exportTemplate(v.tree, {
       name: v.name, version: m.version, kind: 'app', createdAt: m.createdAt, made: m.made, bases: m.bases,
       deletions: m.deletions, opaqueDirs: m.opaqueDirs, keys: m.keys,
-    }, this.content, outFile, (p) => { if (p.step === 'objects' && (p.done % 1000 === 0 || p.done === p.total)) progress(`objects: ${p.done} of ${p.total}`); });
+    }, this.content, outFile, countProgress(progress));
     return { digest: result.digest, bytes: result.bytes };
   }
 

@@ -59,7 +59,40 @@ export function since(iso: string | null): string {
 }
 
 /** Progress lines of long operations, with the time since the start. */
-export function progressPrinter(): (line: string) => void {
+/** A counter line of a long step (`objects: 1200 of 11436`), shown as one line that updates. */
+const COUNTER = /^([a-z][\w -]*): (\d+)(?: of (\d+))?$/;
+
+/**
+ * Progress lines on stderr, each with the time since the start. Counter lines update one line in
+ * place on a terminal (with a bar when the total is known); in a log, a counter line is written
+ * when its step starts or ends and every 5 s between.
+ */
+export function progressPrinter(tty = !!process.stderr.isTTY): (line: string) => void {
   const start = Date.now();
-  return (line) => process.stderr.write(`[${((Date.now() - start) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
+  const stamp = (): string => `[${((Date.now() - start) / 1000).toFixed(1).padStart(6)}s]`;
+  let open = false; // a counter line is on screen without its newline
+  let step = '';
+  let logged = 0;
+  return (line) => {
+    const counter = COUNTER.exec(line);
+    if (!counter) {
+      process.stderr.write(`${open ? '\n' : ''}${stamp()} ${line}\n`);
+      open = false;
+      return;
+    }
+    const [, name, done, total] = counter;
+    const finished = total !== undefined && done === total;
+    if (tty) {
+      const width = 30;
+      const bar = total ? ` [${'#'.repeat(Math.round((Number(done) / Number(total)) * width)).padEnd(width, '.')}]` : '';
+      process.stderr.write(`\r\x1b[K${stamp()} ${name}${bar} ${done}${total ? ` of ${total}` : ''}${finished ? '\n' : ''}`);
+      open = !finished;
+      return;
+    }
+    if (name !== step || finished || Date.now() - logged >= 5000) {
+      process.stderr.write(`${stamp()} ${line}\n`);
+      logged = Date.now();
+    }
+    step = finished ? '' : name;
+  };
 }

@@ -197,6 +197,7 @@ export async function buildInto(dir: string, source: TemplateSource, progress: P
       progress(`extracting ${source.file}`);
       const stats = await extractTar(source.file, rootfs);
       progress(`extracted ${stats.entries} entries, ${stats.bytes} bytes`);
+      if (stats.skippedDevices) progress(`skipped ${stats.skippedDevices} device nodes under /dev: a container gets its own /dev`);
       return { ...(await initOf(rootfs, SLEEP_FOREVER)), meta: { file: source.file } };
     }
     case 'oci': {

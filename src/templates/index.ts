@@ -18,7 +18,7 @@ import { validateName } from '../util/names.js';
 import { KeyedLock } from '../util/keyed-lock.js';
 import { run } from '../util/exec.js';
 import { buildInto, parseSource, type Progress, type TemplateSource } from './builders.js';
-import { describeTree, exportTemplate, importTemplate, readTemplateFile, type ManifestBase } from './pack/index.js';
+import { countProgress, describeTree, exportTemplate, importTemplate, readTemplateFile, type ManifestBase } from './pack/index.js';
 import { AppTemplates, checkAppManifest, type AppVersion } from '../apps/index.js';
 
 export { parseSource, type Progress, type TemplateSource } from './builders.js';
@@ -217,7 +217,7 @@ export class Templates {
       result = await this.apps.export(this.apps.get(name, version), outFile, progress);
     } else {
       if (typeof t.meta.hostUsr === 'string') throw new NotSupported(`template ${name} is host-linked: it uses this host's ${t.meta.hostUsr} in place, which a file cannot carry to another host; export a debootstrap or imported template instead`);
-      result = await exportTemplate(this.rootfsOf(name), this.osManifestBase(t), this.content, outFile, (p) => progress(`${p.step}: ${p.done}${p.total ? ` of ${p.total}` : ''}`));
+      result = await exportTemplate(this.rootfsOf(name), this.osManifestBase(t), this.content, outFile, countProgress(progress));
     }
     progress(`wrote ${outFile}: ${mib(result.bytes)}, digest ${result.digest}`);
     return { file: outFile, digest: result.digest, bytes: result.bytes };
@@ -267,7 +267,7 @@ export class Templates {
     }
     return this.make(finalName, progress, async (scratch) => {
       const result = await importTemplate(file, this.content, join(scratch, 'rootfs'), {
-        onProgress: (p) => progress(`${p.step}: ${p.done}${p.total ? ` of ${p.total}` : ''}`),
+        onProgress: countProgress(progress),
       });
       const m = result.manifest;
       progress(`imported ${m.totals.files} files, ${result.newObjects} objects new to the store, digest ${result.digest}`);

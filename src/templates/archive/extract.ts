@@ -51,6 +51,8 @@ export interface ExtractStats {
   hardlinks: number;
   /** xattrs found in PAX headers and not set (Strata sets none). */
   skippedXattrs: number;
+  /** Device nodes under /dev, not created: a container gets its own /dev from the runtime. */
+  skippedDevices: number;
 }
 
 const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
@@ -87,7 +89,7 @@ interface Entry extends Metadata {
   name: string;
   /** Normalised and relative to the root; '' is the root itself. */
   path: string;
-  type: 'file' | 'dir' | 'symlink' | 'hardlink';
+  type: 'file' | 'dir' | 'symlink' | 'hardlink' | 'device';
   /** A symlink's content, or the normalised path a hardlink points to; '' otherwise. */
   target: string;
   xattrs: number;
@@ -140,7 +142,7 @@ export async function extractTar(
 
 /** Writes entries into dest and remembers what it wrote, so that it never writes through a symlink. */
 class Extraction {
-  readonly stats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skippedXattrs: 0 };
+  readonly stats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skippedXattrs: 0, skippedDevices: 0 };
   /** Directories whose metadata is applied at the end, deepest first. */
   private readonly dirs = new Map<string, Metadata>();
 
@@ -151,6 +153,10 @@ class Extraction {
 
   async place(entry: Entry, body: Body): Promise<void> {
     this.stats.skippedXattrs += entry.xattrs;
+    if (entry.type === 'device') {
+      this.stats.skippedDevices++;
+      return;
+    }
     if (entry.path === '') {
       if (entry.type !== 'dir') throw refuse(entry.name, 'names the root but is not a directory');
       this.dirs.set('', entry);
@@ -456,7 +462,7 @@ function inspect(header: Header): Entry {
   const entry: Entry = {
     name,
     path,
-    type: entryType(header),
+    type: entryType(header, path),
     mode: (header.mode ?? 0o644) & 0o7777,
     uid: owner(pax.uid ?? header.uid, name),
     gid: owner(pax.gid ?? header.gid, name),
@@ -476,7 +482,7 @@ function inspect(header: Header): Entry {
   return entry;
 }
 
-function entryType(header: Header): Entry['type'] {
+function entryType(header: Header, path: string): Entry['type'] {
   switch (header.type) {
     case 'file':
     case 'contiguous-file':
@@ -489,7 +495,9 @@ function entryType(header: Header): Entry['type'] {
       return 'hardlink';
     case 'character-device':
     case 'block-device':
-      throw refuse(header.name, 'is a device node, which Strata never creates from an archive');
+      // Every debootstrap or LXC tarball has /dev/null and friends: the runtime makes a container's /dev.
+      if (path.startsWith('dev/')) return 'device';
+      throw refuse(header.name, 'is a device node outside /dev, which Strata never creates from an archive');
     case 'fifo':
       throw refuse(header.name, 'is a FIFO, which Strata does not extract, for simplicity');
     default:

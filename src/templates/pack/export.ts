@@ -35,6 +35,20 @@ export type ManifestBase = Omit<Manifest, 'format' | 'files' | 'totals'>;
 
 export type PackProgress = (progress: { step: 'scan' | 'objects' | 'tree'; done: number; total?: number }) => void;
 
+/**
+ * Pack progress as counter lines (`objects: 1200 of 11436`), at most a few a second and always
+ * the last of each step: the CLI shows them as one line that updates in place.
+ */
+export function countProgress(line: (message: string) => void, everyMs = 250): PackProgress {
+  let last = 0;
+  return (p) => {
+    const now = Date.now();
+    if (now - last < everyMs && p.done !== p.total) return;
+    last = now;
+    line(`${p.step}: ${p.done}${p.total ? ` of ${p.total}` : ''}`);
+  };
+}
+
 export interface ExportResult {
   /** The template digest (sha256 of the canonical manifest). */
   digest: string;

@@ -23,5 +23,5 @@ export {
   type SymlinkEntry,
   type Totals,
 } from './manifest.js';
-export { describeTree, exportTemplate, type TreeDescription, type ExportResult, type ManifestBase, type PackProgress } from './export.js';
+export { countProgress, describeTree, exportTemplate, type TreeDescription, type ExportResult, type ManifestBase, type PackProgress } from './export.js';
 export { DEFAULT_IMPORT_LIMITS, importTemplate, readTemplateFile, type ImportLimits, type ImportOptions, type ImportResult } from './import.js';
