@@ -96,7 +96,8 @@ export interface DiffOptions {
 /**
  * Left out of a capture unless `volatile` says otherwise: scratch space, caches, logs, lock
  * files, package lists and the backup copies that shadow-utils and dpkg leave. Not
- * /etc/ld.so.cache: it must match the libraries the template adds.
+ * /etc/ld.so.cache: it must match the libraries the template adds. Of a `DIR/**` pattern only
+ * the files go: the directories below DIR stay, empty.
  */
 export const DEFAULT_VOLATILE: readonly string[] = [
   '/tmp',
@@ -227,7 +228,11 @@ export async function diffUpper(upperDir: string, lowerDirs: string[], opts: Dif
   const idShift = checkShift('idShift', opts.idShift);
   const lowerIdShift = checkShift('lowerIdShift', opts.lowerIdShift);
   const rules = new Map((opts.rules ?? MERGE_RULES).map((r) => [r.path, r]));
-  const excluded = compileExcludes([...(opts.volatile ?? DEFAULT_VOLATILE), ...(opts.excludes ?? [])]);
+  // A volatile `DIR/**` leaves out the files below DIR but keeps the directories, with their owner
+  // and mode: a package's /var/log/nginx or /var/cache/man must exist where it is attached.
+  const volatile = opts.volatile ?? DEFAULT_VOLATILE;
+  const excluded = compileExcludes([...volatile.filter((p) => !p.endsWith('/**')), ...(opts.excludes ?? [])]);
+  const volatileContent = compileExcludes(volatile.filter((p) => p.endsWith('/**')));
   const rootSt = await lstatOrNull(upper);
   if (!rootSt?.isDirectory()) throw new InvalidArgument(`upper directory ${upper} does not exist or is not a directory: give the scratch container's private area`);
 
@@ -240,6 +245,7 @@ export async function diffUpper(upperDir: string, lowerDirs: string[], opts: Dif
       if (excluded(path)) continue;
       const host = join(upper, path);
       const st = await fsp.lstat(host);
+      if (!st.isDirectory() && volatileContent(path)) continue;
       nodes.push({ path, host, st, xattrs: {} });
       if (st.isDirectory()) await walk(path);
     }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MERGE_RULES, dpkgStatusRule, groupRule, gshadowRule, packageKey, passwdRule, ruleFor, shadowRule } from './rules.js';
+import { applyKeyChanges, keyChanges, removeKeyChanges } from './keys.js';
+import { MERGE_RULES, dependRules, dpkgStatusRule, groupRule, gshadowRule, packageKey, passwdRule, ruleFor, shadowRule } from './rules.js';
 
 const PASSWD = `root:x:0:0:root:/root:/bin/bash
 # a comment the admin wrote
@@ -32,7 +33,9 @@ Version: 12.4
 `;
 
 test('the table has one rule per file, with the expected paths', () => {
-  assert.deepEqual(MERGE_RULES.map((r) => r.path).sort(), ['/etc/group', '/etc/gshadow', '/etc/passwd', '/etc/shadow', '/var/lib/dpkg/status']);
+  assert.deepEqual(MERGE_RULES.map((r) => r.path).sort(), [
+    '/etc/group', '/etc/gshadow', '/etc/init.d/.depend.boot', '/etc/init.d/.depend.start', '/etc/init.d/.depend.stop', '/etc/passwd', '/etc/shadow', '/var/lib/dpkg/status',
+  ]);
   assert.equal(new Set(MERGE_RULES.map((r) => r.path)).size, MERGE_RULES.length);
   assert.equal(ruleFor('/etc/passwd'), passwdRule);
   assert.equal(ruleFor('/etc/passwd-'), undefined);
@@ -148,4 +151,19 @@ test('passwd and group records remap their ids; shadow ones have none', () => {
   assert.equal(groupRule.remapIds!('odd:x:notanumber:', uid, gid), 'odd:x:notanumber:');
   assert.equal(shadowRule.remapIds, undefined);
   assert.equal(gshadowRule.remapIds, undefined);
+});
+
+test('insserv boot order files compose: two templates\' services both start, and detach takes one out', () => {
+  const rule = dependRules[1];
+  assert.equal(rule.path, '/etc/init.d/.depend.start');
+  const base = 'TARGETS = killprocs bootlogs single rc.local\nINTERACTIVE =\nsingle: killprocs\nrc.local: bootlogs\n';
+  const nginx = keyChanges(rule, base, 'TARGETS = killprocs bootlogs nginx single rc.local\nINTERACTIVE =\nsingle: killprocs\nrc.local: bootlogs nginx\n');
+  const redis = keyChanges(rule, base, 'TARGETS = killprocs redis-server bootlogs single rc.local\nINTERACTIVE =\nsingle: killprocs\nrc.local: redis-server bootlogs\n');
+  assert.deepEqual(Object.keys(nginx).sort(), ['edge rc.local nginx', 'target nginx']);
+  const one = applyKeyChanges(rule, base, nginx, base);
+  const both = applyKeyChanges(rule, one.text, redis, base);
+  assert.deepEqual([...one.conflicts, ...both.conflicts], []);
+  assert.equal(both.text, 'TARGETS = killprocs bootlogs single rc.local nginx redis-server\nINTERACTIVE =\nsingle: killprocs\nrc.local: bootlogs nginx redis-server\n');
+  const back = removeKeyChanges(rule, both.text, nginx, base);
+  assert.equal(back.text, 'TARGETS = killprocs bootlogs single rc.local redis-server\nINTERACTIVE =\nsingle: killprocs\nrc.local: bootlogs redis-server\n');
 });

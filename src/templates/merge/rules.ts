@@ -187,8 +187,55 @@ export const dpkgStatusRule: MergeRule = {
   },
 };
 
+// ---- insserv's boot order files: /etc/init.d/.depend.{boot,start,stop}
+//
+// Derived from the installed services, so each capture carries a whole new copy, and the top
+// template's would hide every other's services (startpar starts only the TARGETS listed). Merged
+// as sets instead: one key per target (`target nginx`), per interactive target and per edge
+// (`edge rc.local nginx`: rc.local starts after nginx), so templates add and remove their own.
+
+function dependKeys(text: string): string[] {
+  const keys: string[] = [];
+  for (const line of text.split('\n')) {
+    const list = /^(TARGETS|INTERACTIVE)\s*=(.*)$/.exec(line);
+    if (list) {
+      for (const t of list[2].trim().split(/\s+/).filter(Boolean)) keys.push(`${list[1] === 'TARGETS' ? 'target' : 'interactive'} ${t}`);
+      continue;
+    }
+    const dep = /^([^\s:#=]+):(.*)$/.exec(line);
+    if (dep) for (const d of dep[2].trim().split(/\s+/).filter(Boolean)) keys.push(`edge ${dep[1]} ${d}`);
+  }
+  return keys;
+}
+
+function dependFile(path: string): MergeRule {
+  return {
+    path,
+    noun: 'boot order entry',
+    parse(text) {
+      return new Map(dependKeys(text).map((k) => [k, k]));
+    },
+    serialize(records, original) {
+      // The original's order first, then new keys; the file is written whole, as insserv does.
+      const keys = [...new Set([...dependKeys(original).filter((k) => records.has(k)), ...records.keys()])];
+      const listed = (kind: string): string => keys.filter((k) => k.startsWith(`${kind} `)).map((k) => ` ${k.split(' ')[1]}`).join('');
+      const edges = new Map<string, string[]>();
+      for (const k of keys.filter((x) => x.startsWith('edge '))) {
+        const [, from, to] = k.split(' ');
+        edges.set(from, [...(edges.get(from) ?? []), to]);
+      }
+      const lines = [`TARGETS =${listed('target')}`];
+      if (/^INTERACTIVE\s*=/m.test(original) || listed('interactive')) lines.push(`INTERACTIVE =${listed('interactive')}`);
+      for (const [from, to] of edges) lines.push(`${from}: ${to.join(' ')}`);
+      return `${lines.join('\n')}\n`;
+    },
+  };
+}
+
+export const dependRules: readonly MergeRule[] = ['boot', 'start', 'stop'].map((k) => dependFile(`/etc/init.d/.depend.${k}`));
+
 /** The merge table: the files captured and attached per key. Order does not matter; paths are unique. */
-export const MERGE_RULES: readonly MergeRule[] = [passwdRule, groupRule, shadowRule, gshadowRule, dpkgStatusRule];
+export const MERGE_RULES: readonly MergeRule[] = [passwdRule, groupRule, shadowRule, gshadowRule, dpkgStatusRule, ...dependRules];
 
 /** The rule for a path inside the container, or undefined when the file is captured as a plain file. */
 export function ruleFor(path: string, rules: readonly MergeRule[] = MERGE_RULES): MergeRule | undefined {
