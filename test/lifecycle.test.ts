@@ -60,6 +60,20 @@ describe('container lifecycle', () => {
     assert.match(r.stderr, /user nosuchuser does not exist/);
   });
 
+  test('exec of a missing program or with a bad --cwd answers like podman: 127/126 and one line', async () => {
+    const cases: Array<[string[], number, RegExp]> = [
+      [['--', 'no-such-program'], 127, /^strata: no-such-program: command not found in container web1\n$/],
+      [['--', '/no/such/path'], 127, /^strata: \/no\/such\/path: command not found in container web1\n$/],
+      [['--cwd', '/no-such-dir', '--', 'ls'], 126, /^strata: the working directory \/no-such-dir cannot be used in container web1: no such file or directory\n$/],
+      [['--', '/etc/passwd'], 126, /^strata: \/etc\/passwd: permission denied in container web1/],
+    ];
+    for (const [args, status, message] of cases) {
+      const r = await d.cli('exec', 'web1', ...args);
+      assert.equal(r.status, status, args.join(' '));
+      assert.match(r.stderr, message);
+    }
+  });
+
   test('the hostname is the one given, and /etc/hostname agrees', async () => {
     assert.equal((await d.ok('exec', 'web1', '--', 'hostname')).trim(), 'web-one');
     assert.equal((await d.ok('exec', 'web1', '--', 'cat', '/etc/hostname')).trim(), 'web-one');

@@ -2,24 +2,67 @@ import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { clientOf, verb } from '../context.js';
 
-/** Runs the runc argv the daemon prepared, with this terminal; returns the command's status. */
-export async function runWithTerminal(argv: string[]): Promise<number> {
+/** runc's own line when it could not start the command (the command never ran). */
+const RUNC_EXEC_FAILED = /^(?:time="[^"]*" level=error msg=")?exec failed: unable to start container process: (.*?)"?$/;
+
+/**
+ * What runc's failure to start a command means, as podman says it: the status (127: not found,
+ * 126: found but not runnable) and one sentence.
+ */
+export function execFailure(runcMessage: string, container: string): { status: number; message: string } {
+  const m = runcMessage.replace(/\\"/g, '"');
+  const notFound = /exec: "([^"]*)": (?:executable file not found in \$PATH|stat [^:]*: no such file or directory)/.exec(m);
+  if (notFound) return { status: 127, message: `${notFound[1]}: command not found in container ${container}` };
+  const cwd = /chdir to cwd \("([^"]*)"\) set in config\.json failed: (.*)$/.exec(m);
+  if (cwd) return { status: 126, message: `the working directory ${cwd[1]} cannot be used in container ${container}: ${cwd[2]}` };
+  const denied = /exec: "([^"]*)": permission denied/.exec(m);
+  if (denied) return { status: 126, message: `${denied[1]}: permission denied in container ${container} (not an executable file)` };
+  return { status: 126, message: `the command could not be started in container ${container}: ${m}` };
+}
+
+/**
+ * Runs the runc argv the daemon prepared, with this terminal; returns the command's status. With
+ * `container`, runc's own error when the command cannot start becomes one line and 126/127.
+ */
+export async function runWithTerminal(argv: string[], container?: string): Promise<number> {
   // The child shares our terminal and gets Ctrl-C itself; we only wait for it.
   const ignore = (): void => undefined;
   process.on('SIGINT', ignore);
   process.on('SIGTERM', ignore);
-  const child = spawn(argv[0], argv.slice(1), { stdio: 'inherit' });
-  const status = await new Promise<number>((resolve) => {
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['inherit', 'inherit', container ? 'pipe' : 'inherit'] });
+  let failed: string | null = null;
+  let partial = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    // Forwarded as it comes, line by line, but for runc's own start failure.
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const m = RUNC_EXEC_FAILED.exec(line);
+      if (m) failed = m[1];
+      else process.stderr.write(`${line}\n`);
+    }
+  });
+  let status = await new Promise<number>((resolve) => {
     child.on('error', () => resolve(127));
     child.on('close', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1)));
   });
+  if (partial) {
+    const m = RUNC_EXEC_FAILED.exec(partial);
+    if (m) failed = m[1];
+    else process.stderr.write(partial);
+  }
   process.off('SIGINT', ignore);
   process.off('SIGTERM', ignore);
+  if (failed !== null && status === 255 && container) {
+    const f = execFailure(failed, container);
+    process.stderr.write(`strata: ${f.message}\n`);
+    status = f.status;
+  }
   return status;
 }
 
-async function runHere(argv: string[]): Promise<never> {
-  process.exit(await runWithTerminal(argv));
+async function runHere(argv: string[], container?: string): Promise<never> {
+  process.exit(await runWithTerminal(argv, container));
 }
 
 export function register(program: Command): void {
@@ -34,7 +77,7 @@ export function register(program: Command): void {
       const { argv } = await clientOf(cmd).call<{ argv: string[] }>('POST', `/v1/containers/${encodeURIComponent(name)}/exec`, {
         tty: !!opts.tty, user: opts.user, env: opts.env, cwd: opts.cwd, args: command,
       });
-      await runHere(argv);
+      await runHere(argv, name);
     });
 
   verb(program, 'enter', 'open an interactive login shell inside a running container')
