@@ -13,9 +13,14 @@
  *   ARG <word>     one argv word, repeated; the first is the program
  *   RUN            fork and exec; the reply "EXIT <status>\n" comes when it exits
  *   PING           reply "PONG <pid>\n"
+ *   WATCH          the connection stays open and gets "DIED <pid> exit <status>\n" or
+ *                  "DIED <pid> signal <number>\n" for every orphan reaped (a container's init)
  *   QUIT           exit once no process is left below the monitor
  *
- *   strata-monitor SOCKET_PATH
+ * Every such death is also appended to EXITS_FILE (same lines), so that a daemon that was not
+ * watching (stopped, restarting) learns how its containers' inits ended.
+ *
+ *   strata-monitor SOCKET_PATH [EXITS_FILE]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -45,10 +50,12 @@ struct client {
     char *out;
     char *argv[MAX_ARGS + 1];
     int argc;
+    int watching;
 };
 
 static struct client *clients[MAX_CLIENTS];
 static int quitting;
+static const char *exits_file;
 
 static void drop(int i) {
     struct client *c = clients[i];
@@ -97,6 +104,9 @@ static int feed(struct client *c) {
         } else if (strcmp(start, "RUN") == 0) {
             run(c);
             if (!c->child) return -1;
+        } else if (strcmp(start, "WATCH") == 0) {
+            c->watching = 1;
+            reply(c, "WATCHING\n");
         } else if (strcmp(start, "PING") == 0) {
             char text[64];
             snprintf(text, sizeof text, "PONG %d\n", getpid());
@@ -119,10 +129,25 @@ static int feed(struct client *c) {
     return 0;
 }
 
+/* An orphan (a container's init) died: tell the exits file and every watcher. */
+static void died(pid_t pid, int status) {
+    char text[96];
+    if (WIFEXITED(status)) snprintf(text, sizeof text, "DIED %d exit %d\n", pid, WEXITSTATUS(status));
+    else snprintf(text, sizeof text, "DIED %d signal %d\n", pid, WTERMSIG(status));
+    if (exits_file) {
+        int fd = open(exits_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd >= 0) { (void)!write(fd, text, strlen(text)); close(fd); }
+    }
+    for (int i = 0; i < MAX_CLIENTS; i++) if (clients[i] && clients[i]->watching) reply(clients[i], text);
+}
+
 static void reap(void) {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        int ours = 0;
+        for (int i = 0; i < MAX_CLIENTS; i++) if (clients[i] && clients[i]->child == pid) ours = 1;
+        if (!ours) died(pid, status);
         for (int i = 0; i < MAX_CLIENTS; i++) {
             if (clients[i] && clients[i]->child == pid) {
                 char text[64];
@@ -136,7 +161,8 @@ static void reap(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) { fprintf(stderr, "usage: strata-monitor SOCKET_PATH\n"); return 2; }
+    if (argc != 2 && argc != 3) { fprintf(stderr, "usage: strata-monitor SOCKET_PATH [EXITS_FILE]\n"); return 2; }
+    exits_file = argc == 3 ? argv[2] : NULL;
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) { perror("strata-monitor: PR_SET_CHILD_SUBREAPER"); return 1; }
     signal(SIGPIPE, SIG_IGN);
     sigset_t mask;
@@ -195,7 +221,7 @@ int main(int argc, char **argv) {
                 ssize_t got = read(c->fd, c->buf + c->len, BUF - c->len);
                 if (got <= 0) { drop(map[k]); continue; }
                 c->len += (size_t)got;
-                if (feed(c) < 0 && !c->child) drop(map[k]);
+                if (feed(c) < 0 && !c->child && !c->watching) drop(map[k]);
             }
         }
     }

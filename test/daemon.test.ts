@@ -57,7 +57,7 @@ describe('daemon', () => {
     }
     d.log = '';
     await d.start();
-    assert.match(d.log, /reconcile: k1: recorded running, but its init is gone: marked stopped/);
+    assert.match(d.log, /reconcile: k1: recorded running, but its init was killed by SIGKILL: marked stopped/);
     assert.equal((await d.json<View>('inspect', 'k1')).state, 'stopped');
     assert.deepEqual(d.leftovers(), []);
     const events = await d.json<Array<{ kind: string; subject: string }>>('events');

@@ -8,8 +8,9 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, NotSupported } from '../errors/index.js';
 import type { Paths } from '../config/index.js';
-import { buildSpec, isAlive, Runc, waitForExit, type IdMap } from '../runtime/index.js';
-import type { ContainerRecord, Store } from '../state/index.js';
+import { constants as osConstants } from 'node:os';
+import { buildSpec, isAlive, Runc, waitForExit, type IdMap, type InitDeath } from '../runtime/index.js';
+import type { ContainerRecord, LastExit, Store } from '../state/index.js';
 import { Storage, type ContainerLayout, type TemplateLayers } from '../storage/index.js';
 import type { Templates } from '../templates/index.js';
 import { KeyedLock } from '../util/keyed-lock.js';
@@ -115,6 +116,8 @@ export interface ContainerView {
   createdAt: string;
   startedAt: string | null;
   stoppedAt: string | null;
+  /** How its init last ended (status or signal, when, and whether by itself); null before it first did. */
+  lastExit: LastExit | null;
 }
 
 export interface ExecRequest {
@@ -132,6 +135,10 @@ const HOSTNAME = /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a
 
 export class Containers {
   private readonly lock = new KeyedLock();
+  /** How recently reaped inits ended (pid → death), for a minute: a stop records it. */
+  private readonly deaths = new Map<number, InitDeath>();
+  /** Containers that rebooted themselves while no daemon watched: started by finishReboots. */
+  private readonly reboots: string[] = [];
   readonly storage: Storage;
   readonly runc: Runc;
   private readonly apps: AppAttachments;
@@ -178,7 +185,7 @@ export class Containers {
       ports: net?.ports ?? [],
       apps: apps.map((a) => ({ template: a.template, version: a.version, position: a.position, live: a.live, attachedAt: a.attachedAt })),
       ...(net?.bandwidth ?? { netIn: null, netOut: null }),
-      createdAt: c.createdAt, startedAt: c.startedAt, stoppedAt: c.stoppedAt,
+      createdAt: c.createdAt, startedAt: c.startedAt, stoppedAt: c.stoppedAt, lastExit: c.lastExit ?? null,
     };
   }
 
@@ -557,11 +564,58 @@ export class Containers {
       await this.runc.kill(this.id(c.name), 'SIGKILL');
       await waitForExit(pid, 10_000);
     }
-    await this.cleanupStopped(c, 'stopped');
+    // The monitor's word on how it ended usually arrives with the exit; not waited for.
+    await this.cleanupStopped(c, 'stopped', this.deaths.get(pid) ?? null, false);
   }
 
-  /** After the init is gone: runtime state, mounts and cgroups go; the record says stopped. */
-  private async cleanupStopped(c: ContainerRecord, how: string): Promise<void> {
+  /**
+   * The monitor reaped a container's init. A container recorded running with that pid stopped
+   * by itself (a crash, poweroff, a command that ended): it is cleaned up as on a stop and says
+   * how it ended. An init ended by SIGHUP asked for a reboot (reboot(2) in a pid namespace):
+   * the container starts again, like a machine. Idempotent: deaths come live and from the file.
+   */
+  async initDied(death: InitDeath): Promise<void> {
+    this.deaths.set(death.pid, death);
+    setTimeout(() => this.deaths.delete(death.pid), 60_000).unref();
+    const recorded = this.store.runningWithPid(death.pid);
+    // A pid alive again belongs to another process: this death is old news.
+    if (!recorded || (await isAlive(death.pid))) return;
+    const name = recorded.name;
+    await this.lock.run(name, async () => {
+      const c = this.store.getContainer(name);
+      if (!c || c.state !== 'running' || c.pid !== death.pid) return; // a stop or restart got there first
+      await this.endedByItself(c, death);
+    });
+  }
+
+  /** Cleans up a container whose init ended by itself; returns how it ended, in words. */
+  private async endedByItself(c: ContainerRecord, death: InitDeath | null, restartOnReboot = true): Promise<string> {
+    const signal = death?.signal != null ? signalName(death.signal) : null;
+    const how = !death ? 'its init is gone' : signal ? `its init was killed by ${signal}` : `its init exited with status ${death.status}`;
+    const reboot = death?.signal === osConstants.signals.SIGHUP;
+    await this.cleanupStopped(c, reboot ? `rebooted itself (${how})` : `stopped by itself: ${how}`, death, true);
+    if (!reboot) return how;
+    if (!restartOnReboot) {
+      this.reboots.push(c.name);
+      return `${how} (a reboot: it starts again)`;
+    }
+    try {
+      await this.startLocked(this.record(c.name));
+    } catch (err) {
+      this.store.addEvent('container-start-failed', c.name, `after a reboot from inside: ${(err as Error).message}`);
+    }
+    return how;
+  }
+
+  /** Starts the containers that rebooted themselves while the daemon was down (after reconcile, once networks are up). */
+  async finishReboots(): Promise<void> {
+    for (const name of this.reboots.splice(0)) {
+      await this.start(name).catch((err: Error) => this.store.addEvent('container-start-failed', name, `after a reboot from inside: ${err.message}`));
+    }
+  }
+
+  /** After the init is gone: runtime state, mounts and cgroups go; the record says stopped and how it ended. */
+  private async cleanupStopped(c: ContainerRecord, how: string, death: InitDeath | null = null, byItself = false): Promise<void> {
     // The cgroup dies with runc delete: keep what this run used first.
     const usage = await this.host.cgroups.read(this.cgroupPath(c.name)).catch(() => null);
     if (usage) this.foldUsage(c.name, usage);
@@ -572,8 +626,11 @@ export class Containers {
     const layout = this.storage.layout(c.name);
     await this.storage.deactivate(this.storage.mounts(layout, this.idMapOf(c), this.templateLayers(c)), layout);
     await removeCgroupParent(this.paths.cgroupParent);
-    this.store.updateContainerState(c.name, { state: 'stopped', pid: null, stoppedAt: new Date().toISOString() });
-    this.store.addEvent('container-stopped', c.name, how);
+    const at = new Date().toISOString();
+    this.store.updateContainerState(c.name, { state: 'stopped', pid: null, stoppedAt: at });
+    const exit: LastExit = { status: death?.status ?? null, signal: death?.signal != null ? signalName(death.signal) : null, at, byItself };
+    this.store.setLastExit(c.name, exit);
+    this.store.addEvent(byItself ? 'container-exited' : 'container-stopped', c.name, how);
   }
 
   restart(name: string, timeoutSeconds = 10): Promise<ContainerView> {
@@ -728,7 +785,8 @@ export class Containers {
     return this.host.pool.view((volume) => this.storage.layout(volume).privateDir);
   }
 
-  async reconcile(): Promise<string[]> {
+  /** `deaths`: how inits ended while no daemon watched (the monitor's record). */
+  async reconcile(deaths: InitDeath[] = []): Promise<string[]> {
     const found: string[] = [];
     const note = (subject: string | null, message: string): void => {
       found.push(subject ? `${subject}: ${message}` : message);
@@ -753,9 +811,12 @@ export class Containers {
       }
       const layout = this.storage.layout(c.name);
       const mounted = await this.storage.isActive(layout);
-      if (c.state === 'running' || s || mounted) {
+      if (c.state === 'running') {
+        const death = deaths.find((d) => d.pid === c.pid) ?? null;
+        const how = await this.lock.run(c.name, () => this.endedByItself(c, death, false));
+        note(c.name, `recorded running, but ${how}: marked stopped`);
+      } else if (s || mounted) {
         await this.lock.run(c.name, () => this.cleanupStopped(c, 'found stopped by the daemon'));
-        if (c.state === 'running') note(c.name, 'recorded running, but its init is gone: marked stopped');
       }
     }
     for (const c of this.store.listContainers()) {
@@ -845,4 +906,9 @@ function undoOf(before: Limits, change: Limits): Limits {
 
 function netCounters(c: { rxBytes: number; txBytes: number; rxPackets: number; txPackets: number }): Pick<ContainerStats, 'netRxBytes' | 'netTxBytes' | 'netRxPackets' | 'netTxPackets'> {
   return { netRxBytes: c.rxBytes, netTxBytes: c.txBytes, netRxPackets: c.rxPackets, netTxPackets: c.txPackets };
+}
+
+/** SIGKILL for 9. */
+function signalName(signal: number): string {
+  return Object.entries(osConstants.signals).find(([, n]) => n === signal)?.[0] ?? `signal ${signal}`;
 }

@@ -12,7 +12,7 @@ import { idMapFor } from '../containers/ids.js';
 import { FailedPrecondition } from '../errors/index.js';
 import { pathsFor, VERSION } from '../config/index.js';
 import { buildServer } from '../api/server.js';
-import { isAlive, Monitor, Runc } from '../runtime/index.js';
+import { isAlive, Monitor, Runc, type InitDeath } from '../runtime/index.js';
 import { Store } from '../state/index.js';
 import { Templates } from '../templates/index.js';
 import { ContentStore } from '../store/index.js';
@@ -89,13 +89,20 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   const networks = new Networks(store.db, { rootId: paths.rootId, runDir: paths.run });
   const containers = new Containers(paths, store, templates, runc, { idmapped, capacity: hostCapacity(), cgroups, pool, lxcfs: lxcfs.available() ? lxcfs : null, networks, rootUnreachable });
 
-  for (const line of await containers.reconcile()) log(`reconcile: ${line}`);
+  for (const line of await containers.reconcile(monitor.takeRecordedDeaths())) log(`reconcile: ${line}`);
+  // From now on the monitor tells at once when a container's init ends by itself.
+  const onDeath = (death: InitDeath): void => {
+    containers.initDied(death).catch((err: Error) => log(`ERROR: handling the end of init ${death.pid}: ${err.message}`));
+  };
+  if (!(await monitor.watch(onDeath))) log('NOTICE: the container monitor is too old to report exits: restart it with no container running (until then, exits are found every few seconds)');
+  for (const death of monitor.takeRecordedDeaths()) onDeath(death);
   const running = new Set(store.listContainers().filter((c) => c.state === 'running').map((c) => c.name));
   for (const line of await networks.reconcile(running)) {
     log(`reconcile: ${line}`);
     store.addEvent('reconcile', null, line);
   }
   await networks.ensureDefault();
+  await containers.finishReboots();
   if (freshBoot) {
     const started = await containers.autostart();
     if (started.length) log(`autostarted: ${started.join(', ')}`);
@@ -117,6 +124,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   // Housekeeping: OOM events and CPU samples, console log caps, and lxcfs supervision.
   let ticks = 0;
   const housekeeping = async (): Promise<void> => {
+    // Deaths the watch missed (a dropped connection): the monitor's record has them all.
+    for (const death of monitor.takeRecordedDeaths()) onDeath(death);
     await containers.sample();
     await networks.sync();
     if (++ticks % 2 === 0) await containers.trimLogs();
@@ -142,6 +151,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       clearTimeout(trim);
+      monitor.unwatch();
       await app.close();
       await fsp.rm(opts.socket, { force: true });
       // lxcfs and the monitor stay while containers run: they serve them and are their parent.

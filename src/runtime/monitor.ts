@@ -4,8 +4,8 @@
  * parent which reaps them, whether or not the daemon is alive.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { Internal, Unavailable } from '../errors/index.js';
 
@@ -21,11 +21,76 @@ function request(socket: string, lines: string[]): Promise<string> {
   });
 }
 
+/** How a container's init ended, as the monitor reaped it. */
+export interface InitDeath {
+  pid: number;
+  /** Exit status, or null when a signal ended it. */
+  status: number | null;
+  /** Signal number that ended it, or null. */
+  signal: number | null;
+}
+
+export function parseDeath(line: string): InitDeath | null {
+  const m = /^DIED (\d+) (exit|signal) (\d+)$/.exec(line.trim());
+  if (!m) return null;
+  return { pid: Number(m[1]), status: m[2] === 'exit' ? Number(m[3]) : null, signal: m[2] === 'signal' ? Number(m[3]) : null };
+}
+
 export class Monitor {
   /** The monitor this daemon started, if it did (one found running has another parent). */
   private child: ChildProcess | null = null;
+  private watcher: Socket | null = null;
 
-  constructor(private readonly socket: string, private readonly binary: string) {}
+  constructor(private readonly socket: string, private readonly binary: string, readonly exitsFile = `${dirname(socket)}/exits`) {}
+
+  /**
+   * Calls `onDeath` for every container init the monitor reaps from now on, until `unwatch`.
+   * Resolves once the monitor listens for this daemon (false: a monitor too old to tell).
+   */
+  watch(onDeath: (death: InitDeath) => void): Promise<boolean> {
+    return new Promise((resolve) => {
+      const conn = createConnection(this.socket);
+      let buffered = '';
+      let answered = false;
+      conn.setEncoding('utf8');
+      conn.on('connect', () => conn.write('WATCH\n'));
+      conn.on('data', (d: string) => {
+        buffered += d;
+        const lines = buffered.split('\n');
+        buffered = lines.pop() ?? '';
+        for (const line of lines) {
+          if (!answered) {
+            answered = true;
+            resolve(line === 'WATCHING');
+            continue;
+          }
+          const death = parseDeath(line);
+          if (death) onDeath(death);
+        }
+      });
+      conn.on('error', () => resolve(false));
+      conn.on('close', () => { if (!answered) resolve(false); });
+      this.watcher = conn;
+    });
+  }
+
+  unwatch(): void {
+    this.watcher?.destroy();
+    this.watcher = null;
+  }
+
+  /** The deaths recorded while nobody watched (and since), taken out of the file: read once. */
+  takeRecordedDeaths(): InitDeath[] {
+    const taken = `${this.exitsFile}.taken`;
+    try {
+      renameSync(this.exitsFile, taken);
+    } catch {
+      return [];
+    }
+    const text = readFileSync(taken, 'utf8');
+    rmSync(taken, { force: true });
+    return text.split('\n').map(parseDeath).filter((d): d is InitDeath => d !== null);
+  }
 
   async ping(): Promise<number | null> {
     try {
@@ -41,7 +106,7 @@ export class Monitor {
   async ensureRunning(): Promise<void> {
     if (await this.ping()) return;
     mkdirSync(dirname(this.socket), { recursive: true, mode: 0o700 });
-    const child = spawn(this.binary, [this.socket], { detached: true, stdio: 'ignore' });
+    const child = spawn(this.binary, [this.socket, this.exitsFile], { detached: true, stdio: 'ignore' });
     child.unref();
     this.child = child;
     for (let i = 0; i < 200; i++) {

@@ -39,6 +39,19 @@ export interface ContainerRecord {
   volume: boolean;
   /** A template capture's throw-away container. */
   scratch?: boolean;
+  /** How its init last ended; null before it first did. */
+  lastExit?: LastExit | null;
+}
+
+/** How a container's init ended. */
+export interface LastExit {
+  /** Exit status, or null when a signal ended it (or it is not known). */
+  status: number | null;
+  /** The signal's name (SIGKILL), or null. */
+  signal: string | null;
+  at: string;
+  /** True when it ended by itself (a crash, poweroff, a command that ended), not through Strata. */
+  byItself: boolean;
 }
 
 /** One version of an application template. */
@@ -88,7 +101,7 @@ export interface EventRecord {
 const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 interface TemplateRow { name: string; kind: 'os' | 'app'; source: string; init: string; stop_signal: string; size_bytes: number; meta: string; created_at: string }
-interface ContainerRow { name: string; template: string; hostname: string; privileged: number; autostart: number; state: ContainerState; pid: number | null; id_slot: number | null; created_at: string; started_at: string | null; stopped_at: string | null; limits: string; volume: number; scratch: number }
+interface ContainerRow { name: string; template: string; hostname: string; privileged: number; autostart: number; state: ContainerState; pid: number | null; id_slot: number | null; created_at: string; started_at: string | null; stopped_at: string | null; limits: string; volume: number; scratch: number; last_exit: string | null }
 interface VersionRow { template: string; version: number; digest: string; manifest: string; size_bytes: number; created_at: string }
 interface AppRow { container: string; template: string; version: number; position: number; live: number; applied: string; attached_at: string }
 
@@ -110,6 +123,7 @@ const toContainer = (r: ContainerRow): ContainerRecord => ({
   name: r.name, template: r.template, hostname: r.hostname, privileged: r.privileged === 1, autostart: r.autostart === 1,
   state: r.state, pid: r.pid, idSlot: r.id_slot, createdAt: r.created_at, startedAt: r.started_at, stoppedAt: r.stopped_at,
   limits: JSON.parse(r.limits) as Record<string, unknown>, volume: r.volume === 1, scratch: r.scratch === 1,
+  lastExit: r.last_exit ? JSON.parse(r.last_exit) as LastExit : null,
 });
 
 const NO_USAGE: UsageTotals = { cpuNs: 0, ioReadBytes: 0, ioWriteBytes: 0, ioReadOps: 0, ioWriteOps: 0, oomKills: 0, memoryPeak: 0 };
@@ -248,6 +262,12 @@ export class Store {
     return row && toContainer(row);
   }
 
+  /** The container recorded running with this init pid, if any. */
+  runningWithPid(pid: number): ContainerRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM containers WHERE pid = ? AND state = \'running\'').get(pid) as ContainerRow | undefined;
+    return row && toContainer(row);
+  }
+
   listContainers(): ContainerRecord[] {
     return (this.db.prepare('SELECT * FROM containers ORDER BY name').all() as ContainerRow[]).map(toContainer);
   }
@@ -282,6 +302,10 @@ export class Store {
       change.stoppedAt === undefined ? cur.stoppedAt : change.stoppedAt,
       name,
     );
+  }
+
+  setLastExit(name: string, exit: LastExit): void {
+    this.db.prepare('UPDATE containers SET last_exit = ? WHERE name = ?').run(JSON.stringify(exit), name);
   }
 
   setLimits(name: string, limits: Record<string, unknown>): void {

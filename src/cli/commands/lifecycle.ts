@@ -82,7 +82,7 @@ export function register(program: Command): void {
     .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
       const c = await clientOf(cmd).call<ContainerView>('GET', path(name));
       if (opts.json) return printJson(c);
-      printFields({ ...c, apps: c.apps.map((a) => `${a.template}@${a.version}${a.live ? ' (live until restart)' : ''}`).join(' < ') || '-', idMap: c.idMap ? `container 0-${c.idMap.size - 1} = host ${c.idMap.hostBase}-${c.idMap.hostBase + c.idMap.size - 1}` : 'none (privileged)' });
+      printFields({ ...c, apps: c.apps.map((a) => `${a.template}@${a.version}${a.live ? ' (live until restart)' : ''}`).join(' < ') || '-', idMap: c.idMap ? `container 0-${c.idMap.size - 1} = host ${c.idMap.hostBase}-${c.idMap.hostBase + c.idMap.size - 1}` : 'none (privileged)', lastExit: describeExit(c.lastExit) });
     });
 
   verb(program, 'logs', 'show the console output of a container')
@@ -109,4 +109,11 @@ export function register(program: Command): void {
       if (opts.json) return printJson(info);
       printFields(info);
     });
+}
+
+/** "status 3, by itself, at …" */
+function describeExit(e: ContainerView['lastExit']): string {
+  if (!e) return '-';
+  const how = e.signal ? `killed by ${e.signal}` : e.status === null ? 'ended' : `status ${e.status}`;
+  return `${how}, ${e.byItself ? 'by itself' : 'stopped by Strata'}, at ${e.at}`;
 }
