@@ -199,23 +199,30 @@ export async function readJson<T>(file: string): Promise<T> {
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
- * A Debian bookworm template named `name` in daemon `d`: debootstrap once per test run (minutes,
- * from the mirror), then exported to a cache file that later callers import (seconds). The cache
- * lives in the working tree (`.test-cache/`, ignored by git), keyed by the build code, so one
- * `npm test` shares it between test files and a clean clone starts without it.
+ * A Debian template named `name` in daemon `d` (bookworm with systemd unless told otherwise):
+ * debootstrap once per test run (a minute, from the mirror), then exported to a cache file that
+ * later callers import (seconds). The cache lives in the working tree (`.test-cache/`, ignored
+ * by git), keyed by the build code, so one `npm test` shares it between test files and a clean
+ * clone starts without it. Returns the seconds the build took, or null when it was imported.
  */
-export async function sharedDebian(d: TestDaemon, name: string): Promise<void> {
+export async function sharedDebian(d: TestDaemon, name: string, opts: { suite?: string; init?: 'systemd' | 'sysvinit' } = {}): Promise<number | null> {
+  const suite = opts.suite ?? 'bookworm';
+  const init = opts.init ?? 'systemd';
   const key = createHash('sha256');
   for (const file of ['dist/src/templates/builders.js', 'dist/src/templates/pack/manifest.js', 'dist/src/store/digest.js']) key.update(readFileSync(join(TOP, file)));
   const dir = join(TOP, '.test-cache');
-  const file = join(dir, `debian-bookworm-${key.digest('hex').slice(0, 12)}.strata`);
+  const prefix = `debian-${suite}-${init}-`;
+  const file = join(dir, `${prefix}${key.digest('hex').slice(0, 12)}.strata`);
   if (existsSync(file)) {
     await d.ok('template', 'import', file, '--name', name);
-    return;
+    return null;
   }
-  await d.ok('template', 'build', name, '--from', 'debootstrap:bookworm');
+  const t0 = Date.now();
+  await d.ok('template', 'build', name, '--from', `debootstrap:${suite}`, '--init', init);
+  const seconds = (Date.now() - t0) / 1000;
   mkdirSync(dir, { recursive: true });
-  for (const old of readdirSync(dir)) if (old.startsWith('debian-bookworm-')) rmSync(join(dir, old), { force: true });
+  for (const old of readdirSync(dir)) if (old.startsWith(prefix)) rmSync(join(dir, old), { force: true });
   await d.ok('template', 'export', name, '-o', `${file}.tmp`);
   renameSync(`${file}.tmp`, file);
+  return seconds;
 }

@@ -42,7 +42,7 @@ describe('OS templates', () => {
   });
 
   test('debootstrap: a Debian template with sysvinit that boots, runs services and stops', { timeout: 20 * 60_000 }, async () => {
-    const r = await d.cli('template', 'build', 'deb', '--from', 'debootstrap:bookworm');
+    const r = await d.cli('template', 'build', 'deb', '--from', 'debootstrap:bookworm', '--init', 'sysvinit');
     assert.equal(r.status, 0, r.stderr.slice(-2000));
     assert.match(r.stderr, /Retriev|Extract|Install/, 'debootstrap progress was shown');
     const t = await d.json<Tpl>('template', 'inspect', 'deb');

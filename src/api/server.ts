@@ -126,16 +126,16 @@ export function buildServer(s: Services): FastifyInstance {
     schema: {
       body: {
         type: 'object',
-        properties: { name: { type: 'string' }, from: { type: 'string' } },
+        properties: { name: { type: 'string' }, from: { type: 'string' }, init: { type: 'string' } },
         required: ['name', 'from'],
         additionalProperties: false,
       },
     },
   }, async (req, reply) => {
-    const { name, from } = req.body as { name: string; from: string };
-    await s.templates.check(name, from);
+    const { name, from, init } = req.body as { name: string; from: string; init?: string };
+    await s.templates.check(name, from, { init });
     const signal = clientGone(req, reply);
-    return streamed(reply, (progress) => s.templates.build(name, from, progress, signal));
+    return streamed(reply, (progress) => s.templates.build(name, from, progress, signal, { init }));
   });
   app.get('/v1/templates-df', async () => s.templates.df());
   app.post('/v1/templates-verify', async (_req, reply) => streamed(reply, (progress) => s.templates.verify(progress)));

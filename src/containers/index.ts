@@ -523,6 +523,8 @@ export class Containers {
       sw.lap('spec');
       r.add(() => this.runc.delete(this.id(c.name), true));
       const pid = await this.runc.create(this.id(c.name), layout.bundle, layout.consoleLog);
+      // Its own cgroup subtree is the container root's (systemd makes its slices there); limits stay above.
+      if (idMap) await this.host.cgroups.delegate(this.cgroupPath(c.name), idMap.hostBase);
       sw.lap('runc-create');
       // Created, not started: the network is up before the init runs.
       r.add(() => this.host.networks.detach(c.name));

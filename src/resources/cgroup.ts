@@ -56,6 +56,13 @@ export interface CgroupDriver {
   read(path: string): Promise<CgroupUsage | null>;
   /** Host pids of every process in the cgroup and below it, sorted; [] when it does not exist. */
   procs(path: string): Promise<number[]>;
+  /**
+   * Hands the cgroup's subtree to the container's root (host id `owner`), the way systemd
+   * expects a delegated subtree: the directory and the files that move processes and enable
+   * controllers become its own, in every hierarchy; the limit files stay host root's, so the
+   * limits set by Strata hold from above and cannot be raised from inside.
+   */
+  delegate(path: string, owner: number): Promise<void>;
 }
 
 /** cgroup v2 when `<root>/cgroup.controllers` exists and lists memory; else v1 (also the v1/v2 hybrid). */

@@ -156,3 +156,16 @@ export class WriteJournal {
     this.written.length = 0;
   }
 }
+
+/** The files of a cgroup that a delegated subtree's owner needs (v1 and v2 names; absent ones skipped). */
+const DELEGATED_FILES = ['cgroup.procs', 'tasks', 'cgroup.clone_children', 'cgroup.threads', 'cgroup.subtree_control'];
+
+/** Gives directory `dir` (a cgroup) and its delegation files to `owner`; false when `dir` does not exist. */
+export async function delegateDir(dir: string, owner: number): Promise<boolean> {
+  if (!(await isDir(dir))) return false;
+  await fsp.chown(dir, owner, owner);
+  for (const file of DELEGATED_FILES) {
+    await fsp.chown(join(dir, file), owner, owner).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
+  }
+  return true;
+}

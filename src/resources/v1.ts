@@ -5,10 +5,11 @@
  * use). The container's cgroup has the same relative path under each.
  * It writes and reads files; runc creates and removes the cgroups.
  */
+import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FailedPrecondition } from '../errors/index.js';
 import type { CgroupDriver, CgroupUsage } from './cgroup.js';
-import { fileExists, isDir, procsBelow, readLimit, readNumber, readText, WriteJournal } from './cgroupfs.js';
+import { delegateDir, fileExists, isDir, procsBelow, readLimit, readNumber, readText, WriteJournal } from './cgroupfs.js';
 import { CPU_PERIOD_US, cpuQuotaOf, noIoDevice, weightToShares, type IoDevice, type LimitKey, type Limits } from './limits.js';
 
 /** The defaults a removed limit returns to. */
@@ -165,6 +166,18 @@ export class CgroupV1 implements CgroupDriver {
     const bytes = await sum('blkio.throttle.io_service_bytes');
     const ops = await sum('blkio.throttle.io_serviced');
     return { ioReadBytes: bytes.read, ioWriteBytes: bytes.write, ioReadOps: ops.read, ioWriteOps: ops.write };
+  }
+
+  /** Every hierarchy mounted under the root: the controllers, name=systemd, and the hybrid's unified cgroup2. */
+  async delegate(path: string, owner: number): Promise<void> {
+    const seen = new Set<string>();
+    for (const entry of await fsp.readdir(this.root, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue; // cpu,cpuacct-style links name a hierarchy already listed
+      const dir = join(this.root, entry.name, path);
+      if (seen.has(dir)) continue;
+      seen.add(dir);
+      await delegateDir(dir, owner);
+    }
   }
 
   async procs(path: string): Promise<number[]> {

@@ -11,7 +11,7 @@
 import { join } from 'node:path';
 import { FailedPrecondition } from '../errors/index.js';
 import type { CgroupDriver, CgroupUsage } from './cgroup.js';
-import { fileExists, isDir, procsBelow, readLimit, readNumber, readText, WriteJournal } from './cgroupfs.js';
+import { WriteJournal, delegateDir, fileExists, isDir, procsBelow, readLimit, readNumber, readText } from './cgroupfs.js';
 import { CPU_PERIOD_US, cpuQuotaOf, noIoDevice, type IoDevice, type LimitKey, type Limits } from './limits.js';
 
 const DEFAULT_WEIGHT = 100;
@@ -122,5 +122,9 @@ export class CgroupV2 implements CgroupDriver {
   async procs(path: string): Promise<number[]> {
     const dir = join(this.root, path);
     return (await isDir(dir)) ? procsBelow(dir) : [];
+  }
+
+  async delegate(path: string, owner: number): Promise<void> {
+    await delegateDir(join(this.root, path), owner);
   }
 }

@@ -82,7 +82,7 @@ export class Runc {
   }
 
   async kill(id: string, signal: string, all = false): Promise<void> {
-    const res = await run(this.argv('kill', ...(all ? ['--all'] : []), id, signal), { allowFailure: true });
+    const res = await run(this.argv('kill', ...(all ? ['--all'] : []), id, runcSignal(signal)), { allowFailure: true });
     // A container that already stopped cannot be signalled; that is the goal anyway.
     if (res.status !== 0 && !/not running|process already finished|container not running|does not exist/i.test(res.stderr)) {
       throw new ToolError(this.argv('kill', id, signal), res.status, res.stderr);
@@ -147,4 +147,8 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
   return !(await isAlive(pid));
 }
 
-
+/** runc knows signals by name but not real-time ones (systemd halts on SIGRTMIN+3): those by number. */
+export function runcSignal(signal: string): string {
+  const rt = /^(?:SIG)?RTMIN(?:\+(\d+))?$/.exec(signal);
+  return rt ? String(34 + Number(rt[1] ?? 0)) : signal;
+}

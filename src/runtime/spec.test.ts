@@ -32,6 +32,8 @@ test('hardening: masked paths, seccomp deny list, device allow-list', () => {
     assert.ok(seccomp.syscalls[0].names.includes(name), name);
   }
   assert.equal(seccomp.syscalls[0].names, BLOCKED_SYSCALLS);
+  // The new mount API looks absent (ENOSYS): mount(8) falls back to mount(2).
+  assert.deepEqual(seccomp.syscalls[1], { names: ['fsopen', 'fsconfig', 'fsmount', 'fspick'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 });
   const devices = (spec.linux.resources as { devices: Array<{ allow: boolean; major?: number }> }).devices;
   assert.deepEqual(devices[0], { allow: false, access: 'rwm' });
   assert.ok(!spec.process.capabilities.bounding.includes('CAP_SYS_MODULE'));

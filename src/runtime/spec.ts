@@ -63,12 +63,19 @@ export const PRIVILEGED_CAPABILITIES = [
 
 /** System calls a container never needs; they fail with EPERM. */
 export const BLOCKED_SYSCALLS = [
-  'acct', 'add_key', 'bpf', 'create_module', 'delete_module', 'finit_module', 'fsconfig', 'get_kernel_syms',
+  'acct', 'add_key', 'bpf', 'create_module', 'delete_module', 'finit_module', 'get_kernel_syms',
   'init_module', 'ioperm', 'iopl', 'kcmp', 'kexec_file_load', 'kexec_load', 'keyctl', 'lookup_dcookie',
   'move_pages', 'name_to_handle_at', 'nfsservctl', 'open_by_handle_at', 'perf_event_open', 'query_module',
   'quotactl', 'request_key', 'swapoff', 'swapon', 'syslog', 'uselib', 'userfaultfd', 'vm86', 'vm86old',
   'clock_adjtime', 'clock_settime', 'settimeofday', 'stime', 'adjtimex',
 ];
+
+/**
+ * The file-system-context mount API: ENOSYS, as on a kernel without it, so that mount(8) of
+ * util-linux 2.39 and later (Debian trixie's systemd mounts /tmp with it) falls back to mount(2),
+ * which the kernel checks the same way; fsconfig's parsers stay out of a container's reach.
+ */
+export const UNAVAILABLE_SYSCALLS = ['fsopen', 'fsconfig', 'fsmount', 'fspick'];
 
 /** Character devices a container may use: null, zero, full, random, urandom, tty, console, ptmx, pts, tun, fuse. */
 export const ALLOWED_DEVICES: Array<{ type: 'c'; major: number; minor?: number }> = [
@@ -104,7 +111,10 @@ export function buildSpec(input: SpecInput): OciSpec {
     seccomp: {
       defaultAction: 'SCMP_ACT_ALLOW',
       architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
-      syscalls: [{ names: BLOCKED_SYSCALLS, action: 'SCMP_ACT_ERRNO', errnoRet: 1 }],
+      syscalls: [
+        { names: BLOCKED_SYSCALLS, action: 'SCMP_ACT_ERRNO', errnoRet: 1 },
+        { names: UNAVAILABLE_SYSCALLS, action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
+      ],
     },
   };
   if (input.idMap) {
@@ -132,7 +142,8 @@ export function buildSpec(input: SpecInput): OciSpec {
       { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+      // Writable: the container's own cgroup namespace, a delegated subtree (its limit files stay host root's).
+      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', privileged ? 'ro' : 'rw'] },
       { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755', 'size=65536k'] },
       ...(input.extraMounts ?? []),
     ],

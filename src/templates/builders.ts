@@ -21,18 +21,25 @@ export interface BuiltTemplate {
 
 export type TemplateSource =
   | { kind: 'busybox' }
-  | { kind: 'debootstrap'; suite: string }
+  | { kind: 'debootstrap'; suite: string; init: DebianInit }
   | { kind: 'host' }
   | { kind: 'rootfs'; file: string }
   | { kind: 'oci'; path: string };
 
-export function parseSource(from: string): TemplateSource {
+/** The init of a Debian template: systemd, what Debian is by default, or sysvinit. */
+export type DebianInit = 'systemd' | 'sysvinit';
+export const DEBIAN_INITS: readonly DebianInit[] = ['systemd', 'sysvinit'];
+
+export function parseSource(from: string, opts: { init?: string } = {}): TemplateSource {
+  const debootstrap = from === 'debootstrap' || from.startsWith('debootstrap:');
+  if (opts.init !== undefined && !debootstrap) throw new InvalidArgument(`--init chooses the init of a debootstrap template; a ${from.split(':')[0]} template brings its own: leave --init out`);
+  if (opts.init !== undefined && !DEBIAN_INITS.includes(opts.init as DebianInit)) throw new InvalidArgument(`unknown init ${JSON.stringify(opts.init)}: use --init systemd (the default) or --init sysvinit`);
   if (from === 'busybox') return { kind: 'busybox' };
   if (from === 'host') return { kind: 'host' };
-  if (from === 'debootstrap' || from.startsWith('debootstrap:')) {
+  if (debootstrap) {
     const suite = from.slice('debootstrap:'.length) || 'bookworm';
     if (from !== 'debootstrap' && !/^[a-z][a-z0-9-]*$/.test(suite)) throw new InvalidArgument(`invalid Debian suite ${JSON.stringify(suite)}: use a name such as bookworm or trixie`);
-    return { kind: 'debootstrap', suite: from === 'debootstrap' ? 'bookworm' : suite };
+    return { kind: 'debootstrap', suite: from === 'debootstrap' ? 'bookworm' : suite, init: (opts.init as DebianInit | undefined) ?? 'systemd' };
   }
   if (from.startsWith('rootfs:') && from.length > 7) return { kind: 'rootfs', file: from.slice(7) };
   if (from.startsWith('oci:') && from.length > 4) return { kind: 'oci', path: from.slice(4) };
@@ -128,14 +135,28 @@ async function buildBusybox(rootfs: string, progress: Progress): Promise<BuiltTe
   return { init: ['/sbin/init'], stopSignal: 'SIGTERM', meta: { busybox: source } };
 }
 
-/** A Debian system from debootstrap (minbase + sysvinit), with progress from debootstrap's own lines. */
-async function buildDebootstrap(rootfs: string, suite: string, progress: Progress): Promise<BuiltTemplate> {
+/**
+ * A Debian system from debootstrap (minbase), with progress from debootstrap's own lines: with
+ * systemd (and dbus, for logind, hostnamectl and the like), or with sysvinit.
+ */
+async function buildDebootstrap(rootfs: string, suite: string, init: DebianInit, progress: Progress): Promise<BuiltTemplate> {
   if (!(await exists('/usr/sbin/debootstrap'))) throw new NotSupported('debootstrap is not installed: run `apt-get install debootstrap` (the set-up does it)');
   const mirror = process.env.STRATA_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
-  await run(['debootstrap', '--variant=minbase', '--include=sysvinit-core,iproute2,procps,ifupdown', suite, rootfs, mirror], {
+  const include = init === 'systemd' ? 'systemd-sysv,dbus,iproute2,procps' : 'sysvinit-core,iproute2,procps,ifupdown';
+  await run(['debootstrap', '--variant=minbase', `--include=${include}`, suite, rootfs, mirror], {
     context: `debootstrap of ${suite}`,
     onLine: (line) => { if (/^[IWE]:/.test(line)) progress(line.slice(3)); },
   });
+  await fsp.writeFile(join(rootfs, 'etc/hostname'), 'localhost\n');
+  await fsp.rm(join(rootfs, 'var/cache/apt/archives'), { recursive: true, force: true });
+  await fsp.mkdir(join(rootfs, 'var/cache/apt/archives/partial'), { recursive: true });
+  if (init === 'systemd') {
+    progress('configuring systemd for a container');
+    // Each container makes its own machine id at first boot (systemd-machine-id-commit keeps it).
+    await fsp.writeFile(join(rootfs, 'etc/machine-id'), '');
+    await fsp.rm(join(rootfs, 'var/lib/dbus/machine-id'), { force: true });
+    return { init: ['/sbin/init'], stopSignal: 'SIGRTMIN+3', meta: { suite, mirror, init } };
+  }
   progress('configuring sysvinit for a container');
   const inittab = join(rootfs, 'etc/inittab');
   const text = await fsp.readFile(inittab, 'utf8');
@@ -146,10 +167,7 @@ async function buildDebootstrap(rootfs: string, suite: string, progress: Progres
     .map((l) => (/^ca:/.test(l) ? 'ca:12345:ctrlaltdel:/sbin/shutdown -t1 -h now' : l))
     .join('\n');
   await fsp.writeFile(inittab, adjusted);
-  await fsp.writeFile(join(rootfs, 'etc/hostname'), 'localhost\n');
-  await fsp.rm(join(rootfs, 'var/cache/apt/archives'), { recursive: true, force: true });
-  await fsp.mkdir(join(rootfs, 'var/cache/apt/archives/partial'), { recursive: true });
-  return { init: ['/sbin/init'], stopSignal: 'SIGINT', meta: { suite, mirror } };
+  return { init: ['/sbin/init'], stopSignal: 'SIGINT', meta: { suite, mirror, init } };
 }
 
 /** Host-linked: the host's /usr in place (never copied), plus a small /etc and /var of the template's own. */
@@ -190,7 +208,7 @@ export async function buildInto(dir: string, source: TemplateSource, progress: P
     case 'busybox':
       return buildBusybox(rootfs, progress);
     case 'debootstrap':
-      return buildDebootstrap(rootfs, source.suite, progress);
+      return buildDebootstrap(rootfs, source.suite, source.init, progress);
     case 'host':
       return buildHost(rootfs, progress);
     case 'rootfs': {

@@ -21,7 +21,12 @@ import { buildInto, parseSource, type Progress, type TemplateSource } from './bu
 import { countProgress, describeTree, exportTemplate, importTemplate, readTemplateFile, type ManifestBase } from './pack/index.js';
 import { AppTemplates, checkAppManifest, type AppVersion } from '../apps/index.js';
 
-export { parseSource, type Progress, type TemplateSource } from './builders.js';
+export { DEBIAN_INITS, parseSource, type DebianInit, type Progress, type TemplateSource } from './builders.js';
+
+/** How to build: the init of a debootstrap template (systemd by default). */
+export interface BuildOptions {
+  init?: string;
+}
 
 export interface TemplateView extends TemplateRecord {
   path: string;
@@ -111,9 +116,9 @@ export class Templates {
   }
 
   /** Checks a build request without starting it, so that bad input fails before any progress is shown. */
-  async check(name: string, from: string): Promise<TemplateSource> {
+  async check(name: string, from: string, opts: BuildOptions = {}): Promise<TemplateSource> {
     this.checkNew(name);
-    const source = parseSource(from);
+    const source = parseSource(from, opts);
     const file = source.kind === 'rootfs' ? source.file : source.kind === 'oci' ? source.path : null;
     if (file && !(await exists(file))) throw new InvalidArgument(`${source.kind === 'oci' ? 'OCI image' : 'root file system archive'} ${file} does not exist: give the path of a file on the daemon's host`);
     return source;
@@ -158,8 +163,8 @@ export class Templates {
     progress(`stored ${result.files} files (${mib(result.logicalBytes)}), ${mib(result.newBytes)} of them new to the store${result.skippedCount ? `; left out ${result.skippedCount} device nodes or pipes` : ''}`);
   }
 
-  async build(name: string, from: string, progress: Progress, signal?: AbortSignal): Promise<TemplateView> {
-    const source = await this.check(name, from);
+  async build(name: string, from: string, progress: Progress, signal?: AbortSignal, opts: BuildOptions = {}): Promise<TemplateView> {
+    const source = await this.check(name, from, opts);
     return this.make(name, progress, async (scratch) => {
       progress(`building template ${name} from ${from}`);
       const built = await buildInto(scratch, source, progress);

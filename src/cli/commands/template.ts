@@ -10,8 +10,9 @@ export function register(program: Command): void {
   verb(template, 'build', 'build an OS template')
     .argument('<name>')
     .requiredOption('--from <source>', 'busybox | debootstrap[:SUITE] | host | rootfs:FILE | oci:PATH')
-    .action(async (name: string, opts: { from: string }, cmd: Command) => {
-      const t = await clientOf(cmd).stream<TemplateView>('POST', '/v1/templates', { name, from: opts.from }, progressPrinter());
+    .option('--init <init>', 'the init of a debootstrap template: systemd (the default) or sysvinit')
+    .action(async (name: string, opts: { from: string; init?: string }, cmd: Command) => {
+      const t = await clientOf(cmd).stream<TemplateView>('POST', '/v1/templates', { name, from: opts.from, ...(opts.init ? { init: opts.init } : {}) }, progressPrinter());
       process.stdout.write(`template ${t.name} ready: ${humanBytes(t.sizeBytes)}\n`);
     });
 
