@@ -9,7 +9,10 @@
  * below it. It is not a supervisor: it never restarts anything.
  *
  * Protocol, one request per connection, text lines:
- *   OUT <path>     file that gets the child's stdout and stderr (appended)
+ *   OUT <path>     file that gets the child's stdout and stderr (appended), through a pipe the
+ *                  monitor holds, so that everything the container's init and its children write
+ *                  there lands in it, and it never grows past CAP, at any moment
+ *   CAP <bytes>    the cap of OUT (default 1 MiB): past it, the oldest half is dropped
  *   ARG <word>     one argv word, repeated; the first is the program
  *   RUN            fork and exec; the reply "EXIT <status>\n" comes when it exits
  *   PING           reply "PONG <pid>\n"
@@ -48,12 +51,24 @@ struct client {
     size_t len;
     char buf[BUF];
     char *out;
+    long cap;
     char *argv[MAX_ARGS + 1];
     int argc;
     int watching;
 };
 
+/* A container's output: the read end of its stdout/stderr pipe and the log it fills. */
+struct log {
+    int fd;
+    char *path;
+    long cap;
+};
+
+#define MAX_LOGS 4096
+#define DEFAULT_CAP (1L << 20)
+
 static struct client *clients[MAX_CLIENTS];
+static struct log *logs[MAX_LOGS];
 static int quitting;
 static const char *exits_file;
 
@@ -70,22 +85,68 @@ static void reply(struct client *c, const char *text) {
     (void)!write(c->fd, text, strlen(text));
 }
 
+/* Appends to a log, keeping it at most `cap` bytes at every moment: past the cap, the newest half stays. */
+static void append_capped(struct log *l, const char *data, size_t n) {
+    int fd = open(l->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size + (off_t)n > l->cap) {
+        size_t keep = (size_t)(l->cap / 2);
+        if (n >= keep) {
+            data += n - keep;
+            n = keep;
+            (void)!ftruncate(fd, 0);
+        } else {
+            size_t old = keep - n;
+            if ((off_t)old > st.st_size) old = (size_t)st.st_size;
+            char *tail = malloc(old ? old : 1);
+            ssize_t got = tail ? pread(fd, tail, old, st.st_size - (off_t)old) : -1;
+            (void)!ftruncate(fd, 0);
+            if (got > 0) (void)!write(fd, tail, (size_t)got);
+            free(tail);
+        }
+    }
+    (void)!write(fd, data, n);
+    close(fd);
+}
+
+static void close_log(int i) {
+    close(logs[i]->fd);
+    free(logs[i]->path);
+    free(logs[i]);
+    logs[i] = NULL;
+}
+
 static void run(struct client *c) {
     if (c->argc == 0) { reply(c, "ERR no ARG\n"); return; }
     c->argv[c->argc] = NULL;
+    int slot = -1;
+    int p[2] = { -1, -1 };
+    if (c->out) {
+        for (int i = 0; i < MAX_LOGS; i++) if (!logs[i]) { slot = i; break; }
+        if (slot < 0 || pipe2(p, O_CLOEXEC) < 0) { reply(c, "ERR no room for another log\n"); return; }
+    }
     pid_t pid = fork();
-    if (pid < 0) { reply(c, "ERR fork failed\n"); return; }
+    if (pid < 0) { reply(c, "ERR fork failed\n"); if (p[0] >= 0) { close(p[0]); close(p[1]); } return; }
     if (pid == 0) {
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         setsid();
         int in = open("/dev/null", O_RDONLY);
-        int out = open(c->out ? c->out : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        int out = p[1] >= 0 ? p[1] : open("/dev/null", O_WRONLY | O_CLOEXEC);
         if (in < 0 || out < 0) _exit(126);
         dup2(in, 0); dup2(out, 1); dup2(out, 2);
         execvp(c->argv[0], c->argv);
         _exit(127);
+    }
+    if (p[0] >= 0) {
+        close(p[1]);
+        fcntl(p[0], F_SETFL, O_NONBLOCK);
+        logs[slot] = calloc(1, sizeof(struct log));
+        logs[slot]->fd = p[0];
+        logs[slot]->path = strdup(c->out);
+        logs[slot]->cap = c->cap > 0 ? c->cap : DEFAULT_CAP;
     }
     c->child = pid;
 }
@@ -98,6 +159,8 @@ static int feed(struct client *c) {
         if (strncmp(start, "ARG ", 4) == 0) {
             if (c->argc >= MAX_ARGS) { reply(c, "ERR too many args\n"); return -1; }
             c->argv[c->argc++] = strdup(start + 4);
+        } else if (strncmp(start, "CAP ", 4) == 0) {
+            c->cap = atol(start + 4);
         } else if (strncmp(start, "OUT ", 4) == 0) {
             free(c->out);
             c->out = strdup(start + 4);
@@ -184,13 +247,16 @@ int main(int argc, char **argv) {
     umask(old);
 
     for (;;) {
-        struct pollfd fds[MAX_CLIENTS + 2];
-        int map[MAX_CLIENTS + 2];
+        static struct pollfd fds[MAX_CLIENTS + MAX_LOGS + 2];
+        static int map[MAX_CLIENTS + MAX_LOGS + 2];
         int n = 0;
         fds[n].fd = sfd; fds[n].events = POLLIN; map[n++] = -1;
         if (!quitting) { fds[n].fd = lfd; fds[n].events = POLLIN; map[n++] = -2; }
         for (int i = 0; i < MAX_CLIENTS; i++) {
             if (clients[i] && !clients[i]->child) { fds[n].fd = clients[i]->fd; fds[n].events = POLLIN; map[n++] = i; }
+        }
+        for (int i = 0; i < MAX_LOGS; i++) {
+            if (logs[i]) { fds[n].fd = logs[i]->fd; fds[n].events = POLLIN; map[n++] = -3 - i; }
         }
         if (quitting) {
             /* Stay while anything is left to reap. */
@@ -208,6 +274,12 @@ int main(int argc, char **argv) {
                 struct signalfd_siginfo si;
                 while (read(sfd, &si, sizeof si) > 0) {}
                 reap();
+            } else if (map[k] <= -3) {
+                struct log *l = logs[-3 - map[k]];
+                static char out[BUF];
+                ssize_t got = read(l->fd, out, sizeof out);
+                if (got > 0) append_capped(l, out, (size_t)got);
+                else if (got == 0 || (errno != EAGAIN && errno != EINTR)) close_log(-3 - map[k]);
             } else if (map[k] == -2) {
                 int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
                 if (cfd < 0) continue;

@@ -128,9 +128,6 @@ export interface ExecRequest {
   args: string[];
 }
 
-/** Console logs are trimmed to their newest half when they pass this size. */
-export const CONSOLE_LOG_CAP = 1 << 20;
-
 const HOSTNAME = /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 
 export class Containers {
@@ -760,24 +757,6 @@ export class Containers {
 
   logPath(name: string): string {
     return this.storage.layout(this.record(name).name).consoleLog;
-  }
-
-  /** Keeps every console log under CONSOLE_LOG_CAP by dropping its oldest half (copy-truncate). */
-  async trimLogs(): Promise<void> {
-    for (const c of this.store.listContainers()) {
-      const file = this.storage.layout(c.name).consoleLog;
-      const st = await fsp.stat(file).catch(() => null);
-      if (!st || st.size <= CONSOLE_LOG_CAP) continue;
-      const fh = await fsp.open(file, 'r+');
-      try {
-        const keep = Buffer.alloc(CONSOLE_LOG_CAP / 2);
-        const { bytesRead } = await fh.read(keep, 0, keep.length, st.size - keep.length);
-        await fh.truncate(0);
-        await fh.write(keep.subarray(0, bytesRead), 0, bytesRead, 0);
-      } finally {
-        await fh.close();
-      }
-    }
   }
 
   // Reconciliation

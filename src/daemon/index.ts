@@ -121,14 +121,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     process.umask(oldMask);
   }
   await fsp.chmod(opts.socket, 0o600);
-  // Housekeeping: OOM events and CPU samples, console log caps, and lxcfs supervision.
-  let ticks = 0;
+  // Housekeeping: OOM events and CPU samples, init deaths the watch missed, and lxcfs supervision.
   const housekeeping = async (): Promise<void> => {
     // Deaths the watch missed (a dropped connection): the monitor's record has them all.
     for (const death of monitor.takeRecordedDeaths()) onDeath(death);
     await containers.sample();
     await networks.sync();
-    if (++ticks % 2 === 0) await containers.trimLogs();
     if (lxcfs.available() && (await lxcfs.ensure())) {
       log('lxcfs was not running: restarted it and re-bound its files in running containers');
       store.addEvent('lxcfs-restarted', null, 'lxcfs restarted; its files re-bound in running containers');

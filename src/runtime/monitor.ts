@@ -21,6 +21,9 @@ function request(socket: string, lines: string[]): Promise<string> {
   });
 }
 
+/** The size a console log (or lxcfs's log) never passes. */
+export const LOG_CAP = 1 << 20;
+
 /** How a container's init ended, as the monitor reaped it. */
 export interface InitDeath {
   pid: number;
@@ -116,12 +119,16 @@ export class Monitor {
     throw new Unavailable(`the container monitor (${this.binary}) did not start: run 'npm run build' to build the native helpers`);
   }
 
-  /** Runs argv below the monitor; stdout and stderr are appended to `outFile`. Resolves with the exit status. */
-  async run(argv: string[], outFile: string): Promise<number> {
+  /**
+   * Runs argv below the monitor; its stdout and stderr, and those of everything that inherits
+   * them (a container's init), go through the monitor to `outFile`, which never grows past
+   * `cap` bytes (the oldest half goes). Resolves with argv's exit status.
+   */
+  async run(argv: string[], outFile: string, cap = LOG_CAP): Promise<number> {
     for (const word of [...argv, outFile]) {
       if (word.includes('\n')) throw new Internal(`cannot pass a word with a newline to the monitor: ${JSON.stringify(word)}`);
     }
-    const answer = await request(this.socket, [`OUT ${outFile}`, ...argv.map((a) => `ARG ${a}`), 'RUN']);
+    const answer = await request(this.socket, [`OUT ${outFile}`, `CAP ${cap}`, ...argv.map((a) => `ARG ${a}`), 'RUN']);
     const m = /^EXIT (\d+)$/.exec(answer);
     if (!m) throw new Internal(`the container monitor answered ${JSON.stringify(answer)} to ${argv[0]}`);
     return Number(m[1]);
