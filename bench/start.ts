@@ -13,7 +13,7 @@
  * records) against runc kill -9 + wait + delete, and the same + CNI DEL.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathsFor } from '../src/config/index.js';
 import { Monitor } from '../src/runtime/index.js';
@@ -142,7 +142,8 @@ export async function startBenchmarks(ctx: Context): Promise<BenchResult[]> {
       for (const r of refs) await r.cleanup();
       floor.remove();
       await monitor.quit();
-      for (const ctl of ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids', 'systemd', 'net_cls', 'net_prio', 'perf_event', 'hugetlb', 'rdma', 'misc', '']) {
+      // Every hierarchy runc made it in: the v1 controllers, name=systemd, the hybrid's unified tree, or a v2 root.
+      for (const ctl of [...readdirSync('/sys/fs/cgroup'), '']) {
         spawnSync('rmdir', [join('/sys/fs/cgroup', ctl, cgroupParent)]);
       }
       rmSync(floorDir, { recursive: true, force: true });
