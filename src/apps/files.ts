@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { FailedPrecondition } from '../errors/index.js';
+import { FailedPrecondition, Internal } from '../errors/index.js';
 import { run } from '../util/exec.js';
 import { namespacedCapability, type XattrIO, type Xattrs } from '../store/index.js';
 import { mapIds } from '../templates/merge/index.js';
@@ -161,6 +161,9 @@ async function walkTree(tree: string): Promise<Array<{ rel: string; st: Stats }>
   return out;
 }
 
+/** A failure point for tests: copyThrough fails after this many files (0: never). */
+const FAULT_AFTER = Number(process.env.STRATA_FAULT_COPY_AFTER ?? 0);
+
 /**
  * A running attach: the template's deletions, then its files, written into the running
  * container's merged root `rootfs` wherever its private area `upper` has no entry of its own.
@@ -181,48 +184,69 @@ export async function copyThrough(
   const entries = await walkTree(tree);
   const skipBelow: string[] = [];
   let done = 0;
-  for (const { rel, st } of entries) {
-    done++;
-    if (done % 500 === 0) progress?.(done, entries.length);
-    if (skipBelow.some((p) => rel.startsWith(`${p}/`))) continue;
-    const mine = await lstatInside(upper, rel);
-    const there = await lstatInside(rootfs, rel);
-    if (mine === 'unsafe' || there === 'unsafe') { result.kept.push(`/${rel}`); skipBelow.push(rel); continue; }
-    const target = join(rootfs, rel);
-    if (st.isDirectory()) {
-      if (there?.isDirectory()) continue;
-      if (mine) { result.kept.push(`/${rel}`); skipBelow.push(rel); continue; }
-      if (there) await fsp.rm(target, { recursive: true, force: true });
-      await fsp.mkdir(target);
-      const owner = hostOwner(shift, st.uid, st.gid);
-      await fsp.chown(target, owner.uid, owner.gid);
-      await fsp.chmod(target, st.mode & 0o7777);
-      continue;
-    }
-    if (mine) { result.kept.push(`/${rel}`); continue; }
-    if (there) await fsp.rm(target, { recursive: true, force: true });
-    const owner = hostOwner(shift, st.uid, st.gid);
-    if (st.isSymbolicLink()) {
-      await fsp.symlink(await fsp.readlink(join(tree, rel)), target);
-      await fsp.lchown(target, owner.uid, owner.gid);
-    } else if (st.isFile()) {
-      await fsp.copyFile(join(tree, rel), target, fsc.COPYFILE_EXCL);
-      await fsp.chown(target, owner.uid, owner.gid);
-      await fsp.chmod(target, st.mode & 0o7777);
-      const x: Xattrs = await xattrs.read(join(tree, rel)).catch(() => ({}));
-      const cap = x['security.capability'];
-      // The copy's capability is its container root's, not the host's (docs/security.md).
-      if (cap && shift.hostBase !== 0) {
-        const own = namespacedCapability(cap, shift.hostBase);
-        if (own) x['security.capability'] = own;
-        else delete x['security.capability'];
+  // What this copy made, to take out again (newest first) when it cannot complete: no space,
+  // no inodes, a client gone. The deletions above are the template's and stay.
+  const made: string[] = [];
+  const replaced: Array<[string, string]> = [];
+  try {
+    for (const { rel, st } of entries) {
+      done++;
+      if (done % 500 === 0) progress?.(done, entries.length);
+      if (skipBelow.some((p) => rel.startsWith(`${p}/`))) continue;
+      const mine = await lstatInside(upper, rel);
+      const there = await lstatInside(rootfs, rel);
+      if (mine === 'unsafe' || there === 'unsafe') { result.kept.push(`/${rel}`); skipBelow.push(rel); continue; }
+      const target = join(rootfs, rel);
+      if (st.isDirectory()) {
+        if (there?.isDirectory()) continue;
+        if (mine) { result.kept.push(`/${rel}`); skipBelow.push(rel); continue; }
+        if (there) await fsp.rm(target, { recursive: true, force: true });
+        await fsp.mkdir(target);
+        made.push(target);
+        const owner = hostOwner(shift, st.uid, st.gid);
+        await fsp.chown(target, owner.uid, owner.gid);
+        await fsp.chmod(target, st.mode & 0o7777);
+        continue;
       }
-      if (Object.keys(x).length) await xattrs.write(target, x);
-      await fsp.utimes(target, st.atime, st.mtime);
-      result.files++;
-      result.bytes += st.size;
+      if (mine) { result.kept.push(`/${rel}`); continue; }
+      if (there?.isDirectory()) await fsp.rm(target, { recursive: true, force: true });
+      else if (there) {
+        // The layer below has another file here: kept aside until the copy is complete.
+        const aside = `${target}.strata-attach-${randomBytes(4).toString('hex')}`;
+        await fsp.rename(target, aside);
+        replaced.push([target, aside]);
+      }
+      const owner = hostOwner(shift, st.uid, st.gid);
+      if (st.isSymbolicLink()) {
+        await fsp.symlink(await fsp.readlink(join(tree, rel)), target);
+        made.push(target);
+        await fsp.lchown(target, owner.uid, owner.gid);
+      } else if (st.isFile()) {
+        made.push(target);
+        await fsp.copyFile(join(tree, rel), target, fsc.COPYFILE_EXCL);
+        await fsp.chown(target, owner.uid, owner.gid);
+        await fsp.chmod(target, st.mode & 0o7777);
+        const x: Xattrs = await xattrs.read(join(tree, rel)).catch(() => ({}));
+        const cap = x['security.capability'];
+        // The copy's capability is its container root's, not the host's (docs/security.md).
+        if (cap && shift.hostBase !== 0) {
+          const own = namespacedCapability(cap, shift.hostBase);
+          if (own) x['security.capability'] = own;
+          else delete x['security.capability'];
+        }
+        if (Object.keys(x).length) await xattrs.write(target, x);
+        await fsp.utimes(target, st.atime, st.mtime);
+        result.files++;
+        result.bytes += st.size;
+        if (result.files === FAULT_AFTER) throw new Internal(`a fault injected after ${FAULT_AFTER} files (STRATA_FAULT_COPY_AFTER, for tests)`);
+      }
     }
+  } catch (err) {
+    for (const path of made.reverse()) await fsp.rm(path, { recursive: true, force: true }).catch(() => undefined);
+    for (const [target, aside] of replaced.reverse()) await fsp.rename(aside, target).catch(() => undefined);
+    throw err;
   }
+  for (const [, aside] of replaced) await fsp.rm(aside, { force: true });
   return result;
 }
 

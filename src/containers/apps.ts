@@ -14,6 +14,8 @@ import type { ContainerAppRecord, ContainerRecord, Store } from '../state/index.
 import type { AppLayer, ContainerLayout } from '../storage/index.js';
 import type { Templates } from '../templates/index.js';
 import type { IdMap } from '../runtime/index.js';
+import { promises as fsp } from 'node:fs';
+import { formatSize } from '../resources/index.js';
 import { Reverter } from '../util/reverter.js';
 import {
   applyKeys, copyThrough, mergedDbFiles, planRemap, removeKeys, restoreShared, upperDbFiles,
@@ -143,6 +145,7 @@ export class AppAttachments {
       };
       if (running) {
         const layout = this.host.layout(c.name);
+        await checkRoomFor(c.name, name, v, layout.privateArea);
         const copied = await copyThrough(v.tree, layout.rootfs, layout.privateArea, this.shift(c, applied.remaps), v.deletions, v.opaqueDirs, this.host.templates.content.xattrs,
           (done, total) => progress(`copied ${done} of ${total} entries`));
         report.filesCopied = copied.files;
@@ -216,5 +219,25 @@ export class AppAttachments {
     } finally {
       await r.fail();
     }
+  }
+}
+
+/**
+ * A live attach copies the template's files into the container's private area: refused before
+ * anything changes when its file system (the container's disk, or the data root's) has too
+ * little room or too few inodes for them.
+ */
+async function checkRoomFor(container: string, template: string, v: { sizeBytes: number; files: number }, privateArea: string): Promise<void> {
+  const fs = await fsp.statfs(privateArea);
+  const free = fs.bavail * fs.bsize;
+  // Blocks are rounded up per file: count one block more per file.
+  const need = v.sizeBytes + v.files * fs.bsize;
+  if (need > free) {
+    throw new FailedPrecondition(`attaching ${template} to the running ${container} copies ${formatSize(need)} into its private area, which has ${formatSize(free)} free: `
+      + `make room inside it, grow its disk (strata set ${container} --disk SIZE), or attach while it is stopped (nothing is copied then)`);
+  }
+  if (fs.ffree < v.files + 16) {
+    throw new FailedPrecondition(`attaching ${template} to the running ${container} creates ${v.files} files in its private area, which has ${fs.ffree} inodes free: `
+      + `remove files inside it, or attach while it is stopped (nothing is copied then)`);
   }
 }
