@@ -13,6 +13,14 @@
  *                  monitor holds, so that everything the container's init and its children write
  *                  there lands in it, and it never grows past CAP, at any moment
  *   CAP <bytes>    the cap of OUT (default 1 MiB): past it, the oldest half is dropped
+ *   TTY <path>     the child is `runc create --console-socket <path>`: the monitor listens there,
+ *                  takes the container's console (the pty master runc sends), writes what comes
+ *                  out of it to OUT as above, and holds it for the container's life
+ *   ATTACH <out> <rows> <cols>
+ *                  the connection becomes a viewer of the console that writes to <out>: it gets
+ *                  what the console prints from now on, and what it sends is typed on the console;
+ *                  "ATTACHED\n" first ("ERR …" when there is none); several viewers may attach
+ *   CLOSE <out>    the container of the console that writes to <out> stopped: let it go
  *   ARG <word>     one argv word, repeated; the first is the program
  *   RUN            fork and exec; the reply "EXIT <status>\n" comes when it exits
  *   PING           reply "PONG <pid>\n"
@@ -33,12 +41,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_CLIENTS 256
@@ -52,6 +63,8 @@ struct client {
     char buf[BUF];
     char *out;
     long cap;
+    char *tty;
+    struct console *viewing;
     char *argv[MAX_ARGS + 1];
     int argc;
     int watching;
@@ -66,6 +79,21 @@ struct log {
 
 #define MAX_LOGS 4096
 #define DEFAULT_CAP (1L << 20)
+#define MAX_VIEWERS 16
+
+/* A container's console: the pty master runc handed over, its log, and who watches it. */
+struct console {
+    int listen_fd;      /* the console socket until runc connects, else -1 */
+    char *sock_path;
+    int master;         /* -1 until received */
+    int peer;           /* the pty's other end, held so the master never reads EIO between two opens of /dev/console */
+    long long quiet_until; /* after an EIO (a hangup inside), not polled until then (ms) */
+    char *path;         /* its log */
+    long cap;
+    int viewers[MAX_VIEWERS];
+};
+
+static struct console *consoles[MAX_LOGS];
 
 static struct client *clients[MAX_CLIENTS];
 static struct log *logs[MAX_LOGS];
@@ -76,6 +104,8 @@ static void drop(int i) {
     struct client *c = clients[i];
     close(c->fd);
     free(c->out);
+    free(c->tty);
+    if (c->viewing) for (int v = 0; v < MAX_VIEWERS; v++) if (c->viewing->viewers[v] == c->fd) c->viewing->viewers[v] = -1;
     for (int a = 0; a < c->argc; a++) free(c->argv[a]);
     free(c);
     clients[i] = NULL;
@@ -83,6 +113,12 @@ static void drop(int i) {
 
 static void reply(struct client *c, const char *text) {
     (void)!write(c->fd, text, strlen(text));
+}
+
+static long long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* Appends to a log, keeping it at most `cap` bytes at every moment: past the cap, the newest half stays. */
@@ -117,6 +153,100 @@ static void close_log(int i) {
     logs[i] = NULL;
 }
 
+static void close_console(int i) {
+    struct console *k = consoles[i];
+    if (k->listen_fd >= 0) { close(k->listen_fd); unlink(k->sock_path); }
+    if (k->master >= 0) close(k->master);
+    if (k->peer >= 0) close(k->peer);
+    for (int v = 0; v < MAX_VIEWERS; v++) {
+        if (k->viewers[v] < 0) continue;
+        for (int j = 0; j < MAX_CLIENTS; j++) {
+            if (clients[j] && clients[j]->fd == k->viewers[v]) { clients[j]->viewing = NULL; drop(j); }
+        }
+    }
+    free(k->sock_path);
+    free(k->path);
+    free(k);
+    consoles[i] = NULL;
+}
+
+/* runc connected to the console socket: take the pty master it sends (SCM_RIGHTS). */
+static void take_master(int i) {
+    struct console *k = consoles[i];
+    int conn = accept4(k->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (conn < 0) return;
+    char byte[256];
+    struct iovec iov = { .iov_base = byte, .iov_len = sizeof byte };
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+    if (recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) > 0) {
+        struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
+        if (h && h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
+            memcpy(&k->master, CMSG_DATA(h), sizeof(int));
+            fcntl(k->master, F_SETFL, O_NONBLOCK);
+            k->peer = ioctl(k->master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        }
+    }
+    close(conn);
+    close(k->listen_fd);
+    unlink(k->sock_path);
+    k->listen_fd = -1;
+}
+
+/* What the console printed: to its log, and to every viewer that keeps up. */
+static void console_output(int i) {
+    struct console *k = consoles[i];
+    static char out[BUF];
+    ssize_t got = read(k->master, out, sizeof out);
+    if (got <= 0) {
+        if (got < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        /* EIO: hung up inside (systemd does it); the console comes back when reopened. It goes on CLOSE. */
+        k->quiet_until = now_ms() + 200;
+        return;
+    }
+    struct log l = { .fd = -1, .path = k->path, .cap = k->cap };
+    append_capped(&l, out, (size_t)got);
+    for (int v = 0; v < MAX_VIEWERS; v++) if (k->viewers[v] >= 0) (void)!write(k->viewers[v], out, (size_t)got);
+}
+
+static int listen_at(const char *path) {
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof addr.sun_path) return -1;
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    unlink(path);
+    mode_t old = umask(0077);
+    int ok = fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 && listen(fd, 1) == 0;
+    umask(old);
+    if (!ok) { if (fd >= 0) close(fd); return -1; }
+    return fd;
+}
+
+static void attach(struct client *c, const char *args) {
+    char path[4096];
+    int rows = 0, cols = 0;
+    if (sscanf(args, "%4095s %d %d", path, &rows, &cols) < 1) { reply(c, "ERR usage: ATTACH <out> <rows> <cols>\n"); return; }
+    for (int i = 0; i < MAX_LOGS; i++) {
+        struct console *k = consoles[i];
+        if (!k || k->master < 0 || strcmp(k->path, path) != 0) continue;
+        for (int v = 0; v < MAX_VIEWERS; v++) {
+            if (k->viewers[v] >= 0) continue;
+            k->viewers[v] = c->fd;
+            c->viewing = k;
+            fcntl(c->fd, F_SETFL, O_NONBLOCK);
+            if (rows > 0 && cols > 0) {
+                struct winsize ws = { .ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols };
+                ioctl(k->master, TIOCSWINSZ, &ws);
+            }
+            reply(c, "ATTACHED\n");
+            return;
+        }
+        reply(c, "ERR too many viewers\n");
+        return;
+    }
+    reply(c, "ERR no console\n");
+}
+
 static void run(struct client *c) {
     if (c->argc == 0) { reply(c, "ERR no ARG\n"); return; }
     c->argv[c->argc] = NULL;
@@ -125,6 +255,20 @@ static void run(struct client *c) {
     if (c->out) {
         for (int i = 0; i < MAX_LOGS; i++) if (!logs[i]) { slot = i; break; }
         if (slot < 0 || pipe2(p, O_CLOEXEC) < 0) { reply(c, "ERR no room for another log\n"); return; }
+    }
+    if (c->tty) {
+        int k = -1;
+        for (int i = 0; i < MAX_LOGS; i++) if (!consoles[i]) { k = i; break; }
+        int fd = k >= 0 && c->out ? listen_at(c->tty) : -1;
+        if (fd < 0) { reply(c, "ERR cannot listen on the console socket\n"); if (p[0] >= 0) { close(p[0]); close(p[1]); } return; }
+        consoles[k] = calloc(1, sizeof(struct console));
+        consoles[k]->listen_fd = fd;
+        consoles[k]->sock_path = strdup(c->tty);
+        consoles[k]->master = -1;
+        consoles[k]->peer = -1;
+        consoles[k]->path = strdup(c->out);
+        consoles[k]->cap = c->cap > 0 ? c->cap : DEFAULT_CAP;
+        for (int v = 0; v < MAX_VIEWERS; v++) consoles[k]->viewers[v] = -1;
     }
     pid_t pid = fork();
     if (pid < 0) { reply(c, "ERR fork failed\n"); if (p[0] >= 0) { close(p[0]); close(p[1]); } return; }
@@ -159,6 +303,22 @@ static int feed(struct client *c) {
         if (strncmp(start, "ARG ", 4) == 0) {
             if (c->argc >= MAX_ARGS) { reply(c, "ERR too many args\n"); return -1; }
             c->argv[c->argc++] = strdup(start + 4);
+        } else if (strncmp(start, "TTY ", 4) == 0) {
+            free(c->tty);
+            c->tty = strdup(start + 4);
+        } else if (strncmp(start, "ATTACH ", 7) == 0) {
+            attach(c, start + 7);
+            if (!c->viewing) return -1;
+            /* Anything after the request line is typed on the console. */
+            start = nl + 1;
+            size_t rest = c->len - (size_t)(start - c->buf);
+            if (rest) (void)!write(c->viewing->master, start, rest);
+            c->len = 0;
+            return 0;
+        } else if (strncmp(start, "CLOSE ", 6) == 0) {
+            for (int i = 0; i < MAX_LOGS; i++) if (consoles[i] && strcmp(consoles[i]->path, start + 6) == 0) close_console(i);
+            reply(c, "OK\n");
+            return -1;
         } else if (strncmp(start, "CAP ", 4) == 0) {
             c->cap = atol(start + 4);
         } else if (strncmp(start, "OUT ", 4) == 0) {
@@ -247,9 +407,11 @@ int main(int argc, char **argv) {
     umask(old);
 
     for (;;) {
-        static struct pollfd fds[MAX_CLIENTS + MAX_LOGS + 2];
-        static int map[MAX_CLIENTS + MAX_LOGS + 2];
+        static struct pollfd fds[MAX_CLIENTS + 2 * MAX_LOGS + 2];
+        static int map[MAX_CLIENTS + 2 * MAX_LOGS + 2];
         int n = 0;
+        int timeout = -1;
+        long long now = now_ms();
         fds[n].fd = sfd; fds[n].events = POLLIN; map[n++] = -1;
         if (!quitting) { fds[n].fd = lfd; fds[n].events = POLLIN; map[n++] = -2; }
         for (int i = 0; i < MAX_CLIENTS; i++) {
@@ -257,13 +419,24 @@ int main(int argc, char **argv) {
         }
         for (int i = 0; i < MAX_LOGS; i++) {
             if (logs[i]) { fds[n].fd = logs[i]->fd; fds[n].events = POLLIN; map[n++] = -3 - i; }
+            if (consoles[i]) {
+                if (consoles[i]->listen_fd < 0 && consoles[i]->quiet_until > now) {
+                    long long left = consoles[i]->quiet_until - now;
+                    if (timeout < 0 || left < timeout) timeout = (int)left;
+                    continue;
+                }
+                fds[n].fd = consoles[i]->listen_fd >= 0 ? consoles[i]->listen_fd : consoles[i]->master;
+                fds[n].events = POLLIN;
+                map[n++] = -3 - MAX_LOGS - i;
+            }
         }
         if (quitting) {
             /* Stay while anything is left to reap. */
             siginfo_t info;
             if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD) break;
         }
-        if (poll(fds, (nfds_t)n, quitting ? 1000 : -1) < 0) {
+        if (quitting && (timeout < 0 || timeout > 1000)) timeout = 1000;
+        if (poll(fds, (nfds_t)n, timeout) < 0) {
             if (errno == EINTR) continue;
             perror("strata-monitor: poll");
             return 1;
@@ -274,6 +447,11 @@ int main(int argc, char **argv) {
                 struct signalfd_siginfo si;
                 while (read(sfd, &si, sizeof si) > 0) {}
                 reap();
+            } else if (map[k] <= -3 - MAX_LOGS) {
+                int i = -3 - MAX_LOGS - map[k];
+                if (!consoles[i]) continue;
+                if (consoles[i]->listen_fd >= 0) take_master(i);
+                else console_output(i);
             } else if (map[k] <= -3) {
                 struct log *l = logs[-3 - map[k]];
                 static char out[BUF];
@@ -290,10 +468,18 @@ int main(int argc, char **argv) {
                 clients[slot]->fd = cfd;
             } else {
                 struct client *c = clients[map[k]];
+                if (!c) continue;
+                if (c->viewing) {
+                    char in[4096];
+                    ssize_t got = read(c->fd, in, sizeof in);
+                    if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) { drop(map[k]); continue; }
+                    if (got > 0) (void)!write(c->viewing->master, in, (size_t)got);
+                    continue;
+                }
                 ssize_t got = read(c->fd, c->buf + c->len, BUF - c->len);
                 if (got <= 0) { drop(map[k]); continue; }
                 c->len += (size_t)got;
-                if (feed(c) < 0 && !c->child && !c->watching) drop(map[k]);
+                if (feed(c) < 0 && !c->child && !c->watching && !c->viewing) drop(map[k]);
             }
         }
     }

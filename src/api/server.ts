@@ -304,6 +304,10 @@ export function buildServer(s: Services): FastifyInstance {
     const { name } = req.params as { name: string };
     return { argv: await s.containers.enterPlan(name) };
   });
+  app.post('/v1/containers/:name/console', { schema: { params: nameParam } }, async (req) => {
+    const { name } = req.params as { name: string };
+    return s.containers.consolePlan(name);
+  });
   app.get('/v1/containers/:name/logs', {
     schema: { params: nameParam, querystring: { type: 'object', properties: { follow: { type: 'boolean' } } } },
   }, async (req, reply) => {

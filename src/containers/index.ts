@@ -623,6 +623,7 @@ export class Containers {
     await this.host.networks.detach(c.name);
     await this.runc.delete(this.id(c.name), true);
     const layout = this.storage.layout(c.name);
+    await this.runc.closeConsole(layout.consoleLog);
     await this.storage.deactivate(this.storage.mounts(layout, this.idMapOf(c), this.templateLayers(c)), layout);
     await removeCgroupParent(this.paths.cgroupParent);
     const at = new Date().toISOString();
@@ -663,6 +664,7 @@ export class Containers {
         this.host.networks.release(name).then(() => sw.lap('network')),
         (async () => {
           await this.runc.delete(this.id(name), true);
+          await this.runc.closeConsole(layout.consoleLog);
           sw.lap('runc-delete');
           await this.storage.deactivate(this.storage.mounts(layout, this.idMapOf(c), this.templateLayers(c)), layout);
           if (c.volume) await this.host.pool.driver.deactivate(layout.privateDir);
@@ -748,6 +750,13 @@ export class Containers {
     const user = await resolveUser(rootfs, 'root').catch(() => ({ shell: '/bin/sh' }));
     const shell = user.shell && user.shell !== '/usr/sbin/nologin' ? user.shell : '/bin/sh';
     return this.execPlan(name, { tty: true, args: [shell, '-l'] });
+  }
+
+  /** Where a client attaches to a running container's console (the monitor holds it; root only). */
+  async consolePlan(name: string): Promise<{ monitorSocket: string; consoleLog: string }> {
+    const c = this.record(name);
+    if (!(await this.isRunning(c))) throw new FailedPrecondition(`container ${name} is not running: start it with 'strata start ${name}'; 'strata logs ${name}' shows what its console printed`);
+    return { monitorSocket: this.paths.monitorSocket, consoleLog: this.storage.layout(c.name).consoleLog };
   }
 
   async logs(name: string): Promise<string> {

@@ -82,6 +82,39 @@ export class Monitor {
     this.watcher = null;
   }
 
+  /**
+   * Attaches to the console that writes `consoleLog`: resolves with a socket that carries what
+   * the console prints from now on, and types what is written to it. Rejects when there is none.
+   */
+  attachConsole(consoleLog: string, rows: number, cols: number): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      if (/[\s]/.test(consoleLog)) { reject(new Internal(`a console log path with white space cannot be attached: ${consoleLog}`)); return; }
+      const conn = createConnection(this.socket);
+      let head = '';
+      const onData = (d: Buffer): void => {
+        head += d.toString('latin1');
+        const nl = head.indexOf('\n');
+        if (nl < 0) return;
+        conn.off('data', onData);
+        const line = head.slice(0, nl);
+        if (line !== 'ATTACHED') { conn.destroy(); reject(new Unavailable(`the console is not there (${line}): is the container running?`)); return; }
+        const rest = Buffer.from(head.slice(nl + 1), 'latin1');
+        conn.pause();
+        if (rest.length) conn.unshift(rest);
+        resolve(conn);
+      };
+      conn.on('connect', () => conn.write(`ATTACH ${consoleLog} ${rows} ${cols}\n`));
+      conn.on('data', onData);
+      conn.once('error', reject);
+    });
+  }
+
+  /** Lets go of the console that writes `consoleLog` (its container stopped); nothing when there is none. */
+  async closeConsole(consoleLog: string): Promise<void> {
+    if (consoleLog.includes('\n')) return;
+    await request(this.socket, [`CLOSE ${consoleLog}`]).catch(() => undefined);
+  }
+
   /** The deaths recorded while nobody watched (and since), taken out of the file: read once. */
   takeRecordedDeaths(): InitDeath[] {
     const taken = `${this.exitsFile}.taken`;
@@ -124,11 +157,11 @@ export class Monitor {
    * them (a container's init), go through the monitor to `outFile`, which never grows past
    * `cap` bytes (the oldest half goes). Resolves with argv's exit status.
    */
-  async run(argv: string[], outFile: string, cap = LOG_CAP): Promise<number> {
-    for (const word of [...argv, outFile]) {
+  async run(argv: string[], outFile: string, cap = LOG_CAP, consoleSocket?: string): Promise<number> {
+    for (const word of [...argv, outFile, consoleSocket ?? '']) {
       if (word.includes('\n')) throw new Internal(`cannot pass a word with a newline to the monitor: ${JSON.stringify(word)}`);
     }
-    const answer = await request(this.socket, [`OUT ${outFile}`, `CAP ${cap}`, ...argv.map((a) => `ARG ${a}`), 'RUN']);
+    const answer = await request(this.socket, [`OUT ${outFile}`, `CAP ${cap}`, ...(consoleSocket ? [`TTY ${consoleSocket}`] : []), ...argv.map((a) => `ARG ${a}`), 'RUN']);
     const m = /^EXIT (\d+)$/.exec(answer);
     if (!m) throw new Internal(`the container monitor answered ${JSON.stringify(answer)} to ${argv[0]}`);
     return Number(m[1]);

@@ -3,10 +3,10 @@
  * Knows OCI bundles and runc's verbs; knows nothing of templates or the database.
  */
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ToolError } from '../errors/index.js';
 import { run } from '../util/exec.js';
-import { Monitor } from './monitor.js';
+import { LOG_CAP, Monitor } from './monitor.js';
 import type { OciSpec } from './spec.js';
 
 export type RuntimeStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
@@ -52,8 +52,10 @@ export class Runc {
     const pidFile = join(bundle, 'init.pid');
     await fsp.rm(runcLog, { force: true });
     await fsp.rm(pidFile, { force: true });
-    const argv = [this.binary, '--root', this.stateRoot, '--log', runcLog, '--log-format', 'json', 'create', '--bundle', bundle, '--pid-file', pidFile, id];
-    const status = await this.monitor.run(argv, consoleLog);
+    // runc hands the console's pty master over this socket; the monitor takes and keeps it.
+    const consoleSocket = this.consoleSocket(id);
+    const argv = [this.binary, '--root', this.stateRoot, '--log', runcLog, '--log-format', 'json', 'create', '--bundle', bundle, '--pid-file', pidFile, '--console-socket', consoleSocket, id];
+    const status = await this.monitor.run(argv, consoleLog, LOG_CAP, consoleSocket);
     if (status !== 0) {
       throw new ToolError(argv, status, await lastRuncError(runcLog), `creating container ${id}`);
     }
@@ -81,12 +83,22 @@ export class Runc {
     return (list ?? []).map((s) => ({ id: s.id, status: s.status, pid: s.pid, bundle: s.bundle }));
   }
 
+  /** Short, under the runtime directory (a unix socket path has at most 107 bytes). */
+  private consoleSocket(id: string): string {
+    return join(dirname(this.stateRoot), `tty-${id}.sock`);
+  }
+
   async kill(id: string, signal: string, all = false): Promise<void> {
     const res = await run(this.argv('kill', ...(all ? ['--all'] : []), id, runcSignal(signal)), { allowFailure: true });
     // A container that already stopped cannot be signalled; that is the goal anyway.
     if (res.status !== 0 && !/not running|process already finished|container not running|does not exist/i.test(res.stderr)) {
       throw new ToolError(this.argv('kill', id, signal), res.status, res.stderr);
     }
+  }
+
+  /** The monitor lets go of a stopped container's console. */
+  closeConsole(consoleLog: string): Promise<void> {
+    return this.monitor.closeConsole(consoleLog);
   }
 
   async delete(id: string, force = false): Promise<void> {

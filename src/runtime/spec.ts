@@ -127,7 +127,8 @@ export function buildSpec(input: SpecInput): OciSpec {
     hostname: input.hostname,
     root: { path: input.rootfs, readonly: false },
     process: {
-      terminal: false,
+      // The init's stdio and /dev/console are a pty whose master the monitor holds (the console).
+      terminal: true,
       user: { uid: 0, gid: 0 },
       args: input.args,
       env,

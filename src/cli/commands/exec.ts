@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
+import { Monitor } from '../../runtime/monitor.js';
 import { clientOf, verb } from '../context.js';
 
 /** runc's own line when it could not start the command (the command never ran). */
@@ -80,10 +81,57 @@ export function register(program: Command): void {
       await runHere(argv, name);
     });
 
+  verb(program, 'console', 'attach to a running container\'s console (Ctrl-a q detaches)')
+    .argument('<name>')
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const plan = await clientOf(cmd).call<{ monitorSocket: string; consoleLog: string }>('POST', `/v1/containers/${encodeURIComponent(name)}/console`);
+      process.exit(await attachConsole(name, plan));
+    });
+
   verb(program, 'enter', 'open an interactive login shell inside a running container')
     .argument('<name>')
     .action(async (name: string, _o: unknown, cmd: Command) => {
       const { argv } = await clientOf(cmd).call<{ argv: string[] }>('POST', `/v1/containers/${encodeURIComponent(name)}/enter`);
       await runHere(argv);
     });
+}
+
+/** Ctrl-a, then q: detach (Ctrl-a Ctrl-a sends one Ctrl-a), as in LXC and Incus. */
+const ESCAPE = 0x01;
+
+/** Shows the console here and types into it until the detach keys or the console's end. */
+async function attachConsole(name: string, plan: { monitorSocket: string; consoleLog: string }): Promise<number> {
+  const stdin = process.stdin;
+  const conn = await new Monitor(plan.monitorSocket, '').attachConsole(plan.consoleLog, process.stdout.rows ?? 24, process.stdout.columns ?? 80);
+  process.stderr.write(`strata: attached to the console of ${name}; detach with Ctrl-a q\r\n`);
+  if (stdin.isTTY) stdin.setRawMode(true);
+  let escaped = false;
+  return new Promise<number>((resolve) => {
+    const done = (status: number, why: string): void => {
+      if (stdin.isTTY) stdin.setRawMode(false);
+      stdin.pause();
+      conn.destroy();
+      process.stderr.write(`\r\nstrata: ${why}\r\n`);
+      resolve(status);
+    };
+    stdin.on('data', (chunk: Buffer) => {
+      const out: number[] = [];
+      for (const byte of chunk) {
+        if (escaped) {
+          escaped = false;
+          if (byte === 0x71 /* q */) { if (out.length) conn.write(Buffer.from(out)); done(0, `detached from the console of ${name}`); return; }
+          out.push(byte === ESCAPE ? ESCAPE : byte);
+        } else if (byte === ESCAPE) {
+          escaped = true;
+        } else {
+          out.push(byte);
+        }
+      }
+      if (out.length) conn.write(Buffer.from(out));
+    });
+    stdin.on('end', () => { /* input closed: keep showing the console until it ends */ });
+    conn.on('data', (d: Buffer) => process.stdout.write(d));
+    conn.on('close', () => done(0, `the console of ${name} closed (the container stopped)`));
+    conn.resume();
+  });
 }
