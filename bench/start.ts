@@ -102,7 +102,9 @@ export async function startBenchmarks(ctx: Context): Promise<BenchResult[]> {
             writeFileSync(join(bundle, 'config.json'), JSON.stringify({ ...config, root: { path: refView.rootfs }, linux: { ...config.linux, cgroupsPath: `/${cgroupParent}/r${i}` } }));
             const pidFile = join(floorDir, `r${i}.pid`);
             t.floor.push(await time(async () => {
-              const status = await monitor.run(['runc', '--root', runcRoot, 'create', '--bundle', bundle, '--pid-file', pidFile, `r${i}`], join(floorDir, 'runc.log'));
+              // A console as Strata gives every container: runc hands the pty master to the monitor.
+              const tty = join(floorDir, `tty-r${i}.sock`);
+              const status = await monitor.run(['runc', '--root', runcRoot, 'create', '--bundle', bundle, '--pid-file', pidFile, '--console-socket', tty, `r${i}`], join(floorDir, 'runc.log'), undefined, tty);
               if (status !== 0) throw new Error(`runc create failed: ${readFileSync(join(floorDir, 'runc.log'), 'utf8').slice(-500)}`);
               const pid = Number(readFileSync(pidFile, 'utf8'));
               floor.call('ADD', i, `r${i}`, `/proc/${pid}/ns/net`);
