@@ -172,6 +172,8 @@ export class TestDaemon {
     await stopMonitor(p.monitorSocket);
     rmSync(p.run, { recursive: true, force: true });
     rmSync(this.root, { recursive: true, force: true });
+    // A daemon on a given root got a socket directory of its own.
+    if (!this.socket.startsWith(`${this.root}/`)) rmSync(dirname(this.socket), { recursive: true, force: true });
   }
 }
 
