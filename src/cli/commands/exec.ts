@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
-import { Monitor } from '../../runtime/monitor.js';
+import { attachConsole as attachMonitorConsole } from '../../runtime/monitor.js';
 import { clientOf, verb } from '../context.js';
 
 /** runc's own line when it could not start the command (the command never ran). */
@@ -102,7 +102,7 @@ const ESCAPE = 0x01;
 /** Shows the console here and types into it until the detach keys or the console's end. */
 async function attachConsole(name: string, plan: { monitorSocket: string; consoleLog: string }): Promise<number> {
   const stdin = process.stdin;
-  const conn = await new Monitor(plan.monitorSocket, '').attachConsole(plan.consoleLog, process.stdout.rows ?? 24, process.stdout.columns ?? 80);
+  const conn = await attachMonitorConsole(plan.monitorSocket, plan.consoleLog, process.stdout.rows ?? 24, process.stdout.columns ?? 80);
   process.stderr.write(`strata: attached to the console of ${name}; detach with Ctrl-a q\r\n`);
   if (stdin.isTTY) stdin.setRawMode(true);
   let escaped = false;
