@@ -26,7 +26,12 @@
  *   PING           reply "PONG <pid>\n"
  *   WATCH          the connection stays open and gets "DIED <pid> exit <status>\n" or
  *                  "DIED <pid> signal <number>\n" for every orphan reaped (a container's init)
- *   QUIT           exit once no process is left below the monitor
+ *   QUIT           exit once no process is left below the monitor (any later request but QUIT
+ *                  cancels it: a daemon came back to use it)
+ *
+ * One monitor per socket: it holds an exclusive lock on SOCKET_PATH.lock, and a second one started
+ * on the same path exits with status 3 at once. A monitor whose socket was removed or taken over
+ * (its run directory deleted) can never be reached again: it exits as soon as nothing is below it.
  *
  * Every such death is also appended to EXITS_FILE (same lines), so that a daemon that was not
  * watching (stopped, restarting) learns how its containers' inits ended.
@@ -35,6 +40,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -42,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -53,6 +60,8 @@
 #include <unistd.h>
 
 #define MAX_CLIENTS 256
+/* How often a monitor with nothing below it checks that its socket is still its own. */
+#define ORPHAN_CHECK_MS 2000
 #define MAX_ARGS 256
 #define BUF 65536
 
@@ -300,6 +309,7 @@ static int feed(struct client *c) {
     char *start = c->buf, *nl;
     while ((nl = memchr(start, '\n', c->len - (size_t)(start - c->buf))) != NULL) {
         *nl = 0;
+        if (strcmp(start, "QUIT") != 0) quitting = 0;
         if (strncmp(start, "ARG ", 4) == 0) {
             if (c->argc >= MAX_ARGS) { reply(c, "ERR too many args\n"); return -1; }
             c->argv[c->argc++] = strdup(start + 4);
@@ -383,6 +393,18 @@ static void reap(void) {
     }
 }
 
+/* Whether any process is left below the monitor (alive, or dead and not yet reaped). */
+static int has_children(void) {
+    siginfo_t info;
+    return !(waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD);
+}
+
+/* Whether the socket path still names the socket this monitor bound. */
+static int still_bound(const char *path, const struct stat *bound) {
+    struct stat now;
+    return stat(path, &now) == 0 && now.st_dev == bound->st_dev && now.st_ino == bound->st_ino;
+}
+
 int main(int argc, char **argv) {
     if (argc != 2 && argc != 3) { fprintf(stderr, "usage: strata-monitor SOCKET_PATH [EXITS_FILE]\n"); return 2; }
     exits_file = argc == 3 ? argv[2] : NULL;
@@ -393,6 +415,16 @@ int main(int argc, char **argv) {
     sigaddset(&mask, SIGCHLD);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+    char lock_path[PATH_MAX];
+    if (snprintf(lock_path, sizeof lock_path, "%s.lock", argv[1]) >= (int)sizeof lock_path) { fprintf(stderr, "strata-monitor: socket path too long\n"); return 2; }
+    int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0) { perror("strata-monitor: lock"); return 1; }
+    if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno != EWOULDBLOCK) { perror("strata-monitor: lock"); return 1; }
+        fprintf(stderr, "strata-monitor: another monitor already serves %s\n", argv[1]);
+        return 3;
+    }
 
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     if (strlen(argv[1]) >= sizeof addr.sun_path) { fprintf(stderr, "strata-monitor: socket path too long\n"); return 2; }
@@ -405,6 +437,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     umask(old);
+    struct stat bound;
+    if (stat(argv[1], &bound) < 0) { perror("strata-monitor: stat"); return 1; }
+    long long next_check = now_ms() + ORPHAN_CHECK_MS;
 
     for (;;) {
         static struct pollfd fds[MAX_CLIENTS + 2 * MAX_LOGS + 2];
@@ -413,7 +448,7 @@ int main(int argc, char **argv) {
         int timeout = -1;
         long long now = now_ms();
         fds[n].fd = sfd; fds[n].events = POLLIN; map[n++] = -1;
-        if (!quitting) { fds[n].fd = lfd; fds[n].events = POLLIN; map[n++] = -2; }
+        fds[n].fd = lfd; fds[n].events = POLLIN; map[n++] = -2;
         for (int i = 0; i < MAX_CLIENTS; i++) {
             if (clients[i] && !clients[i]->child) { fds[n].fd = clients[i]->fd; fds[n].events = POLLIN; map[n++] = i; }
         }
@@ -430,12 +465,13 @@ int main(int argc, char **argv) {
                 map[n++] = -3 - MAX_LOGS - i;
             }
         }
-        if (quitting) {
-            /* Stay while anything is left to reap. */
-            siginfo_t info;
-            if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD) break;
+        if (quitting && !has_children()) break;
+        if (now >= next_check) {
+            next_check = now + ORPHAN_CHECK_MS;
+            if (!has_children() && !still_bound(argv[1], &bound)) break;
         }
         if (quitting && (timeout < 0 || timeout > 1000)) timeout = 1000;
+        if (timeout < 0 || timeout > ORPHAN_CHECK_MS) timeout = ORPHAN_CHECK_MS;
         if (poll(fds, (nfds_t)n, timeout) < 0) {
             if (errno == EINTR) continue;
             perror("strata-monitor: poll");
@@ -483,6 +519,7 @@ int main(int argc, char **argv) {
             }
         }
     }
-    unlink(argv[1]);
+    /* An orphan's socket path may be another monitor's now. */
+    if (still_bound(argv[1], &bound)) unlink(argv[1]);
     return 0;
 }

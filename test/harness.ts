@@ -170,6 +170,7 @@ export class TestDaemon {
     const tables = spawnSync('nft', ['list', 'tables']).stdout.toString();
     for (const m of tables.matchAll(new RegExp(`table (\\w+) (strata_${p.rootId}_\\d+)`, 'g'))) spawnSync('nft', ['delete', 'table', m[1], m[2]]);
     await stopMonitor(p.monitorSocket);
+    await endMonitorProcesses(p.monitorSocket);
     rmSync(p.run, { recursive: true, force: true });
     rmSync(this.root, { recursive: true, force: true });
     // A daemon on a given root got a socket directory of its own.
@@ -185,6 +186,31 @@ async function stopMonitor(socket: string): Promise<void> {
     c.on('close', () => resolve());
     c.on('error', () => resolve());
   });
+}
+
+/** Pids of the monitors started on `socket` (the path is their first argument). */
+export function monitorsOf(socket: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (argv[0].endsWith('/strata-monitor') && argv[1] === socket) pids.push(Number(entry));
+    } catch { /* gone meanwhile */ }
+  }
+  return pids;
+}
+
+/**
+ * Waits for the monitors of `socket` to exit after QUIT; one still there after 3 s is a leak:
+ * reported on stderr (so a test run shows it) and killed by its pid.
+ */
+async function endMonitorProcesses(socket: string): Promise<void> {
+  for (let i = 0; i < 30 && monitorsOf(socket).length; i++) await sleep(100);
+  for (const pid of monitorsOf(socket)) {
+    process.stderr.write(`harness: a strata-monitor (pid ${pid}) of ${socket} did not exit after QUIT: killed\n`);
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
+  }
 }
 
 /** Host pids of processes in state Z whose parent is one of `parents` (or anyone when empty). */

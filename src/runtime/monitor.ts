@@ -9,9 +9,10 @@ import { createConnection, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { Internal, Unavailable } from '../errors/index.js';
 
-function request(socket: string, lines: string[]): Promise<string> {
+function request(socket: string, lines: string[], timeoutMs?: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const conn = createConnection(socket);
+    if (timeoutMs) conn.setTimeout(timeoutMs, () => conn.destroy(new Unavailable(`the container monitor at ${socket} did not answer in ${timeoutMs} ms`)));
     let answer = '';
     conn.setEncoding('utf8');
     conn.on('connect', () => conn.write(lines.map((l) => `${l}\n`).join('')));
@@ -131,7 +132,8 @@ export class Monitor {
 
   async ping(): Promise<number | null> {
     try {
-      const answer = await request(this.socket, ['PING']);
+      // Bounded: a monitor that accepts but never answers must not hang a daemon's start.
+      const answer = await request(this.socket, ['PING'], 5000);
       const m = /^PONG (\d+)$/.exec(answer);
       return m ? Number(m[1]) : null;
     } catch {
@@ -148,7 +150,14 @@ export class Monitor {
     this.child = child;
     for (let i = 0; i < 200; i++) {
       if (await this.ping()) return;
+      if (child.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 10));
+    }
+    if (await this.ping()) return;
+    // Status 3: another monitor holds this socket's lock yet did not answer.
+    if (child.exitCode === 3) {
+      this.child = null;
+      throw new Unavailable(`another container monitor holds ${this.socket}.lock but does not answer: find it with 'fuser ${this.socket}.lock' and end it once no container of this data root runs`);
     }
     throw new Unavailable(`the container monitor (${this.binary}) did not start: run 'npm run build' to build the native helpers`);
   }
