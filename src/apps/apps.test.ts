@@ -43,6 +43,51 @@ test('attach merges keys into the current files; detach restores them; the conta
   assert.match(files.files['/etc/passwd'], /Edited/);
 });
 
+/** Keys of a template that adds user and group app (1500) with shadow lines. */
+function userTemplate(): ReturnType<typeof keysFromCapture> {
+  return keysFromCapture([
+    { file: '/etc/passwd', before: BASE_PASSWD, after: `${BASE_PASSWD}app:x:1500:1500::/opt/app:/bin/sh\n` },
+    { file: '/etc/shadow', before: 'root:*:1::::::\n', after: 'root:*:1::::::\napp:!:1::::::\n' },
+    { file: '/etc/group', before: BASE_GROUP, after: `${BASE_GROUP}app:x:1500:\n` },
+    { file: '/etc/gshadow', before: 'root:*::\n', after: 'root:*::\napp:!::\n' },
+  ]);
+}
+
+function userFiles(): ReturnType<typeof memory> {
+  return memory({ '/etc/passwd': BASE_PASSWD, '/etc/shadow': 'root:*:1::::::\n', '/etc/group': BASE_GROUP, '/etc/gshadow': 'root:*::\n' });
+}
+
+test('detach removes a user whole or keeps it whole: a password set inside keeps its passwd, shadow and group lines', async () => {
+  const keys = userTemplate();
+  const files = userFiles();
+  const applied = await applyKeys(files, keys, await planRemap(files, keys, 'app'));
+  files.files['/etc/shadow'] = files.files['/etc/shadow'].replace('app:!:', 'app:$y$hash:');
+  const conflicts = await removeKeys(files, applied.keys);
+  assert.match(files.files['/etc/passwd'], /^app:x:1500:1500:/m, 'the passwd line stays with its changed shadow line');
+  assert.match(files.files['/etc/shadow'], /^app:\$y\$hash:/m);
+  assert.match(files.files['/etc/group'], /^app:x:1500:/m, 'and its primary group');
+  assert.match(files.files['/etc/gshadow'], /^app:!::/m);
+  assert.ok(conflicts.some((c) => /\/etc\/passwd: kept user app with its user: the container changed it in \/etc\/shadow/.test(c.reason)), conflicts.map((c) => c.reason).join('\n'));
+  assert.ok(conflicts.some((c) => /\/etc\/group: kept group app with its group: user app, which stays, has it as primary group/.test(c.reason)));
+  // Unchanged, the same unit goes whole.
+  const again = userFiles();
+  const twice = await applyKeys(again, keys, await planRemap(again, keys, 'app'));
+  assert.deepEqual(await removeKeys(again, twice.keys), []);
+  assert.deepEqual(again.files, userFiles().files);
+});
+
+test('detach keeps a template\'s group that a user of the container has as primary group', async () => {
+  const keys = userTemplate();
+  const files = userFiles();
+  const applied = await applyKeys(files, keys, await planRemap(files, keys, 'app'));
+  files.files['/etc/passwd'] += 'mine:x:1000:1500::/home/mine:/bin/sh\n';
+  await removeKeys(files, applied.keys);
+  assert.doesNotMatch(files.files['/etc/passwd'], /^app:/m, 'the template\'s user goes');
+  assert.doesNotMatch(files.files['/etc/shadow'], /^app:/m);
+  assert.match(files.files['/etc/group'], /^app:x:1500:/m, 'its group stays for mine');
+  assert.match(files.files['/etc/gshadow'], /^app:/m);
+});
+
 test('a uid taken by another user is remapped, in the records too', async () => {
   const keys = keysFromCapture([
     { file: '/etc/passwd', before: BASE_PASSWD, after: `${BASE_PASSWD}db:x:1500:1500::/srv/db:/bin/sh\n` },

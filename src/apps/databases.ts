@@ -151,16 +151,86 @@ export async function applyKeys(files: DbFiles, keys: AppKeys, plan: IdRemapPlan
   };
 }
 
-/** Takes a template's applied keys out again; keys the container changed since stay, as conflicts. */
+/**
+ * Takes a template's applied keys out again; keys the container changed since stay, as conflicts.
+ * Users and groups go or stay whole: a user the container changed in /etc/passwd or /etc/shadow
+ * keeps both lines, a group likewise in /etc/group and /etc/gshadow, and a group stays while a
+ * remaining user has it as its primary group. Never a passwd line whose shadow line or group is gone.
+ */
 export async function removeKeys(files: DbFiles, applied: AppKeys): Promise<KeyConflict[]> {
+  const current = new Map<string, string | null>();
+  for (const db of Object.keys(applied)) current.set(db, await files.read(ruleNamed(db).path));
+  const { keep, notes } = wholeUnits(applied, current);
   const conflicts: KeyConflict[] = [];
   for (const [db, changes] of Object.entries(applied)) {
     const rule = ruleNamed(db);
-    const current = await files.read(rule.path);
-    if (current === null) continue;
-    const result = removeKeyChanges(rule, current, afterOf(changes), baseText(rule, changes));
-    if (result.text !== current) await files.write(rule.path, result.text);
+    const text = current.get(db) ?? null;
+    if (text === null) continue;
+    const going = Object.fromEntries(Object.entries(changes).filter(([k]) => !keep.get(db)?.has(k)));
+    const result = removeKeyChanges(rule, text, afterOf(going), baseText(rule, going));
+    if (result.text !== text) await files.write(rule.path, result.text);
     conflicts.push(...result.conflicts);
   }
-  return conflicts;
+  return [...conflicts, ...notes];
+}
+
+/** Would removeKeyChanges keep this key as the container's (it changed it since)? */
+function changedSince(rule: MergeRule, text: string | null, key: string, change: KeyChange): boolean {
+  const now = rule.parse(text ?? '').get(key) ?? null;
+  return now !== change.before && now !== change.after;
+}
+
+/** The keys of users and groups that stay whole at a detach (see removeKeys), and a note for each line kept only for that. */
+function wholeUnits(applied: AppKeys, current: Map<string, string | null>): { keep: Map<string, Set<string>>; notes: KeyConflict[] } {
+  const keep = new Map<string, Set<string>>();
+  const notes: KeyConflict[] = [];
+  const units: Array<{ dbs: string[]; noun: string; why: (key: string) => string | null }> = [];
+  const unit = (dbs: string[], noun: string): void => {
+    units.push({
+      dbs,
+      noun,
+      why: (key) => {
+        const changed = dbs.find((db) => applied[db]?.[key] && changedSince(ruleNamed(db), current.get(db) ?? null, key, applied[db][key]));
+        return changed ? `the container changed it in ${ruleNamed(changed).path}` : null;
+      },
+    });
+  };
+  unit(['passwd', 'shadow'], 'user');
+  unit(['group', 'gshadow'], 'group');
+  const keepUnit = (dbs: string[], noun: string, key: string, why: string): void => {
+    for (const db of dbs) {
+      const change = applied[db]?.[key];
+      if (!change) continue;
+      keep.set(db, (keep.get(db) ?? new Set()).add(key));
+      const rule = ruleNamed(db);
+      const now = rule.parse(current.get(db) ?? '').get(key) ?? null;
+      const reason = changedSince(rule, current.get(db) ?? null, key, change)
+        ? `${rule.path}: the container changed ${rule.noun} ${key} after the template was attached; kept the container's value (${JSON.stringify((now ?? 'absent').split('\n')[0])})`
+        : `${rule.path}: kept ${rule.noun} ${key} with its ${noun}: ${why}`;
+      notes.push({ key, kept: now, wanted: change.before, reason });
+    }
+  };
+  for (const { dbs, noun, why } of units) {
+    const keys = new Set(dbs.flatMap((db) => Object.keys(applied[db] ?? {})));
+    for (const key of keys) {
+      const reason = why(key);
+      if (reason) keepUnit(dbs, noun, key, reason);
+    }
+  }
+  // A group stays while a user that stays has it as its primary group.
+  const passwd = passwdRule.parse(current.get('passwd') ?? '');
+  const groups = groupRule.parse(current.get('group') ?? '');
+  const leaving = (name: string): boolean => {
+    const c = applied.passwd?.[name];
+    return !!c && c.before === null && !keep.get('passwd')?.has(name);
+  };
+  const primaryGids = new Set([...passwd].filter(([name]) => !leaving(name)).map(([, line]) => line.split(':')[3]));
+  for (const key of new Set([...Object.keys(applied.group ?? {}), ...Object.keys(applied.gshadow ?? {})])) {
+    if (keep.get('group')?.has(key) || applied.group?.[key]?.before !== null) continue;
+    const gid = groups.get(key)?.split(':')[2];
+    if (gid === undefined || !primaryGids.has(gid)) continue;
+    const users = [...passwd].filter(([name, line]) => !leaving(name) && line.split(':')[3] === gid).map(([name]) => name);
+    keepUnit(['group', 'gshadow'], 'group', key, `user ${users.join(', ')}, which stays, has it as primary group`);
+  }
+  return { keep, notes };
 }

@@ -20,8 +20,9 @@ import { FailedPrecondition, InvalidArgument, NotFound } from '../errors/index.j
 import { VERSION } from '../config/index.js';
 import type { Templates } from '../templates/index.js';
 import type { CaptureSummary } from '../apps/index.js';
-import { lstatInside } from '../apps/index.js';
-import { diffUpper } from '../templates/capture/index.js';
+import { lstatInside, mergedDbFiles } from '../apps/index.js';
+import { MERGE_RULES } from '../templates/merge/index.js';
+import { diffUpper, type ChangeSet } from '../templates/capture/index.js';
 import type { BaseRef, Made } from '../templates/pack/index.js';
 import { validateName } from '../util/names.js';
 import type { Containers } from './index.js';
@@ -61,9 +62,13 @@ const IDENTITY = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf'];
 const WAIT_INIT = ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'];
 const ENV = ['DEBIAN_FRONTEND=noninteractive', 'LANG=C.UTF-8'];
 
+/** The merged databases of the scratch container before the installer ran: path → text (null: none). */
+type DatabasesBefore = Map<string, string | null>;
+
 interface Pending {
   req: CaptureRequest;
   container: string;
+  before: DatabasesBefore;
   started: number;
   expiry: NodeJS.Timeout;
 }
@@ -88,7 +93,7 @@ export class Captures {
     for (const e of req.excludes ?? []) if (typeof e !== 'string' || !e.startsWith('/')) throw new InvalidArgument(`--exclude ${String(e)} is not an absolute path or glob: use e.g. /opt/app/cache/**`);
   }
 
-  private async scratch(req: CaptureRequest, progress: (m: string) => void): Promise<string> {
+  private async scratch(req: CaptureRequest, progress: (m: string) => void): Promise<{ container: string; before: DatabasesBefore }> {
     const name = `capture-${randomBytes(4).toString('hex')}`;
     progress(`starting throw-away container ${name} on ${req.bases.join(' + ')}`);
     await this.containers.create({
@@ -96,11 +101,17 @@ export class Captures {
     });
     try {
       await this.containers.start(name);
+      // Over application bases, the databases already hold their keys (merged at create): the
+      // capture records what the installer changed from here, never the bases' keys.
+      const { rootfs, idMap } = this.containers.inspect(name);
+      const files = mergedDbFiles(rootfs, idMap?.hostBase ?? 0);
+      const before: DatabasesBefore = new Map();
+      for (const rule of MERGE_RULES) before.set(rule.path, await files.read(rule.path));
+      return { container: name, before };
     } catch (err) {
       await this.containers.destroy(name, true).catch(() => undefined);
       throw err;
     }
-    return name;
   }
 
   /** Runs a command or script capture to its end. */
@@ -108,7 +119,7 @@ export class Captures {
     this.check(req);
     if (req.interactive) throw new InvalidArgument('an interactive capture is started with begin(), not run()');
     const started = Date.now();
-    const container = await this.scratch(req, progress);
+    const { container, before } = await this.scratch(req, progress);
     try {
       let args = req.command ?? [];
       if (req.script !== undefined) {
@@ -123,7 +134,7 @@ export class Captures {
       const ran = Date.now();
       await this.exec(container, args, progress, signal);
       const installerSeconds = (Date.now() - ran) / 1000;
-      return { ...(await this.collect(req, container, started, progress)), installerSeconds };
+      return { ...(await this.collect(req, container, before, started, progress)), installerSeconds };
     } finally {
       await this.containers.destroy(container, true).catch(() => undefined);
     }
@@ -132,11 +143,11 @@ export class Captures {
   /** Starts an interactive capture: the CLI enters the returned container, then calls finish. */
   async begin(req: CaptureRequest, progress: (m: string) => void): Promise<CaptureSession> {
     this.check(req);
-    const container = await this.scratch(req, progress);
+    const { container, before } = await this.scratch(req, progress);
     const session = container;
     const expiry = setTimeout(() => { this.abort(session).catch(() => undefined); }, SESSION_MS);
     expiry.unref();
-    this.sessions.set(session, { req, container, started: Date.now(), expiry });
+    this.sessions.set(session, { req, container, before, started: Date.now(), expiry });
     return { session, container };
   }
 
@@ -151,7 +162,7 @@ export class Captures {
     this.sessions.delete(session);
     clearTimeout(p.expiry);
     try {
-      return { ...(await this.collect(p.req, p.container, p.started, progress)), installerSeconds: 0 };
+      return { ...(await this.collect(p.req, p.container, p.before, p.started, progress)), installerSeconds: 0 };
     } finally {
       await this.containers.destroy(p.container, true).catch(() => undefined);
     }
@@ -197,14 +208,14 @@ export class Captures {
   }
 
   /** Stops the scratch container and makes the template version from its private area. */
-  private async collect(req: CaptureRequest, container: string, started: number, progress: (m: string) => void): Promise<Omit<CaptureResult, 'installerSeconds'>> {
+  private async collect(req: CaptureRequest, container: string, before: DatabasesBefore, started: number, progress: (m: string) => void): Promise<Omit<CaptureResult, 'installerSeconds'>> {
     const view = this.containers.inspect(container);
     // The init (or an interactive user) may have ended the container already: stop then only cleans up.
     await this.containers.stop(container, 2).catch((err: unknown) => { if (!(err instanceof FailedPrecondition)) throw err; });
     progress('comparing the changes with the bases');
     const apps = req.bases.slice(1).map((b) => this.templates.apps.get(b));
     const lowers = [...apps.reverse().flatMap((v) => (v.deletions.length || v.opaqueDirs.length ? [v.tree, v.wh] : [v.tree])), this.templates.rootfsOf(req.bases[0])];
-    const changes = await diffUpper(view.privateArea, lowers, { excludes: [...IDENTITY, ...(req.excludes ?? [])], idShift: view.idMap?.hostBase ?? 0 });
+    const changes = databasesSince(before, await diffUpper(view.privateArea, lowers, { excludes: [...IDENTITY, ...(req.excludes ?? [])], idShift: view.idMap?.hostBase ?? 0 }));
     const bases: BaseRef[] = [
       { name: req.bases[0], version: '1', digest: await this.templates.digestOf(req.bases[0]) },
       ...req.bases.slice(1).map((b) => { const v = this.templates.apps.get(b); return { name: b, version: String(v.version), digest: v.digest }; }),
@@ -220,4 +231,12 @@ export class Captures {
     for (const s of summary.skipped.slice(0, 20)) progress(`left out ${s}`);
     return { template: req.name, version: version.version, digest: version.digest, summary, seconds };
   }
+}
+
+/** The capture's database changes measured from `before` (the scratch container as created) instead of from the layers. */
+function databasesSince(before: DatabasesBefore, changes: ChangeSet): ChangeSet {
+  const databases = changes.databases
+    .map((d) => (before.has(d.file) ? { ...d, before: before.get(d.file) ?? null } : d))
+    .filter((d) => d.before !== d.after);
+  return { ...changes, databases };
 }
