@@ -21,7 +21,7 @@ echo 'hello from app v1' > /opt/app/bin/hello.txt
 printf '#!/bin/sh\\necho app-running\\n' > /opt/app/bin/app
 chmod 755 /opt/app/bin/app
 echo 'export APP_HOME=/opt/app' >> /etc/profile
-rm /etc/shells
+rm /etc/issue
 ln -s /opt/app/bin/app /usr/bin/app
 echo 'appgrp:x:1500:' >> /etc/group
 echo 'appuser:x:1500:1500:App:/opt/app:/bin/sh' >> /etc/passwd
@@ -90,7 +90,7 @@ describe('application templates', () => {
     for (const db of ['etc/passwd', 'etc/group', 'etc/shadow']) assert.equal(existsSync(join(tree, db)), false, `${db} is merged per key, not stored whole`);
     assert.equal(existsSync(join(tree, 'tmp')), false, '/tmp is volatile');
     assert.equal(existsSync(join(tree, 'etc/hostname')), false, 'the scratch container\'s identity is not captured');
-    assert.ok(statSync(join(a.root, 'templates', 'app', 'v1', 'wh', 'etc', 'shells')).isCharacterDevice(), 'the deletion as a whiteout');
+    assert.ok(statSync(join(a.root, 'templates', 'app', 'v1', 'wh', 'etc', 'issue')).isCharacterDevice(), 'the deletion as a whiteout');
     // The throw-away container is gone.
     assert.deepEqual((await a.json<View[]>('list')).map((c) => c.name), []);
     assert.deepEqual(a.leftovers(), []);
@@ -159,13 +159,13 @@ describe('application templates', () => {
   });
 
   const checkApp = async (d: TestDaemon, ct: string, hello = 'hello from app v1'): Promise<void> => {
-    const out = await sh(d, ct, 'cat /opt/app/bin/hello.txt; app; stat -c "%U:%G %a" /opt/app/bin/hello.txt /opt/app/data; grep APP_HOME /etc/profile; test -e /etc/shells && echo shells-present || echo shells-gone; id appuser; grep appuser /etc/shadow | cut -d: -f1,2; readlink /usr/bin/app');
+    const out = await sh(d, ct, 'cat /opt/app/bin/hello.txt; app; stat -c "%U:%G %a" /opt/app/bin/hello.txt /opt/app/data; grep APP_HOME /etc/profile; test -e /etc/issue && echo issue-present || echo issue-gone; id appuser; grep appuser /etc/shadow | cut -d: -f1,2; readlink /usr/bin/app');
     assert.match(out, new RegExp(hello));
     assert.match(out, /app-running/);
     assert.match(out, /appuser:appgrp 640/);
     assert.match(out, /appuser:appgrp 2770/);
     assert.match(out, /export APP_HOME=\/opt\/app/);
-    assert.match(out, /shells-gone/);
+    assert.match(out, /issue-gone/);
     assert.match(out, /uid=1500\(appuser\) gid=1500\(appgrp\)/);
     assert.match(out, /appuser:!/);
     assert.match(out, /\/opt\/app\/bin\/app/);
@@ -252,11 +252,12 @@ describe('application templates', () => {
     assert.match(out, /changed user appuser after the template was attached/);
     assert.deepEqual((await b.json<View>('inspect', 's1')).apps, []);
     await b.ok('start', 's1');
-    const inside = await sh(b, 's1', 'cat /opt/app/bin/hello.txt; test -e /opt/app/bin/app && echo app-left || echo app-gone; test -e /etc/shells && echo shells-back; grep -c APP_HOME /etc/profile || true; grep -c appgrp /etc/group || true; grep appuser /etc/passwd');
+    const inside = await sh(b, 's1', 'cat /opt/app/bin/hello.txt; test -e /opt/app/bin/app && echo app-left || echo app-gone; test -e /etc/issue && echo issue-back; grep -c APP_HOME /etc/profile || true; grep -c appgrp /etc/group || true; grep appuser /etc/passwd');
     assert.match(inside, /my edit/, 'the container\'s own edit stays');
     assert.match(inside, /app-gone/);
-    assert.match(inside, /shells-back/, 'the deleted file is back');
-    assert.match(inside, /^0\n0\n/m, 'the changed file and the group are back to the base');
+    assert.match(inside, /issue-back/, 'the deleted file is back');
+    assert.match(inside, /^0\n1\n/m, 'the changed file is back to the base; the user\'s group stays with it (no half-removed user)');
+    assert.match(out, /\/etc\/group: kept group appgrp: user appuser, which stays, has it as primary group/);
     assert.match(inside, /Edited/, 'a key the container changed stays');
   });
 
@@ -325,7 +326,7 @@ describe('application templates', () => {
         const p = fileEntry('etc/passwd', 'root:x:0:0::/root:/bin/sh\n');
         return craft(hostile(), manifestOf([dirEntry('.'), dirEntry('etc'), p], base), [objectOf(p, 'root:x:0:0::/root:/bin/sh\n')]);
       }, /merged per key/],
-      ['a deletion without its parent', async () => craft(hostile(), manifestOf([dirEntry('.')], { ...base, deletions: ['etc/shells'] })), /parent directory/],
+      ['a deletion without its parent', async () => craft(hostile(), manifestOf([dirEntry('.')], { ...base, deletions: ['etc/issue'] })), /parent directory/],
       ['path traversal', async () => craft(hostile(), manifestOf([dirEntry('.'), { ...f, path: '../x' }], base), [objectOf(f, 'x\n')]), /\.\.|path/],
       ['a hardlink out', async () => craft(hostile(), manifestOf([dirEntry('.'), { path: 'l', type: 'hardlink', target: '/etc/shadow' }], base)), /hardlink|target/],
       ['an overlay xattr', async () => craft(hostile(), manifestOf([dirEntry('.'), dirEntry('d', { xattrs: { 'trusted.overlay.opaque': 'eQ==' } } as never)], base)), /xattr|overlay/],

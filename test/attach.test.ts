@@ -1,13 +1,15 @@
 // Integration: a live attach that cannot complete changes nothing. Too little disk is refused
 // before anything is copied; a failure in the middle of the copy (injected by the daemon's test
 // failure point STRATA_FAULT_COPY_AFTER, standing in for a disk that fills up meanwhile) is
-// rolled back: no copied file, no key, no record, and the files it replaced are back.
+// rolled back: no copied file, no key, no record, and the files it replaced are back. A daemon
+// killed in the middle of the copy (STRATA_FAULT_COPY_STALL_AFTER holds the copy there) undoes
+// it at its next start, from the attach's journal.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestDaemon } from './harness.js';
+import { sleep, TestDaemon } from './harness.js';
 
 interface View { apps: unknown[] }
 
@@ -63,6 +65,48 @@ describe('live attach that cannot complete', () => {
     const upper = join(d.root, 'containers', 'mid', 'private', 'root');
     assert.equal(spawnFind(upper, 'strata-attach-'), '', 'nothing kept aside is left');
     await d.ok('destroy', 'mid', '--force');
+    assert.deepEqual(d.leftovers(), []);
+  });
+});
+
+describe('live attach interrupted by a killed daemon', () => {
+  const d = new TestDaemon({ env: { STRATA_FAULT_COPY_STALL_AFTER: '40' } });
+  const work = mkdtempSync('/tmp/strata-test-attach-');
+  before(async () => {
+    await d.start();
+    await d.ok('template', 'build', 'bb', '--from', 'busybox');
+    const file = join(work, 'many.sh');
+    writeFileSync(file, 'mkdir -p /opt/many && for i in $(seq 60); do echo $i > /opt/many/f$i; done\necho "svc:x:900:900::/:/bin/false" >> /etc/passwd\necho "# changed" >> /etc/init.d/rcK\n');
+    const r = await d.cli('template', 'capture', 'many', '--base', 'bb', '--script', file);
+    assert.equal(r.status, 0, r.stderr);
+  });
+  after(async () => {
+    await d.cleanup();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test('is undone at the next start: no copied file, no user, the replaced file back; the container runs on', async () => {
+    await d.ok('create', 'k1', '--template', 'bb', '--no-net');
+    await d.ok('start', 'k1');
+    const rck = await d.ok('exec', 'k1', '--', 'cat', '/etc/init.d/rcK');
+    const passwd = await d.ok('exec', 'k1', '--', 'cat', '/etc/passwd');
+    const pid = (await d.json<{ pid: number }>('inspect', 'k1')).pid;
+    const attaching = d.cli('attach', 'k1', 'many');
+    const journal = join(d.root, 'containers', 'k1', 'live-attach.journal');
+    for (let i = 0; i < 100 && !(existsSync(journal) && readFileSync(journal, 'utf8').split('\n').length > 40); i++) await sleep(100);
+    assert.match(await d.ok('exec', 'k1', '--', 'cat', '/etc/passwd'), /^svc:/m, 'the attach is half-way: its user is there');
+    await d.kill9();
+    assert.notEqual((await attaching).status, 0);
+    await d.start();
+    assert.match(d.log, /reconcile: k1: the attach of many version 1 to the running container was interrupted \(daemon stopped\): undone/);
+    assert.equal((await d.json<{ pid: number }>('inspect', 'k1')).pid, pid, 'the container ran on');
+    assert.notEqual((await d.cli('exec', 'k1', '--', 'ls', '/opt/many')).status, 0, 'no copied file is left');
+    assert.equal(await d.ok('exec', 'k1', '--', 'cat', '/etc/init.d/rcK'), rck, 'the file it replaced is back');
+    assert.equal(await d.ok('exec', 'k1', '--', 'cat', '/etc/passwd'), passwd, 'the user is gone');
+    assert.deepEqual((await d.json<View>('inspect', 'k1')).apps, []);
+    assert.equal(existsSync(journal), false);
+    assert.equal(spawnFind(join(d.root, 'containers', 'k1', 'private', 'root'), 'strata-attach-'), '', 'nothing kept aside is left');
+    await d.ok('destroy', 'k1', '--force');
     assert.deepEqual(d.leftovers(), []);
   });
 });

@@ -1,12 +1,34 @@
 // Integration: real Debian services captured from apt (the mirror, as debootstrap uses) and
-// composed in one container: nginx, redis-server and postgresql each answer their real client
-// after a start, attached together at create and attached live to a running container, on
-// Debian with systemd and with sysvinit.
+// composed in one container: nginx, redis-server, postgresql, mariadb-server, apache2 with
+// mod_php and openssh-server each answer their real client (curl, redis-cli, psql, mysql, ssh
+// with a key) after a start, attached together at create and attached live to a running
+// container, then detached one by one; on Debian with systemd and with sysvinit.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { sharedDebian, sleep, TestDaemon } from './harness.js';
 
-const PACKAGES = ['nginx', 'redis-server', 'postgresql'];
+/** A service captured from apt, and how a client proves it works in container `ct`. */
+interface Service {
+  name: string;
+  install: string;
+}
+
+/** apache2 with mod_php listens on 8080 (nginx has 80) and serves a PHP page that computes. */
+const PHP_SETUP = 'sed -i "s/^Listen 80$/Listen 8080/" /etc/apache2/ports.conf && sed -i "s/:80>/:8080>/" /etc/apache2/sites-available/000-default.conf'
+  + ' && echo "<?php echo 40 + 2, PHP_EOL;" > /var/www/html/answer.php';
+
+const SERVICES: Service[] = [
+  { name: 'nginx', install: 'nginx' },
+  { name: 'redis-server', install: 'redis-server' },
+  { name: 'postgresql', install: 'postgresql' },
+  { name: 'mariadb-server', install: 'mariadb-server' },
+  { name: 'php', install: `apache2 libapache2-mod-php && ${PHP_SETUP}` },
+  { name: 'openssh-server', install: 'openssh-server' },
+];
+const NAMES = SERVICES.map((s) => s.name);
 
 /** Tries `check` for up to 30 s (services start in the background after init). */
 async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
@@ -17,12 +39,25 @@ async function eventually(what: string, check: () => Promise<boolean>): Promise<
   assert.fail(`${what} did not answer within 30 s`);
 }
 
-async function curl(port: number): Promise<number> {
+async function httpGet(port: number, path = '/'): Promise<{ status: number; body: string }> {
   try {
-    return (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(3000) })).status;
+    const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(3000) });
+    return { status: r.status, body: await r.text() };
   } catch {
-    return 0;
+    return { status: 0, body: '' };
   }
+}
+
+// The host's ssh client logs in with a key made for this run (ssh-keygen, openssh-client).
+const keyDir = mkdtempSync('/tmp/strata-test-sshkey-');
+const KEY = join(keyDir, 'id_ed25519');
+spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', KEY]);
+process.on('exit', () => rmSync(keyDir, { recursive: true, force: true }));
+
+function ssh(address: string, command: string): { status: number | null; out: string } {
+  const r = spawnSync('ssh', ['-i', KEY, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=3', '-o', 'LogLevel=ERROR',
+    `root@${address}`, command], { timeout: 10_000 });
+  return { status: r.status, out: r.stdout.toString() + r.stderr.toString() };
 }
 
 for (const init of ['systemd', 'sysvinit'] as const) {
@@ -32,52 +67,106 @@ describe(`application templates of real Debian services (Debian with ${init})`, 
   before(async () => {
     await d.start();
     await sharedDebian(d, 'deb', { init });
-    for (const p of PACKAGES) {
+    for (const s of SERVICES) {
       const t0 = Date.now();
-      const r = await d.cli('template', 'capture', p, '--base', 'deb', '--net', 'default', '--', 'sh', '-c', `apt-get update -q && apt-get install -y -q ${p}`);
+      const r = await d.cli('template', 'capture', s.name, '--base', 'deb', '--net', 'default', '--', 'sh', '-c', `apt-get update -q && apt-get install -y -q ${s.install}`);
       assert.equal(r.status, 0, r.stderr.slice(-3000));
-      console.log(`figure: ${init}: capture of ${p} ${((Date.now() - t0) / 1000).toFixed(1)} s: ${r.stdout.trim()}`);
+      console.log(`figure: ${init}: capture of ${s.name} ${((Date.now() - t0) / 1000).toFixed(1)} s: ${r.stdout.trim()}`);
     }
   });
   after(() => d.cleanup());
 
-  const answers = async (ct: string, httpPort: number): Promise<void> => {
-    await eventually(`nginx in ${ct}`, async () => (await curl(httpPort)) === 200);
-    await eventually(`redis in ${ct}`, async () => /PONG/.test((await d.cli('exec', ct, '--', 'redis-cli', 'ping')).stdout));
-    await eventually(`postgresql in ${ct}`, async () => (await d.cli('exec', ct, '--user', 'postgres', '--', 'psql', '-tAc', 'select 40+2')).stdout.trim() === '42');
+  const address = async (ct: string): Promise<string> => {
+    const v = await d.json<{ adapters: Array<{ address: string }> }>('inspect', ct);
+    return v.adapters[0].address.split('/')[0];
   };
 
-  test('a capture keeps the directories a service needs under volatile paths (/var/log/nginx)', async () => {
+  /** Every attached service answers its real client; `gone` ones are not there at all. */
+  const answers = async (ct: string, httpPort: number, present: string[] = NAMES): Promise<void> => {
+    const has = (n: string): boolean => present.includes(n);
+    if (has('nginx')) await eventually(`nginx in ${ct}`, async () => (await httpGet(httpPort)).status === 200);
+    if (has('php')) await eventually(`apache2 with PHP in ${ct}`, async () => (await httpGet(httpPort + 1, '/answer.php')).body.trim() === '42');
+    if (has('redis-server')) await eventually(`redis in ${ct}`, async () => /PONG/.test((await d.cli('exec', ct, '--', 'redis-cli', 'ping')).stdout));
+    if (has('postgresql')) await eventually(`postgresql in ${ct}`, async () => (await d.cli('exec', ct, '--user', 'postgres', '--', 'psql', '-tAc', 'select 40+2')).stdout.trim() === '42');
+    if (has('mariadb-server')) await eventually(`mariadb in ${ct}`, async () => (await d.cli('exec', ct, '--', 'mysql', '-Nse', 'select 40+2')).stdout.trim() === '42');
+    if (has('openssh-server')) {
+      const pub = readFileSync(`${KEY}.pub`, 'utf8').trim();
+      await d.ok('exec', ct, '--', 'sh', '-c', `mkdir -p -m 700 /root/.ssh && echo '${pub}' > /root/.ssh/authorized_keys`);
+      const addr = await address(ct);
+      await eventually(`sshd in ${ct}`, async () => ssh(addr, 'echo $((40+2))').out.trim() === '42');
+    }
+  };
+
+  /** No user left without its shadow line or primary group, no group without its gshadow line. */
+  const usersWhole = async (ct: string): Promise<void> => {
+    const read = async (f: string): Promise<string[]> => (await d.ok('exec', ct, '--', 'cat', f)).split('\n').filter(Boolean).map((l) => l.split(':')[0]);
+    const fields = (await d.ok('exec', ct, '--', 'cat', '/etc/passwd')).split('\n').filter(Boolean).map((l) => l.split(':'));
+    const shadow = new Set(await read('/etc/shadow'));
+    const groupLines = (await d.ok('exec', ct, '--', 'cat', '/etc/group')).split('\n').filter(Boolean).map((l) => l.split(':'));
+    const gids = new Set(groupLines.map((g) => g[2]));
+    const gshadow = new Set(await read('/etc/gshadow'));
+    for (const f of fields) {
+      assert.ok(shadow.has(f[0]), `${ct}: user ${f[0]} has a shadow line`);
+      assert.ok(gids.has(f[3]), `${ct}: user ${f[0]}'s primary group ${f[3]} exists`);
+    }
+    for (const g of groupLines) assert.ok(gshadow.has(g[0]), `${ct}: group ${g[0]} has a gshadow line`);
+    for (const name of shadow) assert.ok(fields.some((f) => f[0] === name), `${ct}: shadow line ${name} has its user`);
+  };
+
+  test('a capture keeps the directories a service needs under volatile paths (/var/log/nginx), and no derived file', async () => {
     await d.ok('create', 'cat0', '--template', 'deb', '--no-net', '--app', 'nginx');
     await d.ok('start', 'cat0');
     assert.match(await d.ok('exec', 'cat0', '--', 'stat', '-c', '%U:%G', '/var/log/nginx'), /root:adm/);
     await d.ok('destroy', 'cat0', '--force');
+    const tree = join(d.root, 'templates', 'openssh-server', 'v1', 'tree');
+    assert.equal(existsSync(join(tree, 'etc/ld.so.cache')), false, 'the linker cache is recomputed, not captured');
+    assert.deepEqual(readdirSync(join(tree, 'etc/ssh')).filter((f) => f.startsWith('ssh_host_')), [], 'host keys are each container\'s own');
   });
 
-  test('attached together at create, every service starts at boot and answers its client', { timeout: 5 * 60_000 }, async () => {
-    await d.ok('create', 'cat1', '--template', 'deb', '--port', `${port}:80`, ...PACKAGES.flatMap((p) => ['--app', p]));
+  test('attached together at create, every service starts at boot and answers its client', { timeout: 8 * 60_000 }, async () => {
+    await d.ok('create', 'cat1', '--template', 'deb', '--port', `${port}:80`, '--port', `${port + 1}:8080`, ...NAMES.flatMap((p) => ['--app', p]));
     const t0 = Date.now();
     await d.ok('start', 'cat1');
     await answers('cat1', port);
-    console.log(`figure: ${init}: from start until nginx, redis and postgresql all answer: ${((Date.now() - t0) / 1000).toFixed(2)} s`);
+    console.log(`figure: ${init}: from start until ${NAMES.join(', ')} all answer: ${((Date.now() - t0) / 1000).toFixed(2)} s`);
     if (init === 'sysvinit') {
       // The boot order file lists every template's services, whichever template is on top.
       const targets = await d.ok('exec', 'cat1', '--', 'head', '-1', '/etc/init.d/.depend.start');
-      for (const s of PACKAGES) assert.match(targets, new RegExp(`\\b${s}\\b`));
+      for (const s of ['nginx', 'redis-server', 'postgresql', 'mariadb', 'apache2', 'ssh']) assert.match(targets, new RegExp(`\\b${s}\\b`));
     } else {
       await eventually('systemd in cat1 to finish starting', async () => (await d.cli('exec', 'cat1', '--', 'systemctl', 'is-system-running')).stdout.trim() === 'running');
     }
+    // Derived files were computed for the whole set: the linker cache has every template's
+    // libraries, whichever template's layer is on top.
+    const cache = await d.ok('exec', 'cat1', '--', 'ldconfig', '-p');
+    for (const lib of ['libpq.so.5', 'libmariadb.so.3', 'libjemalloc.so.2', 'libapr-1.so.0']) assert.match(cache, new RegExp(lib.replace(/\./g, '\\.')), lib);
+    const keys = await d.ok('exec', 'cat1', '--', 'cat', '/etc/ssh/ssh_host_ed25519_key.pub');
     await d.ok('restart', 'cat1');
     await answers('cat1', port);
+    assert.equal(await d.ok('exec', 'cat1', '--', 'cat', '/etc/ssh/ssh_host_ed25519_key.pub'), keys, 'the host keys stay the container\'s');
+    await usersWhole('cat1');
     await d.ok('destroy', 'cat1', '--force');
   });
 
-  test('attached live to a running container, they answer at the next start too', { timeout: 5 * 60_000 }, async () => {
-    await d.ok('create', 'cat2', '--template', 'deb', '--port', `${port + 1}:80`);
+  test('attached live to a running container, they answer; each detached in turn leaves the others working', { timeout: 12 * 60_000 }, async () => {
+    await d.ok('create', 'cat2', '--template', 'deb', '--port', `${port + 2}:80`, '--port', `${port + 3}:8080`);
     await d.ok('start', 'cat2');
-    for (const p of PACKAGES) await d.ok('attach', 'cat2', p);
+    for (const p of NAMES) await d.ok('attach', 'cat2', p);
     await d.ok('restart', 'cat2');
-    await answers('cat2', port + 1);
+    await answers('cat2', port + 2);
+    let present = [...NAMES];
+    for (const gone of NAMES) {
+      await d.ok('stop', 'cat2');
+      await d.ok('detach', 'cat2', gone);
+      present = present.filter((n) => n !== gone);
+      await d.ok('start', 'cat2');
+      await answers('cat2', port + 2, present);
+      await usersWhole('cat2');
+    }
+    // Nothing of any of them is left: no service user, no package.
+    const passwd = await d.ok('exec', 'cat2', '--', 'cat', '/etc/passwd');
+    for (const user of ['redis', 'postgres', 'mysql', 'sshd']) assert.doesNotMatch(passwd, new RegExp(`^${user}:`, 'm'));
+    assert.equal((await d.cli('exec', 'cat2', '--', 'dpkg', '-s', 'nginx')).status, 1, 'nginx is not installed any more');
     await d.ok('destroy', 'cat2', '--force');
     assert.deepEqual(d.leftovers(), []);
   });

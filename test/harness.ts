@@ -182,6 +182,8 @@ async function stopMonitor(socket: string): Promise<void> {
   if (!existsSync(socket)) return;
   await new Promise<void>((resolve) => {
     const c = connect(socket);
+    // Read the answer: a paused socket never sees the monitor's end, and never closes.
+    c.resume();
     c.on('connect', () => c.end('QUIT\n'));
     c.on('close', () => resolve());
     c.on('error', () => resolve());

@@ -67,8 +67,8 @@ test('detach removes a user whole or keeps it whole: a password set inside keeps
   assert.match(files.files['/etc/shadow'], /^app:\$y\$hash:/m);
   assert.match(files.files['/etc/group'], /^app:x:1500:/m, 'and its primary group');
   assert.match(files.files['/etc/gshadow'], /^app:!::/m);
-  assert.ok(conflicts.some((c) => /\/etc\/passwd: kept user app with its user: the container changed it in \/etc\/shadow/.test(c.reason)), conflicts.map((c) => c.reason).join('\n'));
-  assert.ok(conflicts.some((c) => /\/etc\/group: kept group app with its group: user app, which stays, has it as primary group/.test(c.reason)));
+  assert.ok(conflicts.some((c) => /\/etc\/passwd: kept user app: user app stays whole, as the container changed it in \/etc\/shadow/.test(c.reason)), conflicts.map((c) => c.reason).join('\n'));
+  assert.ok(conflicts.some((c) => /\/etc\/group: kept group app: user app, which stays, has it as primary group/.test(c.reason)));
   // Unchanged, the same unit goes whole.
   const again = userFiles();
   const twice = await applyKeys(again, keys, await planRemap(again, keys, 'app'));

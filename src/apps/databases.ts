@@ -34,6 +34,13 @@ const NAMES: Record<string, string> = {
   '/etc/shadow': 'shadow',
   '/etc/gshadow': 'gshadow',
   '/var/lib/dpkg/status': 'dpkg-status',
+  '/var/lib/apt/extended_states': 'apt-extended-states',
+  '/var/lib/dpkg/triggers/File': 'dpkg-file-triggers',
+  '/var/lib/dpkg/statoverride': 'dpkg-statoverride',
+  '/var/lib/ucf/hashfile': 'ucf-hashfile',
+  '/var/lib/ucf/registry': 'ucf-registry',
+  '/etc/shells': 'shells',
+  '/etc/ca-certificates.conf': 'ca-certificates-conf',
 };
 
 /** The name of a rule in manifests: a known one, else its path made safe. */
@@ -130,18 +137,26 @@ export async function planRemap(files: DbFiles, keys: AppKeys, template: string)
   return plan;
 }
 
+/** The keys as applyKeys applies them with `plan`'s id maps (what removeKeys takes out again). */
+export function plannedKeys(keys: AppKeys, uidMap: ReadonlyMap<number, number>, gidMap: ReadonlyMap<number, number>): AppKeys {
+  const planned: AppKeys = {};
+  for (const [db, changes] of Object.entries(keys)) {
+    const remapped = remapKeyChanges(ruleNamed(db), afterOf(changes), uidMap, gidMap);
+    planned[db] = Object.fromEntries(Object.entries(changes).map(([k, c]) => [k, { before: c.before, after: remapped[k] }]));
+  }
+  return planned;
+}
+
 /** Merges the template's keys into the container's files (after planRemap). */
 export async function applyKeys(files: DbFiles, keys: AppKeys, plan: IdRemapPlan): Promise<AppliedKeys> {
-  const applied: AppKeys = {};
+  const applied = plannedKeys(keys, plan.uidMap, plan.gidMap);
   const conflicts: KeyConflict[] = [];
   for (const [db, changes] of Object.entries(keys)) {
     const rule = ruleNamed(db);
-    const remapped = remapKeyChanges(rule, afterOf(changes), plan.uidMap, plan.gidMap);
     const current = (await files.read(rule.path)) ?? '';
-    const result = applyKeyChanges(rule, current, remapped, baseText(rule, changes));
+    const result = applyKeyChanges(rule, current, afterOf(applied[db]), baseText(rule, changes));
     if (result.text !== current) await files.write(rule.path, result.text);
     conflicts.push(...result.conflicts);
-    applied[db] = Object.fromEntries(Object.entries(changes).map(([k, c]) => [k, { before: c.before, after: remapped[k] }]));
   }
   return {
     keys: applied,
@@ -191,7 +206,7 @@ function wholeUnits(applied: AppKeys, current: Map<string, string | null>): { ke
       noun,
       why: (key) => {
         const changed = dbs.find((db) => applied[db]?.[key] && changedSince(ruleNamed(db), current.get(db) ?? null, key, applied[db][key]));
-        return changed ? `the container changed it in ${ruleNamed(changed).path}` : null;
+        return changed ? `${noun} ${key} stays whole, as the container changed it in ${ruleNamed(changed).path}` : null;
       },
     });
   };
@@ -206,7 +221,7 @@ function wholeUnits(applied: AppKeys, current: Map<string, string | null>): { ke
       const now = rule.parse(current.get(db) ?? '').get(key) ?? null;
       const reason = changedSince(rule, current.get(db) ?? null, key, change)
         ? `${rule.path}: the container changed ${rule.noun} ${key} after the template was attached; kept the container's value (${JSON.stringify((now ?? 'absent').split('\n')[0])})`
-        : `${rule.path}: kept ${rule.noun} ${key} with its ${noun}: ${why}`;
+        : `${rule.path}: kept ${rule.noun} ${key}: ${why}`;
       notes.push({ key, kept: now, wanted: change.before, reason });
     }
   };

@@ -118,8 +118,19 @@ export function mergedDbFiles(rootfs: string, hostBase: number): DbFiles {
       return (await readRegular(rootfs, path))?.text ?? null;
     },
     async write(path, text) {
-      const st = await lstatInside(rootfs, dirname(path));
-      if (st === null || st === 'unsafe' || !st.isDirectory()) throw new FailedPrecondition(`${dirname(path)} in the container is missing or not a directory: cannot write ${path}`);
+      // A database of a package the template brings (/var/lib/ucf/registry) may be the first
+      // file of its directory: missing parents are made, root's, as a package would.
+      const parts = dirname(path).split('/').filter(Boolean);
+      for (let i = 1; i <= parts.length; i++) {
+        const rel = parts.slice(0, i).join('/');
+        const st = await lstatInside(rootfs, rel);
+        if (st === null) {
+          await fsp.mkdir(join(rootfs, rel), { mode: 0o755 });
+          await fsp.chown(join(rootfs, rel), hostBase, hostBase);
+        } else if (st === 'unsafe' || !st.isDirectory()) {
+          throw new FailedPrecondition(`${rel} in the container is not a directory (or lies below a symlink): cannot write ${path}`);
+        }
+      }
       const own = await lstatInside(rootfs, path);
       const meta = own && own !== 'unsafe' && own.isFile() ? own : null;
       await replaceFile(rootfs, path, text, meta?.uid ?? hostBase, meta?.gid ?? hostBase, meta ? meta.mode & 0o7777 : 0o644);
@@ -161,8 +172,21 @@ async function walkTree(tree: string): Promise<Array<{ rel: string; st: Stats }>
   return out;
 }
 
+/**
+ * The write-ahead record of a running attach's copy: each path is recorded before it is made, so
+ * that a copy a killed daemon left half-done is undone at its next start (undoCopy). A file that
+ * the layer below had at a path goes aside as PATH.strata-attach-ID until the copy is complete.
+ */
+export interface CopyJournal {
+  id: string;
+  /** `replaced`: the layer below has a file there, which goes aside first. */
+  record(rel: string, how: 'made' | 'replaced'): Promise<void>;
+}
+
 /** A failure point for tests: copyThrough fails after this many files (0: never). */
 const FAULT_AFTER = Number(process.env.STRATA_FAULT_COPY_AFTER ?? 0);
+/** A failure point for tests: copyThrough stops for good after this many files, as if the daemon hung (0: never). */
+const STALL_AFTER = Number(process.env.STRATA_FAULT_COPY_STALL_AFTER ?? 0);
 
 /**
  * A running attach: the template's deletions, then its files, written into the running
@@ -170,8 +194,9 @@ const FAULT_AFTER = Number(process.env.STRATA_FAULT_COPY_AFTER ?? 0);
  */
 export async function copyThrough(
   tree: string, rootfs: string, upper: string, shift: IdShift, deletions: string[], opaqueDirs: string[], xattrs: XattrIO,
-  progress?: (done: number, total: number) => void,
+  progress?: (done: number, total: number) => void, journal?: CopyJournal,
 ): Promise<CopyResult> {
+  const asideSuffix = `.strata-attach-${journal?.id ?? randomBytes(4).toString('hex')}`;
   const result: CopyResult = { files: 0, bytes: 0, kept: [] };
   for (const path of [...deletions, ...opaqueDirs]) {
     const rel = path.replace(/^\/+/, '');
@@ -200,6 +225,7 @@ export async function copyThrough(
       if (st.isDirectory()) {
         if (there?.isDirectory()) continue;
         if (mine) { result.kept.push(`/${rel}`); skipBelow.push(rel); continue; }
+        await journal?.record(rel, 'made');
         if (there) await fsp.rm(target, { recursive: true, force: true });
         await fsp.mkdir(target);
         made.push(target);
@@ -209,10 +235,11 @@ export async function copyThrough(
         continue;
       }
       if (mine) { result.kept.push(`/${rel}`); continue; }
+      await journal?.record(rel, there && !there.isDirectory() ? 'replaced' : 'made');
       if (there?.isDirectory()) await fsp.rm(target, { recursive: true, force: true });
       else if (there) {
         // The layer below has another file here: kept aside until the copy is complete.
-        const aside = `${target}.strata-attach-${randomBytes(4).toString('hex')}`;
+        const aside = `${target}${asideSuffix}`;
         await fsp.rename(target, aside);
         replaced.push([target, aside]);
       }
@@ -239,6 +266,7 @@ export async function copyThrough(
         result.files++;
         result.bytes += st.size;
         if (result.files === FAULT_AFTER) throw new Internal(`a fault injected after ${FAULT_AFTER} files (STRATA_FAULT_COPY_AFTER, for tests)`);
+        if (result.files === STALL_AFTER) await new Promise(() => undefined);
       }
     }
   } catch (err) {
@@ -248,6 +276,35 @@ export async function copyThrough(
   }
   for (const [, aside] of replaced) await fsp.rm(aside, { force: true });
   return result;
+}
+
+/**
+ * Undoes what a copy recorded in its journal (in the order recorded) left below `root` (the
+ * merged root of a running container, or the private area of a stopped one), newest first: a
+ * replaced file kept aside goes back; a made file, link or empty directory of the template's
+ * type goes. Returns how many paths were undone.
+ */
+export async function undoCopy(tree: string, root: string, id: string, records: Array<{ rel: string; how: 'made' | 'replaced' }>): Promise<number> {
+  let undone = 0;
+  for (const { rel, how } of [...records].reverse()) {
+    const template = await fsp.lstat(join(tree, rel)).catch(() => null);
+    const there = await lstatInside(root, rel);
+    if (there === 'unsafe' || !template) continue;
+    if (how === 'replaced') {
+      // Not aside yet: the layer's file is still in place, nothing to undo.
+      const aside = await lstatInside(root, `${rel}.strata-attach-${id}`);
+      if (!aside || aside === 'unsafe') continue;
+      if (there) await fsp.rm(join(root, rel), { recursive: true, force: true });
+      await fsp.rename(join(root, `${rel}.strata-attach-${id}`), join(root, rel));
+      undone++;
+    } else if (there?.isDirectory() && template.isDirectory()) {
+      if (await fsp.rmdir(join(root, rel)).then(() => true, () => false)) undone++;
+    } else if (there && ((there.isFile() && template.isFile()) || (there.isSymbolicLink() && template.isSymbolicLink()))) {
+      await fsp.unlink(join(root, rel));
+      undone++;
+    }
+  }
+  return undone;
 }
 
 /**

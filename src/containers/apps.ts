@@ -15,11 +15,13 @@ import type { AppLayer, ContainerLayout } from '../storage/index.js';
 import type { Templates } from '../templates/index.js';
 import type { IdMap } from '../runtime/index.js';
 import { promises as fsp } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { formatSize } from '../resources/index.js';
 import { Reverter } from '../util/reverter.js';
 import {
-  applyKeys, copyThrough, mergedDbFiles, planRemap, removeKeys, restoreShared, upperDbFiles,
-  type AppKeys, type AppVersion, type DbFiles, type IdRemaps, type IdShift,
+  applyKeys, copyThrough, mergedDbFiles, plannedKeys, planRemap, removeKeys, restoreShared, undoCopy, upperDbFiles,
+  type AppKeys, type AppVersion, type CopyJournal, type DbFiles, type IdRemaps, type IdShift,
 } from '../apps/index.js';
 
 export interface AttachOptions {
@@ -86,6 +88,11 @@ export class AppAttachments {
     });
   }
 
+  /** The set its derived files are computed for: name@digest of each application template, bottom first. */
+  derivedSet(c: ContainerRecord): string {
+    return this.host.store.containerApps(c.name).map((a) => `${a.template}@${this.host.templates.apps.get(a.template, a.version).digest}`).join(',');
+  }
+
   private shift(c: ContainerRecord, remaps: IdRemaps): IdShift {
     return { hostBase: this.host.idMapOf(c)?.hostBase ?? 0, uidMap: new Map(remaps.uid), gidMap: new Map(remaps.gid) };
   }
@@ -136,6 +143,10 @@ export class AppAttachments {
     const plan = await planRemap(files, v.keys, name);
     const r = new Reverter();
     try {
+      // A running attach writes into the live container: journaled first, so that a daemon
+      // killed half-way undoes it at its next start (recoverInterrupted).
+      const journal = running ? await LiveAttachJournal.begin(this.journalPath(c), { template: name, version: v.version, uid: [...plan.uidMap], gid: [...plan.gidMap] }) : null;
+      if (journal) r.add(() => journal.discard());
       const applied = await applyKeys(files, v.keys, plan);
       r.add(() => removeKeys(files, applied.keys));
       const report: AttachReport = {
@@ -147,7 +158,7 @@ export class AppAttachments {
         const layout = this.host.layout(c.name);
         await checkRoomFor(c.name, name, v, layout.privateArea);
         const copied = await copyThrough(v.tree, layout.rootfs, layout.privateArea, this.shift(c, applied.remaps), v.deletions, v.opaqueDirs, this.host.templates.content.xattrs,
-          (done, total) => progress(`copied ${done} of ${total} entries`));
+          (done, total) => progress(`copied ${done} of ${total} entries`), journal ?? undefined);
         report.filesCopied = copied.files;
         report.bytesCopied = copied.bytes;
         report.kept = copied.kept;
@@ -156,6 +167,7 @@ export class AppAttachments {
         container: c.name, template: name, version: v.version, position: report.position, live: running,
         applied: { keys: applied.keys, remaps: applied.remaps, conflicts: report.conflicts }, attachedAt: new Date().toISOString(),
       });
+      await journal?.discard();
       const notes = [...report.conflicts, ...report.remaps, ...warnings];
       this.host.store.addEvent('template-attached', c.name, `attached ${name} version ${v.version}${running ? ' (live)' : ''}${notes.length ? `: ${notes.join('; ')}` : ''}`);
       report.milliseconds = Math.round(performance.now() - started);
@@ -164,6 +176,39 @@ export class AppAttachments {
     } finally {
       await r.fail();
     }
+  }
+
+  private journalPath(c: ContainerRecord): string {
+    return join(this.host.layout(c.name).dir, 'live-attach.journal');
+  }
+
+  /**
+   * Undoes a running attach that a killed daemon left half-done (its journal is there): the
+   * files it made go, the files it put aside come back, its keys are taken out. Returns what
+   * was done, or null when there was nothing to undo.
+   */
+  async recoverInterrupted(c: ContainerRecord, running: boolean): Promise<string | null> {
+    const journal = await LiveAttachJournal.read(this.journalPath(c));
+    if (!journal) return null;
+    const { header, records } = journal;
+    if (typeof header.template !== 'string') {
+      // Killed before its header was written: nothing was changed yet.
+      await fsp.rm(this.journalPath(c), { force: true });
+      return null;
+    }
+    if (this.host.store.containerApps(c.name).some((a) => a.template === header.template)) {
+      // The attach was recorded: it completed, only the journal was left.
+      await fsp.rm(this.journalPath(c), { force: true });
+      return null;
+    }
+    const v = this.host.templates.apps.get(header.template, header.version);
+    const layout = this.host.layout(c.name);
+    const undone = await undoCopy(v.tree, running ? layout.rootfs : layout.privateArea, header.id, records);
+    await removeKeys(this.dbFiles(c, running), plannedKeys(v.keys, new Map(header.uid), new Map(header.gid)));
+    await fsp.rm(this.journalPath(c), { force: true });
+    const message = `the attach of ${header.template} version ${header.version} to the running container was interrupted (daemon stopped): undone, ${undone} paths and its users and packages taken out; attach it again`;
+    this.host.store.addEvent('template-attach-undone', c.name, message);
+    return message;
   }
 
   private attached(c: ContainerRecord, name: string): ContainerAppRecord {
@@ -219,6 +264,53 @@ export class AppAttachments {
     } finally {
       await r.fail();
     }
+  }
+}
+
+interface JournalHeader {
+  template: string;
+  version: number;
+  /** The suffix of files kept aside (see CopyJournal). */
+  id: string;
+  uid: Array<[number, number]>;
+  gid: Array<[number, number]>;
+}
+
+/** The write-ahead journal of a running attach: a JSON header line, then one JSON line per path. */
+class LiveAttachJournal implements CopyJournal {
+  private constructor(private readonly path: string, private readonly fh: fsp.FileHandle, readonly id: string) {}
+
+  static async begin(path: string, header: Omit<JournalHeader, 'id'>): Promise<LiveAttachJournal> {
+    const id = randomBytes(4).toString('hex');
+    const fh = await fsp.open(path, 'w', 0o600);
+    await fh.write(`${JSON.stringify({ ...header, id })}\n`);
+    await fh.datasync();
+    return new LiveAttachJournal(path, fh, id);
+  }
+
+  async record(rel: string, how: 'made' | 'replaced'): Promise<void> {
+    await this.fh.write(`${JSON.stringify([how, rel])}\n`);
+  }
+
+  async discard(): Promise<void> {
+    await this.fh.close().catch(() => undefined);
+    await fsp.rm(this.path, { force: true });
+  }
+
+  static async read(path: string): Promise<{ header: JournalHeader; records: Array<{ rel: string; how: 'made' | 'replaced' }> } | null> {
+    const text = await fsp.readFile(path, 'utf8').catch(() => null);
+    if (text === null) return null;
+    const lines = text.split('\n').filter(Boolean);
+    let header = {} as JournalHeader;
+    try { header = JSON.parse(lines[0] ?? '{}') as JournalHeader; } catch { /* cut by the kill */ }
+    const records: Array<{ rel: string; how: 'made' | 'replaced' }> = [];
+    for (const line of lines.slice(1)) {
+      try {
+        const [how, rel] = JSON.parse(line) as [string, string];
+        if ((how === 'made' || how === 'replaced') && typeof rel === 'string') records.push({ rel, how });
+      } catch { /* the last line, cut by the kill */ }
+    }
+    return { header, records };
   }
 }
 

@@ -21,7 +21,7 @@ import { VERSION } from '../config/index.js';
 import type { Templates } from '../templates/index.js';
 import type { CaptureSummary } from '../apps/index.js';
 import { lstatInside, mergedDbFiles } from '../apps/index.js';
-import { MERGE_RULES } from '../templates/merge/index.js';
+import { derivedExcludes, MERGE_RULES } from '../templates/merge/index.js';
 import { diffUpper, type ChangeSet } from '../templates/capture/index.js';
 import type { BaseRef, Made } from '../templates/pack/index.js';
 import { validateName } from '../util/names.js';
@@ -215,7 +215,7 @@ export class Captures {
     progress('comparing the changes with the bases');
     const apps = req.bases.slice(1).map((b) => this.templates.apps.get(b));
     const lowers = [...apps.reverse().flatMap((v) => (v.deletions.length || v.opaqueDirs.length ? [v.tree, v.wh] : [v.tree])), this.templates.rootfsOf(req.bases[0])];
-    const changes = databasesSince(before, await diffUpper(view.privateArea, lowers, { excludes: [...IDENTITY, ...(req.excludes ?? [])], idShift: view.idMap?.hostBase ?? 0 }));
+    const changes = databasesSince(before, await diffUpper(view.privateArea, lowers, { excludes: [...IDENTITY, ...derivedExcludes(), ...(req.excludes ?? [])], idShift: view.idMap?.hostBase ?? 0 }));
     const bases: BaseRef[] = [
       { name: req.bases[0], version: '1', digest: await this.templates.digestOf(req.bases[0]) },
       ...req.bases.slice(1).map((b) => { const v = this.templates.apps.get(b); return { name: b, version: String(v.version), digest: v.digest }; }),

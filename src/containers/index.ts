@@ -17,6 +17,9 @@ import { KeyedLock } from '../util/keyed-lock.js';
 import { validateName } from '../util/names.js';
 import { Reverter } from '../util/reverter.js';
 import { stopwatch } from '../util/profile.js';
+import { run } from '../util/exec.js';
+import { lstatInside } from '../apps/index.js';
+import { regenerationScript } from '../templates/merge/index.js';
 import { idMapFor } from './ids.js';
 import { AppAttachments, type AttachOptions, type AttachReport } from './apps.js';
 import { removeCgroupParent } from './cgroups.js';
@@ -523,6 +526,8 @@ export class Containers {
       // Its own cgroup subtree is the container root's (systemd makes its slices there); limits stay above.
       if (idMap) await this.host.cgroups.delegate(this.cgroupPath(c.name), idMap.hostBase);
       sw.lap('runc-create');
+      // Created: root, mounts and namespaces are the container's, its init has not run yet.
+      await this.recomputeDerived(c);
       // Created, not started: the network is up before the init runs.
       r.add(() => this.host.networks.detach(c.name));
       await this.host.networks.attach(c.name, pid, c.hostname);
@@ -701,8 +706,43 @@ export class Containers {
   attach(name: string, template: string, opts: AttachOptions, progress: (m: string) => void = () => undefined): Promise<AttachReport> {
     return this.lock.run(name, async () => {
       const c = this.record(name);
-      return this.apps.attach(c, template, await this.isRunning(c), opts, progress);
+      const running = await this.isRunning(c);
+      const report = await this.apps.attach(c, template, running, opts, progress);
+      if (running) {
+        progress('recomputing derived files (ld.so.cache …)');
+        await this.recomputeDerived(this.record(name));
+      }
+      return report;
     });
+  }
+
+  /**
+   * Recomputes the container's derived files (templates/merge/derived.ts) inside it, as its root,
+   * when its set of application templates changed since they last were: at a start between
+   * create and start, and at a live attach. A failure is reported as an event and the start goes
+   * on (a stale cache is not a reason not to boot); the next start tries again.
+   */
+  private async recomputeDerived(c: ContainerRecord): Promise<void> {
+    const set = this.apps.derivedSet(c);
+    if (set === (c.derivedFor ?? '')) return;
+    const rootfs = this.storage.layout(c.name).rootfs;
+    // /bin is a symlink to usr/bin on merged-/usr systems: either place will do.
+    const shells = await Promise.all(['bin/sh', 'usr/bin/sh'].map((p) => lstatInside(rootfs, p)));
+    if (!shells.some((st) => st !== null && st !== 'unsafe')) {
+      this.store.setDerivedFor(c.name, set);
+      return;
+    }
+    const argv = this.runc.execArgv(this.id(c.name), {
+      tty: false, user: { uid: 0, gid: 0 }, env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG=C.UTF-8'], cwd: '/',
+      args: ['/bin/sh', '-c', regenerationScript()],
+    });
+    const r = await run(argv, { allowFailure: true, timeoutMs: 120_000 });
+    if (r.status === 0) {
+      this.store.setDerivedFor(c.name, set);
+      return;
+    }
+    const why = (r.stderr.trim().split('\n').pop() ?? '') || `status ${r.status}`;
+    this.store.addEvent('derived-files-stale', c.name, `derived files (ld.so.cache …) could not be recomputed for its templates: ${why}; tried again at the next start`);
   }
 
   detach(name: string, template: string): Promise<{ conflicts: string[] }> {
@@ -808,6 +848,12 @@ export class Containers {
       } else if (s || mounted) {
         await this.lock.run(c.name, () => this.cleanupStopped(c, 'found stopped by the daemon'));
       }
+    }
+    for (const c of this.store.listContainers()) {
+      if (c.scratch) continue;
+      const undone = await this.lock.run(c.name, async () => this.apps.recoverInterrupted(this.record(c.name), await this.isRunning(this.record(c.name))))
+        .catch((err: Error) => `an interrupted attach could not be undone: ${err.message}`);
+      if (undone) note(c.name, undone);
     }
     for (const c of this.store.listContainers()) {
       if (!c.scratch) continue;

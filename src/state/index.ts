@@ -41,6 +41,8 @@ export interface ContainerRecord {
   scratch?: boolean;
   /** How its init last ended; null before it first did. */
   lastExit?: LastExit | null;
+  /** The application templates its derived files were last computed for ('' for none: the OS template's own). */
+  derivedFor?: string;
 }
 
 /** How a container's init ended. */
@@ -101,7 +103,7 @@ export interface EventRecord {
 const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 interface TemplateRow { name: string; kind: 'os' | 'app'; source: string; init: string; stop_signal: string; size_bytes: number; meta: string; created_at: string }
-interface ContainerRow { name: string; template: string; hostname: string; privileged: number; autostart: number; state: ContainerState; pid: number | null; id_slot: number | null; created_at: string; started_at: string | null; stopped_at: string | null; limits: string; volume: number; scratch: number; last_exit: string | null }
+interface ContainerRow { name: string; template: string; hostname: string; privileged: number; autostart: number; state: ContainerState; pid: number | null; id_slot: number | null; created_at: string; started_at: string | null; stopped_at: string | null; limits: string; volume: number; scratch: number; last_exit: string | null; derived_for: string }
 interface VersionRow { template: string; version: number; digest: string; manifest: string; size_bytes: number; created_at: string }
 interface AppRow { container: string; template: string; version: number; position: number; live: number; applied: string; attached_at: string }
 
@@ -124,6 +126,7 @@ const toContainer = (r: ContainerRow): ContainerRecord => ({
   state: r.state, pid: r.pid, idSlot: r.id_slot, createdAt: r.created_at, startedAt: r.started_at, stoppedAt: r.stopped_at,
   limits: JSON.parse(r.limits) as Record<string, unknown>, volume: r.volume === 1, scratch: r.scratch === 1,
   lastExit: r.last_exit ? JSON.parse(r.last_exit) as LastExit : null,
+  derivedFor: r.derived_for,
 });
 
 const NO_USAGE: UsageTotals = { cpuNs: 0, ioReadBytes: 0, ioWriteBytes: 0, ioReadOps: 0, ioWriteOps: 0, oomKills: 0, memoryPeak: 0 };
@@ -302,6 +305,10 @@ export class Store {
       change.stoppedAt === undefined ? cur.stoppedAt : change.stoppedAt,
       name,
     );
+  }
+
+  setDerivedFor(name: string, set: string): void {
+    this.db.prepare('UPDATE containers SET derived_for = ? WHERE name = ?').run(set, name);
   }
 
   setLastExit(name: string, exit: LastExit): void {

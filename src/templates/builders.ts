@@ -101,6 +101,7 @@ function systemFiles(init: 'busybox'): Record<string, { text: string; mode?: num
     'etc/resolv.conf': { text: '' },
     'etc/profile': { text: 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nexport PS1="\\u@\\h:\\w\\$ "\n' },
     'etc/shells': { text: '/bin/sh\n' },
+    'etc/issue': { text: 'Strata \\n \\l\n\n' },
     ...(init === 'busybox' ? {
       'etc/inittab': { text: BUSYBOX_INITTAB },
       'etc/init.d/rcS': { text: BUSYBOX_RCS, mode: 0o755 },

@@ -95,9 +95,9 @@ export interface DiffOptions {
 
 /**
  * Left out of a capture unless `volatile` says otherwise: scratch space, caches, logs, lock
- * files, package lists and the backup copies that shadow-utils and dpkg leave. Not
- * /etc/ld.so.cache: it must match the libraries the template adds. Of a `DIR/**` pattern only
- * the files go: the directories below DIR stay, empty.
+ * files, package lists and the backup copies that shadow-utils, dpkg and ucf leave. Derived
+ * files (/etc/ld.so.cache …) are left out by the capture too, through merge/derived.ts. Of a
+ * `DIR/**` pattern only the files go: the directories below DIR stay, empty.
  */
 export const DEFAULT_VOLATILE: readonly string[] = [
   '/tmp',
@@ -115,6 +115,7 @@ export const DEFAULT_VOLATILE: readonly string[] = [
   '/root/.lesshst',
   '/root/.viminfo',
   '/var/lib/dpkg/*-old',
+  '/var/lib/ucf/*.[0-9]',
   '/var/lib/dpkg/lock',
   '/var/lib/dpkg/lock-frontend',
   '/var/lib/dpkg/triggers/Lock',

@@ -3,6 +3,7 @@
  * package database) for application templates. Pure functions on file texts; the
  * caller reads and writes the files and chowns template files by the id remap.
  */
+export { DERIVED_FILES, derivedExcludes, regenerationScript, type DerivedFile } from './derived.js';
 export { MERGE_RULES, ruleFor, packageKey, stanzaField, passwdRule, groupRule, shadowRule, gshadowRule, dpkgStatusRule, type MergeRule } from './rules.js';
 export { keyChanges, applyKeyChanges, removeKeyChanges, isEmptyChanges, type KeyChanges, type KeyConflict, type MergeResult } from './keys.js';
 export {

@@ -34,7 +34,8 @@ Version: 12.4
 
 test('the table has one rule per file, with the expected paths', () => {
   assert.deepEqual(MERGE_RULES.map((r) => r.path).sort(), [
-    '/etc/group', '/etc/gshadow', '/etc/init.d/.depend.boot', '/etc/init.d/.depend.start', '/etc/init.d/.depend.stop', '/etc/passwd', '/etc/shadow', '/var/lib/dpkg/status',
+    '/etc/ca-certificates.conf', '/etc/group', '/etc/gshadow', '/etc/init.d/.depend.boot', '/etc/init.d/.depend.start', '/etc/init.d/.depend.stop', '/etc/passwd', '/etc/shadow', '/etc/shells',
+    '/var/lib/apt/extended_states', '/var/lib/dpkg/statoverride', '/var/lib/dpkg/status', '/var/lib/dpkg/triggers/File', '/var/lib/ucf/hashfile', '/var/lib/ucf/registry',
   ]);
   assert.equal(new Set(MERGE_RULES.map((r) => r.path)).size, MERGE_RULES.length);
   assert.equal(ruleFor('/etc/passwd'), passwdRule);
@@ -166,4 +167,20 @@ test('insserv boot order files compose: two templates\' services both start, and
   assert.equal(both.text, 'TARGETS = killprocs bootlogs single rc.local nginx redis-server\nINTERACTIVE =\nsingle: killprocs\nrc.local: bootlogs nginx redis-server\n');
   const back = removeKeyChanges(rule, both.text, nginx, base);
   assert.equal(back.text, 'TARGETS = killprocs bootlogs single rc.local redis-server\nINTERACTIVE =\nsingle: killprocs\nrc.local: bootlogs redis-server\n');
+});
+
+test('package bookkeeping composes per key: two templates\' ucf registrations, triggers and auto marks both stay', () => {
+  const base = { '/var/lib/ucf/registry': 'base-files  /etc/a.conf\n', '/var/lib/dpkg/triggers/File': '/usr/lib/x86_64-linux-gnu/gio/modules libglib2.0-0:amd64\n', '/var/lib/apt/extended_states': '' };
+  const nginx = { '/var/lib/ucf/registry': `${base['/var/lib/ucf/registry']}nginx-common  /etc/nginx/nginx.conf\n`, '/var/lib/dpkg/triggers/File': `${base['/var/lib/dpkg/triggers/File']}/usr/share/man man-db\n`, '/var/lib/apt/extended_states': 'Package: nginx-common\nArchitecture: all\nAuto-Installed: 1\n' };
+  const php = { '/var/lib/ucf/registry': `${base['/var/lib/ucf/registry']}php8.2-common  /etc/php/8.2/mods-available/pdo.ini\n`, '/var/lib/dpkg/triggers/File': `${base['/var/lib/dpkg/triggers/File']}/usr/lib/php php8.2-common\n`, '/var/lib/apt/extended_states': 'Package: php8.2-common\nArchitecture: amd64\nAuto-Installed: 1\n' };
+  for (const [path, before] of Object.entries(base)) {
+    const rule = ruleFor(path)!;
+    let text = before;
+    for (const t of [nginx, php]) text = applyKeyChanges(rule, text, keyChanges(rule, before, t[path as keyof typeof t]), before).text;
+    for (const t of [nginx, php]) {
+      for (const line of t[path as keyof typeof t].split('\n').filter(Boolean)) assert.ok(text.includes(line), `${path} keeps ${line}`);
+    }
+  }
+  assert.deepEqual([...ruleFor('/var/lib/ucf/registry')!.parse(nginx['/var/lib/ucf/registry']).keys()], ['/etc/a.conf', '/etc/nginx/nginx.conf'], 'ucf keys are paths');
+  assert.deepEqual([...ruleFor('/etc/ca-certificates.conf')!.parse('# c\nmozilla/A.crt\n!mozilla/B.crt\n').keys()], ['mozilla/A.crt', 'mozilla/B.crt'], 'a deselected certificate is the same key');
 });

@@ -60,34 +60,40 @@ function rebuild(chunks: Chunk[], records: Map<string, string>, join: (parts: st
   return out;
 }
 
-// ---- colon-separated files: /etc/passwd, /etc/group, /etc/shadow, /etc/gshadow
+// ---- line files: one record per line, keyed by part of it (colon files: the first field)
 
-function colonChunks(text: string): Chunk[] {
+function lineChunks(text: string, keyOf: (line: string) => string | null): Chunk[] {
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
-  return lines.map((line) => {
-    const colon = line.indexOf(':');
-    const keyed = colon > 0 && !line.startsWith('#') && line.trim() !== '';
-    return { key: keyed ? line.slice(0, colon) : null, text: line };
-  });
+  return lines.map((line) => ({ key: line.startsWith('#') || line.trim() === '' ? null : keyOf(line), text: line }));
 }
 
-function colonFile(path: string, noun: string, remapIds?: MergeRule['remapIds']): MergeRule {
+function lineFile(path: string, noun: string, keyOf: (line: string) => string | null, remapIds?: MergeRule['remapIds']): MergeRule {
   return {
     path,
     noun,
     parse(text) {
       const records = new Map<string, string>();
-      for (const c of colonChunks(text)) if (c.key !== null && !records.has(c.key)) records.set(c.key, c.text);
+      for (const c of lineChunks(text, keyOf)) if (c.key !== null && !records.has(c.key)) records.set(c.key, c.text);
       return records;
     },
     serialize(records, original) {
-      const lines = rebuild(colonChunks(original), records, (added) => added.join('\n'));
+      const lines = rebuild(lineChunks(original, keyOf), records, (added) => added.join('\n'));
       return lines.length ? `${lines.join('\n')}\n` : '';
     },
     remapIds,
   };
 }
+
+function colonFile(path: string, noun: string, remapIds?: MergeRule['remapIds']): MergeRule {
+  return lineFile(path, noun, (line) => {
+    const colon = line.indexOf(':');
+    return colon > 0 ? line.slice(0, colon) : null;
+  }, remapIds);
+}
+
+/** The last white-space separated field: the path of ucf's and dpkg's path-keyed lines. */
+const lastField = (line: string): string | null => line.trim().split(/\s+/).pop() || null;
 
 /** Maps field `index` of a colon record through `map` when it is a plain decimal id found in the map. */
 function remapField(record: string, index: number, map: ReadonlyMap<number, number>): string {
@@ -151,41 +157,45 @@ function stanzaUnits(text: string): StanzaUnit[] {
   return units;
 }
 
-export const dpkgStatusRule: MergeRule = {
-  path: '/var/lib/dpkg/status',
-  noun: 'package',
-  parse(text) {
-    const records = new Map<string, string>();
-    for (const u of stanzaUnits(text)) if (u.key !== null && !records.has(u.key)) records.set(u.key, u.stanza!);
-    return records;
-  },
-  serialize(records, original) {
-    const out: StanzaUnit[] = [];
-    const emitted = new Set<string>();
-    for (const u of stanzaUnits(original)) {
-      if (u.key === null) {
-        out.push({ ...u });
-      } else if (!records.has(u.key)) {
-        // removed with the blank lines after it; the last stanza takes the ones before it instead
-        const prev = out[out.length - 1];
-        if (u.separator === null && prev && prev.stanza !== null) prev.separator = null;
-      } else if (!emitted.has(u.key)) {
-        out.push({ ...u, stanza: records.get(u.key)! });
-        emitted.add(u.key);
-      } else {
-        out.push({ ...u }); // a later duplicate, never parsed as the key's record: left alone
+function stanzaFile(path: string, noun: string): MergeRule {
+  return {
+    path,
+    noun,
+    parse(text) {
+      const records = new Map<string, string>();
+      for (const u of stanzaUnits(text)) if (u.key !== null && !records.has(u.key)) records.set(u.key, u.stanza!);
+      return records;
+    },
+    serialize(records, original) {
+      const out: StanzaUnit[] = [];
+      const emitted = new Set<string>();
+      for (const u of stanzaUnits(original)) {
+        if (u.key === null) {
+          out.push({ ...u });
+        } else if (!records.has(u.key)) {
+          // removed with the blank lines after it; the last stanza takes the ones before it instead
+          const prev = out[out.length - 1];
+          if (u.separator === null && prev && prev.stanza !== null) prev.separator = null;
+        } else if (!emitted.has(u.key)) {
+          out.push({ ...u, stanza: records.get(u.key)! });
+          emitted.add(u.key);
+        } else {
+          out.push({ ...u }); // a later duplicate, never parsed as the key's record: left alone
+        }
       }
-    }
-    for (const [key, stanza] of records) {
-      if (emitted.has(key)) continue;
-      const prev = out[out.length - 1];
-      if (prev && prev.stanza !== null && prev.separator === null) prev.separator = '';
-      out.push({ key, stanza, separator: null });
-    }
-    const lines = out.flatMap((u) => [u.stanza, u.separator].filter((x): x is string => x !== null));
-    return lines.length ? `${lines.join('\n')}\n` : '';
-  },
-};
+      for (const [key, stanza] of records) {
+        if (emitted.has(key)) continue;
+        const prev = out[out.length - 1];
+        if (prev && prev.stanza !== null && prev.separator === null) prev.separator = '';
+        out.push({ key, stanza, separator: null });
+      }
+      const lines = out.flatMap((u) => [u.stanza, u.separator].filter((x): x is string => x !== null));
+      return lines.length ? `${lines.join('\n')}\n` : '';
+    },
+  };
+}
+
+export const dpkgStatusRule = stanzaFile('/var/lib/dpkg/status', 'package');
 
 // ---- insserv's boot order files: /etc/init.d/.depend.{boot,start,stop}
 //
@@ -234,8 +244,21 @@ function dependFile(path: string): MergeRule {
 
 export const dependRules: readonly MergeRule[] = ['boot', 'start', 'stop'].map((k) => dependFile(`/etc/init.d/.depend.${k}`));
 
+// ---- package bookkeeping derived from the installed set, one key per package or path (the
+// derived-files table, derived.ts, holds the files that are recomputed instead)
+
+export const packageStateRules: readonly MergeRule[] = [
+  stanzaFile('/var/lib/apt/extended_states', 'automatic-install mark'),
+  lineFile('/var/lib/dpkg/triggers/File', 'file trigger', (line) => line.trim()),
+  lineFile('/var/lib/dpkg/statoverride', 'permission override', lastField),
+  lineFile('/var/lib/ucf/hashfile', 'configuration file hash', lastField),
+  lineFile('/var/lib/ucf/registry', 'configuration file owner', lastField),
+  lineFile('/etc/shells', 'login shell', (line) => line.trim()),
+  lineFile('/etc/ca-certificates.conf', 'CA certificate choice', (line) => line.trim().replace(/^!/, '')),
+];
+
 /** The merge table: the files captured and attached per key. Order does not matter; paths are unique. */
-export const MERGE_RULES: readonly MergeRule[] = [passwdRule, groupRule, shadowRule, gshadowRule, dpkgStatusRule, ...dependRules];
+export const MERGE_RULES: readonly MergeRule[] = [passwdRule, groupRule, shadowRule, gshadowRule, dpkgStatusRule, ...dependRules, ...packageStateRules];
 
 /** The rule for a path inside the container, or undefined when the file is captured as a plain file. */
 export function ruleFor(path: string, rules: readonly MergeRule[] = MERGE_RULES): MergeRule | undefined {
