@@ -218,6 +218,18 @@ describe('application templates', () => {
     assert.match(out, /^web$/m);
   });
 
+  test('a template captured over an application base records only its own keys; detaching it leaves the base\'s users', async () => {
+    const out = await capture(a, 'addon', "echo 'addon:x:1700:1500::/opt/app:/bin/false' >> /etc/passwd\necho 'addon:!:19000:0:99999:7:::' >> /etc/shadow\n", '--base', 'app');
+    assert.match(out, /version 1: .* 2 database keys/, 'addon\'s passwd and shadow lines, not app\'s user and group');
+    await a.ok('create', 'ad', '--template', 'bb', '--no-net', '--app', 'app', '--app', 'addon');
+    await a.ok('detach', 'ad', 'addon');
+    await a.ok('start', 'ad');
+    const users = await sh(a, 'ad', 'id appuser; grep -c "^addon:" /etc/passwd /etc/shadow || true');
+    assert.match(users, /uid=1500\(appuser\) gid=1500\(appgrp\)/);
+    assert.match(users, /passwd:0\n.*shadow:0/);
+    await a.ok('destroy', 'ad', '--force');
+  });
+
   test('uid collision: the second template\'s user gets a free id and its files follow it', async () => {
     await capture(a, 'db', DB);
     await a.ok('create', 'col', '--template', 'bb', '--no-net', '--app', 'app');
