@@ -1,0 +1,49 @@
+/**
+ * The import rules of src/ (docs/architecture.md): no cycles; imports point down the layers
+ *   util, errors, config  <  store, runtime, storage, resources, network (leaves, not each other)
+ *   <  state  <  templates, apps  <  containers  <  api  <  daemon, cli
+ * and the CLI reaches the daemon only through the API client. Violations that the tree had when
+ * the rules came are listed in .dependency-cruiser-known-violations.json (CI fails on any new
+ * one); the architecture step takes them out.
+ */
+const LEAVES = ['store', 'runtime', 'storage', 'resources', 'network'];
+const leafRules = LEAVES.map((leaf) => ({
+  name: `leaf-${leaf}`,
+  comment: `${leaf} is a leaf: it imports only util, errors, config and itself`,
+  severity: 'error',
+  from: { path: `^src/${leaf}/` },
+  to: { path: '^src/', pathNot: [`^src/${leaf}/`, '^src/(util|errors|config)/'] },
+}));
+
+module.exports = {
+  forbidden: [
+    { name: 'no-circular', comment: 'no import cycles', severity: 'error', from: {}, to: { circular: true } },
+    {
+      name: 'bottom-stays-bottom', comment: 'util, errors and config import nothing of Strata above them', severity: 'error',
+      from: { path: '^src/(util|errors|config)/' }, to: { path: '^src/', pathNot: '^src/(util|errors|config)/' },
+    },
+    ...leafRules,
+    {
+      name: 'templates-below-containers', comment: 'templates and apps never import the orchestrator, the API or the programs', severity: 'error',
+      from: { path: '^src/(templates|apps|state)/' }, to: { path: '^src/(containers|api|cli|daemon)/' },
+    },
+    {
+      name: 'containers-below-api', comment: 'the orchestrator never imports the API or the programs', severity: 'error',
+      from: { path: '^src/containers/' }, to: { path: '^src/(api|cli|daemon)/' },
+    },
+    {
+      name: 'cli-through-client', comment: 'the CLI reaches the daemon only through the API client (its `daemon` command runs one)', severity: 'error',
+      from: { path: '^src/cli/' }, to: { path: '^src/', pathNot: ['^src/cli/', '^src/api/client\\.ts$', '^src/daemon/index\\.ts$', '^src/(util|errors|config)/'] },
+    },
+    {
+      name: 'no-test-imports-in-code', comment: 'shipped code never imports tests', severity: 'error',
+      from: { path: '^src/', pathNot: '\\.test\\.ts$' }, to: { path: '(\\.test\\.ts|^test/)' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    exclude: { path: '\\.test\\.ts$|testing\\.ts$|conformance\\.ts$' },
+  },
+};
