@@ -1,6 +1,7 @@
 /** The API client used by the CLI (and tests): HTTP over the daemon's unix socket. */
 import { request as httpRequest } from 'node:http';
-import { errorFromWire, Unavailable } from '../errors/index.js';
+import { createConnection, type Socket } from 'node:net';
+import { errorFromWire, Internal, Unavailable } from '../errors/index.js';
 
 export class Client {
   constructor(readonly socket: string) {}
@@ -77,4 +78,32 @@ export class Client {
     }
     for await (const chunk of res) out.write(chunk as Buffer);
   }
+}
+
+/**
+ * Attaches to the console that writes `consoleLog`, held by the container monitor at `monitorSocket` (the daemon names both: POST /v1/containers/NAME/console):
+ * resolves with a socket that carries what the console prints from now on, and types what is
+ * written to it. Rejects when there is none.
+ */
+export function attachConsole(monitorSocket: string, consoleLog: string, rows: number, cols: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    if (/[\s]/.test(consoleLog)) { reject(new Internal(`a console log path with white space cannot be attached: ${consoleLog}`)); return; }
+    const conn = createConnection(monitorSocket);
+    let head = '';
+    const onData = (d: Buffer): void => {
+      head += d.toString('latin1');
+      const nl = head.indexOf('\n');
+      if (nl < 0) return;
+      conn.off('data', onData);
+      const line = head.slice(0, nl);
+      if (line !== 'ATTACHED') { conn.destroy(); reject(new Unavailable(`the console is not there (${line}): is the container running?`)); return; }
+      const rest = Buffer.from(head.slice(nl + 1), 'latin1');
+      conn.pause();
+      if (rest.length) conn.unshift(rest);
+      resolve(conn);
+    };
+    conn.on('connect', () => conn.write(`ATTACH ${consoleLog} ${rows} ${cols}\n`));
+    conn.on('data', onData);
+    conn.once('error', reject);
+  });
 }

@@ -13,7 +13,7 @@ import { FailedPrecondition, InvalidArgument, NotSupported, Conflict } from '../
 import type { ContainerAppRecord, ContainerRecord, Store } from '../state/index.js';
 import type { AppLayer, ContainerLayout } from '../storage/index.js';
 import type { Templates } from '../templates/index.js';
-import type { IdMap } from '../runtime/index.js';
+import type { IdMap } from '../model/index.js';
 import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { FailedPrecondition } from '../errors/index.js';
-import type { IdMap } from '../runtime/index.js';
+import type { IdMap } from '../model/index.js';
 import { DEFAULT_ROOT } from '../config/index.js';
 
 export const RANGE_SIZE = 65536;

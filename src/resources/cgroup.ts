@@ -1,24 +1,20 @@
 /**
  * The cgroup driver interface: live limits and usage of one container's
  * cgroup, whichever cgroup layout the host has. Two implementations beside
- * it — `v1.ts` (one hierarchy per controller, also the v1/v2 hybrid) and
+ * it, picked by `drivers.ts` — `v1.ts` (one hierarchy per controller, also the v1/v2 hybrid) and
  * `v2.ts` (the unified hierarchy) — and one conformance suite
  * (`cgroup.conformance.ts`) that both pass. It does not create or remove
  * cgroups: runc does, from the OCI spec (`toOciResources`), at start and delete.
  *
  * Lifecycle, worked example:
  *
- *   const cg = detectCgroupDriver();              // once, at daemon start
+ *   const cg = detectCgroupDriver();              // once, at daemon start (drivers.ts)
  *   // runc has created `strata-ab12cd34ef/web1` under every hierarchy
  *   await cg.apply('strata-ab12cd34ef/web1', { memory: 512 * MiB, pids: null }, dev);
  *   const u = await cg.read('strata-ab12cd34ef/web1');   // null once it is gone
  *   const pids = await cg.procs('strata-ab12cd34ef/web1');
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { IoDevice, Limits } from './limits.js';
-import { CgroupV1 } from './v1.js';
-import { CgroupV2 } from './v2.js';
 
 /** What a container's cgroup has used, as the kernel counts it now (since the cgroup was created). */
 export interface CgroupUsage {
@@ -63,15 +59,4 @@ export interface CgroupDriver {
    * limits set by Strata hold from above and cannot be raised from inside.
    */
   delegate(path: string, owner: number): Promise<void>;
-}
-
-/** cgroup v2 when `<root>/cgroup.controllers` exists and lists memory; else v1 (also the v1/v2 hybrid). */
-export function detectCgroupDriver(root = '/sys/fs/cgroup'): CgroupDriver {
-  const file = join(root, 'cgroup.controllers');
-  if (existsSync(file)) {
-    let controllers: string[] = [];
-    try { controllers = readFileSync(file, 'utf8').trim().split(/\s+/); } catch { /* unreadable: not usable as v2 */ }
-    if (controllers.includes('memory')) return new CgroupV2(root);
-  }
-  return new CgroupV1(root);
 }

@@ -6,12 +6,9 @@
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import type { IoDevice } from './limits.js';
+import { decodeDev, type IoDevice } from '../model/index.js';
 
-/** Major and minor of a `st_dev` as the kernel encodes it (new_encode_dev). */
-export function decodeDev(dev: number): IoDevice {
-  return { major: (dev >> 8) & 0xfff, minor: (dev & 0xff) | ((dev >> 12) & 0xfff00) };
-}
+export { decodeDev };
 
 /** The whole disk under `path`'s file system; undefined when there is no block device. */
 export async function ioDeviceOf(path: string, sysRoot = '/sys'): Promise<IoDevice | undefined> {

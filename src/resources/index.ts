@@ -11,7 +11,8 @@ export {
   parseSize, formatSize, parseCpuList, formatCpuList, parseLimits, mergeLimits, describeLimits, describeValue, flagOf,
   hostCapacity, toOciResources, weightToShares, sharesToWeight, weightToRuncV2Shares, runcV2SharesToWeight,
 } from './limits.js';
-export { type CgroupDriver, type CgroupUsage, detectCgroupDriver } from './cgroup.js';
+export { type CgroupDriver, type CgroupUsage } from './cgroup.js';
+export { CGROUP_DRIVERS, detectCgroupDriver } from './drivers.js';
 export { ioDeviceOf, decodeDev } from './device.js';
 export { CgroupV1 } from './v1.js';
 export { CgroupV2 } from './v2.js';

@@ -18,6 +18,9 @@
  *   100 is the default share of both.
  */
 import { readFileSync, existsSync } from 'node:fs';
+import type { IoDevice } from '../model/index.js';
+
+export type { IoDevice };
 import { cpus as osCpus } from 'node:os';
 import { join } from 'node:path';
 import { FailedPrecondition, InvalidArgument } from '../errors/index.js';
@@ -385,11 +388,6 @@ export function hostCapacity(root = '/sys/fs/cgroup'): HostCapacity {
 
 // Translation to the OCI runtime spec
 
-/** The block device that holds a container's data. */
-export interface IoDevice {
-  major: number;
-  minor: number;
-}
 
 export interface ThrottleDevice { major: number; minor: number; rate: number }
 

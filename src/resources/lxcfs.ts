@@ -9,7 +9,10 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../util/exec.js';
-import type { Monitor } from '../runtime/monitor.js';
+/** What runs lxcfs below the container monitor (runtime's Monitor), so that it outlives daemon restarts. */
+interface Supervisor {
+  run(argv: string[], outFile: string): Promise<number>;
+}
 
 /** The files lxcfs virtualizes, as paths inside a container. */
 export const LXCFS_FILES = [
@@ -27,7 +30,7 @@ export class Lxcfs {
   private readonly pidFile: string;
   private readonly logFile: string;
 
-  constructor(runDir: string, private readonly monitor: Monitor, private readonly idmountHelper: string, private readonly binary = '/usr/bin/lxcfs') {
+  constructor(runDir: string, private readonly monitor: Supervisor, private readonly idmountHelper: string, private readonly binary = '/usr/bin/lxcfs') {
     this.mountpoint = join(runDir, 'lxcfs');
     this.pidFile = join(runDir, 'lxcfs.pid');
     this.logFile = join(runDir, 'lxcfs.log');

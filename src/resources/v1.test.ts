@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { FailedPrecondition, InvalidArgument } from '../errors/index.js';
 import { cgroupConformance, type Observed } from './cgroup.conformance.js';
-import { detectCgroupDriver } from './cgroup.js';
+import { detectCgroupDriver } from './drivers.js';
 import { formatCpuList, MiB, parseCpuList, sharesToWeight, type IoDevice } from './limits.js';
 import { CgroupV1 } from './v1.js';
 import { decodeDev, ioDeviceOf } from './device.js';

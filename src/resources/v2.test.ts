@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { FailedPrecondition } from '../errors/index.js';
 import { cgroupConformance, type Observed } from './cgroup.conformance.js';
-import { detectCgroupDriver } from './cgroup.js';
+import { detectCgroupDriver } from './drivers.js';
 import { MiB } from './limits.js';
 import { CgroupV2 } from './v2.js';
 

@@ -40,34 +40,6 @@ export function parseDeath(line: string): InitDeath | null {
   return { pid: Number(m[1]), status: m[2] === 'exit' ? Number(m[3]) : null, signal: m[2] === 'signal' ? Number(m[3]) : null };
 }
 
-/**
- * Attaches to the console that writes `consoleLog`, held by the monitor at `monitorSocket`:
- * resolves with a socket that carries what the console prints from now on, and types what is
- * written to it. Rejects when there is none.
- */
-export function attachConsole(monitorSocket: string, consoleLog: string, rows: number, cols: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    if (/[\s]/.test(consoleLog)) { reject(new Internal(`a console log path with white space cannot be attached: ${consoleLog}`)); return; }
-    const conn = createConnection(monitorSocket);
-    let head = '';
-    const onData = (d: Buffer): void => {
-      head += d.toString('latin1');
-      const nl = head.indexOf('\n');
-      if (nl < 0) return;
-      conn.off('data', onData);
-      const line = head.slice(0, nl);
-      if (line !== 'ATTACHED') { conn.destroy(); reject(new Unavailable(`the console is not there (${line}): is the container running?`)); return; }
-      const rest = Buffer.from(head.slice(nl + 1), 'latin1');
-      conn.pause();
-      if (rest.length) conn.unshift(rest);
-      resolve(conn);
-    };
-    conn.on('connect', () => conn.write(`ATTACH ${consoleLog} ${rows} ${cols}\n`));
-    conn.on('data', onData);
-    conn.once('error', reject);
-  });
-}
-
 export class Monitor {
   /** The monitor this daemon started, if it did (one found running has another parent). */
   private child: ChildProcess | null = null;

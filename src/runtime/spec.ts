@@ -4,11 +4,9 @@
  * seccomp, masked paths, devices); it does not touch the host.
  */
 
-export interface IdMap {
-  /** First host id of the container's range; container id 0 maps here. */
-  hostBase: number;
-  size: number;
-}
+import type { IdMap } from '../model/index.js';
+
+export type { IdMap };
 
 export interface SpecInput {
   hostname: string;

@@ -14,7 +14,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { Internal } from '../errors/index.js';
-import type { IdMap } from '../runtime/index.js';
+import type { IdMap } from '../model/index.js';
 import { idmapRanges, mountAll, mountedTargets, unmountTargets, type Mount } from './mounts.js';
 
 export { type Mount, mountedTargets, idmapRanges } from './mounts.js';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { FailedPrecondition, InvalidArgument, ToolError } from '../errors/index.js';
 import { run } from '../util/exec.js';
 import { mountedTargets } from './mounts.js';
-import { decodeDev } from '../resources/index.js';
+import { decodeDev } from '../model/index.js';
 
 export interface DriverCapabilities {
   quota: boolean;

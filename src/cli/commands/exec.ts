@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
-import { attachConsole as attachMonitorConsole } from '../../runtime/monitor.js';
+import { attachConsole as attachMonitorConsole } from '../../api/client.js';
 import { clientOf, verb } from '../context.js';
 
 /** runc's own line when it could not start the command (the command never ran). */
