@@ -6,7 +6,8 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { PassThrough } from 'node:stream';
-import { asStrataError, httpStatusOf, InvalidArgument } from '../errors/index.js';
+import { asStrataError, InvalidArgument } from '../errors/index.js';
+import { httpStatusOf } from './errors.js';
 import type { Containers } from '../containers/index.js';
 import type { Captures, CaptureRequest } from '../containers/capture.js';
 import type { Store } from '../state/index.js';

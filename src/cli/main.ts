@@ -3,7 +3,8 @@
  * commands/<verb>.ts; errors become one line on stderr and a stable exit status.
  */
 import { Command, CommanderError } from 'commander';
-import { asStrataError, exitStatusOf } from '../errors/index.js';
+import { asStrataError } from '../errors/index.js';
+import { exitStatusOf } from './exit.js';
 import { VERSION } from '../config/index.js';
 import { register as apps } from './commands/apps.js';
 import { register as daemon } from './commands/daemon.js';

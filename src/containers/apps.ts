@@ -146,9 +146,9 @@ export class AppAttachments {
       // A running attach writes into the live container: journaled first, so that a daemon
       // killed half-way undoes it at its next start (recoverInterrupted).
       const journal = running ? await LiveAttachJournal.begin(this.journalPath(c), { template: name, version: v.version, uid: [...plan.uidMap], gid: [...plan.gidMap] }) : null;
-      if (journal) r.add(() => journal.discard());
+      if (journal) r.add(() => journal.discard(), `the attach journal of ${c.name}`);
       const applied = await applyKeys(files, v.keys, plan);
-      r.add(() => removeKeys(files, applied.keys));
+      r.add(() => removeKeys(files, applied.keys), `the users and packages of ${name} in ${c.name}`);
       const report: AttachReport = {
         container: c.name, template: name, version: v.version, position: current.length ? current[current.length - 1].position + 1 : 0,
         live: running, filesCopied: 0, bytesCopied: 0, conflicts: applied.conflicts.map((k) => k.reason), remaps: applied.remapNotes,

@@ -434,25 +434,25 @@ export class Containers {
           state: 'created', pid: null, createdAt: new Date().toISOString(), startedAt: null, stoppedAt: null,
           limits: limits as Record<string, unknown>, volume: !!limits.disk, scratch: !!opts.scratch,
         });
-        r.add(() => this.store.deleteContainer(name));
+        r.add(() => this.store.deleteContainer(name), `the record of ${name}`);
         if (opts.scratch) {
           this.scratchInit.set(name, opts.scratch.init);
           r.add(() => this.scratchInit.delete(name));
         }
         sw.lap('record');
         await this.host.networks.plan(name, { nets: opts.nets, ip: opts.ip, noNet: opts.noNet, ports: opts.ports, netIn: opts.netIn, netOut: opts.netOut });
-        r.add(() => this.host.networks.release(name));
+        r.add(() => this.host.networks.release(name), `the addresses of ${name}`);
         sw.lap('network-plan');
         signal?.throwIfAborted();
         const idMap = this.idMapOf(record);
-        r.add(() => fsp.rm(layout.dir, { recursive: true, force: true }));
+        r.add(() => fsp.rm(layout.dir, { recursive: true, force: true }), `the files of ${name}`);
         await this.storage.enclose(layout, idMap);
         if (limits.disk) {
           const volumes = this.host.pool.driver;
           await volumes.create(name, limits.disk);
-          r.add(() => volumes.remove(name));
+          r.add(() => volumes.remove(name), `the disk of ${name}`);
           await volumes.activate(name, layout.privateDir);
-          r.add(() => volumes.deactivate(layout.privateDir));
+          r.add(() => volumes.deactivate(layout.privateDir), `the mount of ${name}'s disk`);
         }
         await this.storage.prepare(layout, idMap, layers);
         const files = containerNetFiles(hostname, this.host.networks.adapters(name), hostNameservers());
@@ -507,7 +507,7 @@ export class Containers {
     try {
       await this.storage.deactivate(mounts, layout);
       sw.lap('clean');
-      r.add(() => this.storage.deactivate(mounts, layout));
+      r.add(() => this.storage.deactivate(mounts, layout), `the root mounts of ${c.name}`);
       await this.storage.activate(mounts);
       sw.lap('mount');
       const env = Array.isArray(template.meta.env) ? (template.meta.env as string[]) : undefined;
@@ -521,7 +521,7 @@ export class Containers {
       });
       await this.runc.writeBundle(layout.bundle, spec);
       sw.lap('spec');
-      r.add(() => this.runc.delete(this.id(c.name), true));
+      r.add(() => this.runc.delete(this.id(c.name), true), `the runtime state of ${c.name}`);
       const pid = await this.runc.create(this.id(c.name), layout.bundle, layout.consoleLog);
       // Its own cgroup subtree is the container root's (systemd makes its slices there); limits stay above.
       if (idMap) await this.host.cgroups.delegate(this.cgroupPath(c.name), idMap.hostBase);
@@ -529,7 +529,7 @@ export class Containers {
       // Created: root, mounts and namespaces are the container's, its init has not run yet.
       await this.recomputeDerived(c);
       // Created, not started: the network is up before the init runs.
-      r.add(() => this.host.networks.detach(c.name));
+      r.add(() => this.host.networks.detach(c.name), `the network adapters of ${c.name}`);
       await this.host.networks.attach(c.name, pid, c.hostname);
       sw.lap('network');
       await this.runc.start(this.id(c.name));

@@ -21,6 +21,7 @@ import { detectCgroupDriver, hostCapacity } from '../resources/index.js';
 import { Lxcfs } from '../resources/lxcfs.js';
 import { Pool } from '../storage/pool.js';
 import { run } from '../util/exec.js';
+import { reportUndoFailuresTo } from '../util/reverter.js';
 import { containersUnreachable, secureDataRoot } from './data-root.js';
 
 export interface DaemonOptions {
@@ -76,6 +77,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   if (rootUnreachable) log(`WARNING: ${rootUnreachable}`);
 
   const store = new Store(paths.db);
+  // A rollback step that fails leaves something behind: it is said, never dropped.
+  reportUndoFailuresTo(({ what, error }) => {
+    const message = `a rollback step${what ? ` (${what})` : ''} failed, so something it should have removed may be left: ${error instanceof Error ? error.message : String(error)}`;
+    log(`WARNING: ${message}`);
+    try { store.addEvent('rollback-failed', null, message); } catch { /* the log has it */ }
+  });
   const monitor = new Monitor(paths.monitorSocket, paths.helpers.monitor);
   await monitor.ensureRunning();
   const runc = new Runc(paths.runcRoot, monitor);

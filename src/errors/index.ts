@@ -1,7 +1,8 @@
 /**
  * The one error hierarchy of Strata. Every failure that reaches a user is a
- * StrataError with a stable code; the API maps codes to HTTP statuses and the
- * CLI maps them to exit statuses. Messages name the thing and the fix.
+ * StrataError with a stable code; the API maps codes to HTTP statuses
+ * (api/errors.ts) and the CLI to exit statuses (cli/exit.ts), at the edges.
+ * Messages name the thing and the fix.
  */
 
 export type ErrorCode =
@@ -12,7 +13,16 @@ export type ErrorCode =
   | 'failed_precondition'
   | 'unavailable'
   | 'not_supported'
-  | 'internal';
+  | 'internal'
+  | 'cancelled'
+  | 'resource_exhausted'
+  | 'permission_denied';
+
+/** Every code, in the order of the CLI's exit statuses. */
+export const ERROR_CODES: readonly ErrorCode[] = [
+  'internal', 'invalid_argument', 'not_found', 'already_exists', 'conflict', 'failed_precondition', 'unavailable', 'not_supported',
+  'cancelled', 'resource_exhausted', 'permission_denied',
+];
 
 export class StrataError extends Error {
   readonly code: ErrorCode;
@@ -48,6 +58,19 @@ export class Internal extends StrataError {
   constructor(message: string, options?: { cause?: unknown }) { super('internal', message, options); }
 }
 
+/** The caller gave up (its connection closed, it sent an abort): the work stopped and was rolled back. */
+export class Cancelled extends StrataError {
+  constructor(message: string, options?: { cause?: unknown }) { super('cancelled', message, options); }
+}
+/** A quota or a finite resource (disk, addresses, ids, a plan's allowance) has no room left. */
+export class ResourceExhausted extends StrataError {
+  constructor(message: string, options?: { cause?: unknown }) { super('resource_exhausted', message, options); }
+}
+/** The caller may not do this (a token's scope, a tenant's role, a file the daemon may not read). */
+export class PermissionDenied extends StrataError {
+  constructor(message: string, options?: { cause?: unknown }) { super('permission_denied', message, options); }
+}
+
 /** A failed external tool (runc, mount, debootstrap…): command, exit status and its own words. */
 export class ToolError extends Internal {
   readonly command: string[];
@@ -63,29 +86,6 @@ export class ToolError extends Internal {
   }
 }
 
-export const httpStatusOf: Record<ErrorCode, number> = {
-  not_found: 404,
-  already_exists: 409,
-  invalid_argument: 400,
-  conflict: 409,
-  failed_precondition: 412,
-  unavailable: 503,
-  not_supported: 501,
-  internal: 500,
-};
-
-/** CLI exit statuses, stable so that scripts can branch on them. */
-export const exitStatusOf: Record<ErrorCode, number> = {
-  internal: 1,
-  invalid_argument: 2,
-  not_found: 3,
-  already_exists: 4,
-  conflict: 5,
-  failed_precondition: 6,
-  unavailable: 7,
-  not_supported: 8,
-};
-
 const byCode: Record<ErrorCode, new (m: string, o?: { cause?: unknown }) => StrataError> = {
   not_found: NotFound,
   already_exists: AlreadyExists,
@@ -95,6 +95,9 @@ const byCode: Record<ErrorCode, new (m: string, o?: { cause?: unknown }) => Stra
   unavailable: Unavailable,
   not_supported: NotSupported,
   internal: Internal,
+  cancelled: Cancelled,
+  resource_exhausted: ResourceExhausted,
+  permission_denied: PermissionDenied,
 };
 
 /** Rebuilds a typed error from the API's `{code, message}` body. */
@@ -106,6 +109,8 @@ export function errorFromWire(code: string, message: string): StrataError {
 /** Any thrown value as a StrataError (unknown failures become Internal). */
 export function asStrataError(err: unknown): StrataError {
   if (err instanceof StrataError) return err;
+  // An AbortSignal's reason (AbortSignal.throwIfAborted, aborted fetches and streams).
+  if (err instanceof Error && err.name === 'AbortError') return new Cancelled(`cancelled: ${err.message}`, { cause: err });
   const message = err instanceof Error ? err.message : String(err);
   return new Internal(message, { cause: err });
 }
