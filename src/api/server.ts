@@ -6,7 +6,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { PassThrough } from 'node:stream';
-import { asStrataError, InvalidArgument } from '../errors/index.js';
+import { asStrataError, Cancelled, InvalidArgument } from '../errors/index.js';
 import { httpStatusOf } from './errors.js';
 import type { Containers } from '../containers/index.js';
 import type { Captures, CaptureRequest } from '../containers/capture.js';
@@ -48,7 +48,7 @@ const appParams = {
 function clientGone(req: FastifyRequest, reply: FastifyReply): AbortSignal {
   const ac = new AbortController();
   req.raw.socket.on('close', () => {
-    if (!reply.raw.writableFinished) ac.abort(new InvalidArgument('the client went away: operation cancelled and rolled back'));
+    if (!reply.raw.writableFinished) ac.abort(new Cancelled('the client went away: operation cancelled and rolled back'));
   });
   return ac.signal;
 }

@@ -31,4 +31,4 @@ export {
   type VerifyResult,
 } from './objects.js';
 export { ingestTree, prepareDestination, treeDf, type IngestTreeResult, type TreeProgress, type TreeUsage } from './tree.js';
-export { toolXattrs, type XattrIO } from './xattrs.js';
+export { toolXattrs, readXattrsOf, type XattrIO } from './xattrs.js';

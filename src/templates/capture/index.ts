@@ -4,4 +4,4 @@
  */
 export { diffUpper, DEFAULT_VOLATILE, type ChangeSet, type DatabaseChange, type DiffOptions, type Entry, type EntryType, type Skipped } from './diff.js';
 export { compileExcludes, globToRegExp } from './glob.js';
-export { readXattrs, parseGetfattrDump, type Xattrs } from './xattrs.js';
+export { readXattrs, type Xattrs } from './xattrs.js';
