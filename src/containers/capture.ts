@@ -12,7 +12,6 @@
  * The scratch container has no network unless --net is given, and is always destroyed, also
  * when the installer fails; the daemon removes one that a crash left behind at its next start.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +24,7 @@ import { derivedExcludes, MERGE_RULES } from '../templates/merge/index.js';
 import { diffUpper, type ChangeSet } from '../templates/capture/index.js';
 import type { BaseRef, Made } from '../templates/pack/index.js';
 import { validateName } from '../util/names.js';
+import { run } from '../util/exec.js';
 import type { Containers } from './index.js';
 
 export interface CaptureRequest {
@@ -178,32 +178,16 @@ export class Captures {
   private async exec(container: string, args: string[], progress: (m: string) => void, signal?: AbortSignal): Promise<void> {
     const argv = await this.containers.execPlan(container, { args, env: ENV, cwd: '/' });
     const tail: string[] = [];
-    const code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-      const onAbort = (): void => { child.kill('SIGKILL'); };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      let partial = '';
-      const onData = (chunk: Buffer): void => {
-        const lines = (partial + chunk.toString('utf8')).split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) {
-          progress(`| ${line}`);
-          tail.push(line);
-          if (tail.length > 10) tail.shift();
-        }
-      };
-      child.stdout.on('data', onData);
-      child.stderr.on('data', onData);
-      child.on('error', reject);
-      child.on('close', (status) => {
-        signal?.removeEventListener('abort', onAbort);
-        if (partial) { progress(`| ${partial}`); tail.push(partial); }
-        resolve(status);
-      });
+    const { status } = await run(argv, {
+      allowFailure: true, signal,
+      onLine: (line) => {
+        progress(`| ${line}`);
+        tail.push(line);
+        if (tail.length > 10) tail.shift();
+      },
     });
-    signal?.throwIfAborted();
-    if (code !== 0) {
-      throw new FailedPrecondition(`the installer ${JSON.stringify(args.join(' '))} exited with status ${code}, so nothing was captured${tail.length ? `; its last output: ${tail.slice(-3).join(' / ')}` : ''}`);
+    if (status !== 0) {
+      throw new FailedPrecondition(`the installer ${JSON.stringify(args.join(' '))} exited with status ${status}, so nothing was captured${tail.length ? `; its last output: ${tail.slice(-3).join(' / ')}` : ''}`);
     }
   }
 

@@ -13,7 +13,7 @@
  * not create device nodes, FIFOs or sparse files, and it does not clean up after a failure.
  */
 
-import { spawn } from 'node:child_process';
+import { startProgram } from '../../util/exec.js';
 import { constants as fsc, createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
@@ -388,29 +388,19 @@ async function openSource(
 /** Decompresses with an external tool (its last argument is the archive). */
 function decompress(command: string[], format: string, fail: (err: StrataError) => void): Source {
   const path = command[command.length - 1];
-  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  let spawnError: Error | undefined;
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (text: string) => {
-    if (stderr.length < 64 * 1024) stderr += text;
-  });
-  child.stdout.on('error', (err) => fail(new Internal(`cannot read the output of ${command[0]}: ${err.message}`, { cause: err })));
-  child.on('error', (err) => {
-    spawnError = err;
-  });
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal }));
-  });
+  const program = startProgram(command);
+  const stdout = program.stdout!;
+  stdout.on('error', (err: Error) => fail(new Internal(`cannot read the output of ${command[0]}: ${err.message}`, { cause: err })));
   return {
-    stream: child.stdout,
+    stream: stdout,
     format,
     async close(aborted) {
-      if (aborted && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      const { code, signal } = await closed;
+      if (aborted) program.kill();
+      const { code, signal, spawnError } = await program.closed;
+      const stderr = program.stderrTail();
       if (spawnError) return new ToolError(command, null, spawnError.message, `decompressing ${path}`);
       if (code !== 0 && code !== null) {
-        const said = stderr.split(/[\r\n]/).map((line) => line.trim()).filter(Boolean).pop() ?? `${command[0]} exited with status ${code}`;
+        const said = stderr.split(/[\r\n]/).map((line: string) => line.trim()).filter(Boolean).pop() ?? `${command[0]} exited with status ${code}`;
         return new InvalidArgument(`archive ${path} is not a valid ${format}: ${said}`);
       }
       if (signal !== null && !aborted) return new ToolError(command, null, stderr, `decompressing ${path}`);

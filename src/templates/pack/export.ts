@@ -7,7 +7,7 @@
  * The file is written aside and renamed into place, so `outFile` is either the whole file or
  * absent. It is not an import: nothing is added to the store.
  */
-import { spawn } from 'node:child_process';
+import { startProgram } from '../../util/exec.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -172,13 +172,8 @@ async function writeTemplateFile(outFile: string, manifest: Manifest, sources: M
     throw new FailedPrecondition(`cannot write the template file ${outFile}: ${(err as Error).message}`, { cause: err });
   }
   const command = ['zstd', '-q', '-c', '-T0', '-3'];
-  const child = spawn(command[0], command.slice(1), { stdio: ['pipe', out.fd, 'pipe'] });
-  let stderr = '';
-  let spawnError: Error | undefined;
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => { if (stderr.length < 65536) stderr += text; });
-  child.on('error', (err) => { spawnError = err; });
-  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const stdin = child.stdin!;
+  const zstd = startProgram(command, { stdin: 'pipe', stdout: out.fd });
+  const stdin = zstd.stdin!;
   let stdinError: Error | undefined;
   stdin.on('error', (err) => { stdinError = err; });
   const packer = tarPack();
@@ -219,13 +214,13 @@ async function writeTemplateFile(outFile: string, manifest: Manifest, sources: M
     }
     packer.finalize();
     await pump;
-    const code = await closed;
+    const { code, spawnError } = await zstd.closed;
     if (spawnError) {
       throw (spawnError as NodeJS.ErrnoException).code === 'ENOENT'
         ? new FailedPrecondition('zstd is not installed: run \'apt-get install zstd\' (the set-up does it)')
         : new ToolError(command, null, spawnError.message, `compressing ${outFile}`);
     }
-    if (code !== 0) throw new ToolError(command, code, stderr, `compressing ${outFile}`);
+    if (code !== 0) throw new ToolError(command, code, zstd.stderrTail(), `compressing ${outFile}`);
     await out.close();
     await fs.rename(tmp, outFile);
     ok = true;
@@ -237,8 +232,8 @@ async function writeTemplateFile(outFile: string, manifest: Manifest, sources: M
     if (!ok) {
       packer.destroy();
       stdin.destroy();
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await closed;
+      zstd.kill();
+      await zstd.closed;
       await out.close().catch(() => undefined);
       await fs.unlink(tmp).catch(() => undefined);
     }

@@ -21,7 +21,7 @@
  * opaque directories as overlay whiteouts, and merging key changes: the caller does those from
  * the returned manifest.
  */
-import { spawn } from 'node:child_process';
+import { startProgram } from '../../util/exec.js';
 import { constants as fsc } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
@@ -223,31 +223,27 @@ async function checkFile(file: string): Promise<void> {
 async function readTemplate(file: string, limits: ImportLimits, handlers: Handlers): Promise<void> {
   await checkFile(file);
   const command = ['zstd', '-dcq', '--memory=128MB', '--', file];
-  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  let spawnError: Error | undefined;
-  child.stderr.setEncoding('utf8').on('data', (text: string) => { if (stderr.length < 65536) stderr += text; });
-  child.on('error', (err) => { spawnError = err; });
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const zstd = startProgram(command);
+  const stdout = zstd.stdout!;
   const parser = tarExtract();
   let parserError: unknown;
   parser.on('error', (err) => { parserError ??= err; });
   const parserClosed = new Promise<void>((resolve) => parser.on('close', () => resolve()));
   let streamed = 0;
   let allowed = OVERHEAD_BYTES + limits.maxManifestBytes;
-  child.stdout.on('error', (err) => parser.destroy(err));
+  stdout.on('error', (err: Error) => parser.destroy(err));
   let bomb: InvalidArgument | undefined;
-  child.stdout.on('data', (chunk: Buffer) => {
+  stdout.on('data', (chunk: Buffer) => {
     streamed += chunk.length;
     if (streamed > allowed && bomb === undefined) {
       // Also past the end of the tar archive: zstd is stopped, not drained.
       bomb = refuse(file, `decompresses to more than the ${allowed} bytes its manifest announces (a decompression bomb?)`);
       parser.destroy(bomb);
-      child.stdout.destroy();
-      child.kill('SIGKILL');
+      stdout.destroy();
+      zstd.kill();
     }
   });
-  child.stdout.pipe(parser as unknown as NodeJS.WritableStream);
+  stdout.pipe(parser as unknown as NodeJS.WritableStream);
 
   let failure: unknown;
   let stoppedEarly = false;
@@ -292,13 +288,14 @@ async function readTemplate(file: string, limits: ImportLimits, handlers: Handle
   }
   if (failure !== undefined || stoppedEarly) {
     // zstd that wrote all it had exits by itself, with its own verdict; one still writing is stopped.
-    const finished = child.stdout.readableEnded;
-    child.stdout.destroy();
+    const finished = stdout.readableEnded;
+    stdout.destroy();
     parser.destroy();
-    if (!finished && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (!finished) zstd.kill();
   }
   await parserClosed.catch(() => undefined);
-  const { code } = await closed;
+  const { code, spawnError } = await zstd.closed;
+  const stderr = zstd.stderrTail();
   if (spawnError) {
     throw (spawnError as NodeJS.ErrnoException).code === 'ENOENT'
       ? new FailedPrecondition('zstd is not installed: run \'apt-get install zstd\' (the set-up does it)')
