@@ -52,7 +52,8 @@ export class TestDaemon {
   log = '';
 
   /** A fresh data root under /tmp, or `shareRoot` (a daemon that must then be refused). */
-  private readonly env: Record<string, string>;
+  /** The environment of the daemons it starts (a test may change it before a restart). */
+  readonly env: Record<string, string>;
 
   constructor(opts: { shareRoot?: string; env?: Record<string, string> } = {}) {
     this.env = opts.env ?? {};

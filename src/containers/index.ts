@@ -25,7 +25,7 @@ import { AppAttachments, type AttachOptions, type AttachReport } from './apps.js
 import { removeCgroupParent } from './cgroups.js';
 import { describeLimits, formatSize, ioDeviceOf, mergeLimits, parseLimits, toOciResources, type CgroupDriver, type CgroupUsage, type HostCapacity, type IoDevice, type Limits } from '../resources/index.js';
 import type { Lxcfs } from '../resources/lxcfs.js';
-import type { Pool } from '../storage/pool.js';
+import type { Pool, VolumeDriver } from '../storage/pool.js';
 import { containerNetFiles, hostNameservers, type AdapterView, type Networks, type PortView } from '../network/index.js';
 
 export interface CreateOptions {
@@ -167,6 +167,11 @@ export class Containers {
     return c;
   }
 
+  /** The driver that holds the container's volume: the one recorded at create, whatever the default is now. */
+  private volumeOf(c: ContainerRecord): VolumeDriver {
+    return this.host.pool.driverNamed(c.volumeDriver ?? 'loop-ext4');
+  }
+
   private idMapOf(c: ContainerRecord): IdMap | undefined {
     if (c.idSlot === null) return undefined;
     // Without idmapped mounts every container shares one range, so that one shifted copy of each template serves all.
@@ -226,7 +231,7 @@ export class Containers {
 
   /** The block device that holds the container's data: its volume's loop device, else the data root's disk. */
   private async ioDevice(c: ContainerRecord): Promise<IoDevice | undefined> {
-    if (c.volume) return (await this.host.pool.driver.device(c.name)) ?? undefined;
+    if (c.volume) return (await this.volumeOf(c).device(c.name)) ?? undefined;
     return ioDeviceOf(this.paths.root);
   }
 
@@ -254,7 +259,7 @@ export class Containers {
       if (change.disk !== undefined) {
         if (!c.volume) throw new FailedPrecondition(`container ${name} was created without --disk, so its private area has no size limit to change: recreate it with --disk SIZE`);
         if (change.disk === null) throw new InvalidArgument('a disk limit cannot be removed, only changed: give a size such as --disk 20G');
-        const usage = await this.host.pool.driver.usage(name, layout.privateDir);
+        const usage = await this.volumeOf(c).usage(name, layout.privateDir);
         if (usage && change.disk < usage.usedBytes) {
           throw new FailedPrecondition(`cannot shrink the disk of ${name} to ${formatSize(change.disk)}: it holds ${formatSize(usage.usedBytes)}; free space inside first or choose a larger size`);
         }
@@ -287,7 +292,7 @@ export class Containers {
 
   /** Resizes a container's volume: online while it runs (grow only), offline otherwise. */
   private async resizeDisk(c: ContainerRecord, size: number): Promise<void> {
-    const driver = this.host.pool.driver;
+    const driver = this.volumeOf(c);
     const { privateDir } = this.storage.layout(c.name);
     if (c.state === 'running') return driver.resize(c.name, privateDir, size);
     await driver.deactivate(privateDir);
@@ -318,7 +323,7 @@ export class Containers {
     let cpuPercent: number | null = null;
     if (live) cpuPercent = await this.cpuPercent(name, live);
     const layout = this.storage.layout(name);
-    const disk = c.volume ? await this.host.pool.driver.usage(name, layout.privateDir) : null;
+    const disk = c.volume ? await this.volumeOf(c).usage(name, layout.privateDir) : null;
     const limits = c.limits as Limits;
     return {
       name, state: c.state,
@@ -432,7 +437,7 @@ export class Containers {
         const record = this.store.insertContainer({
           name, template: opts.template, hostname, privileged: !!opts.privileged, autostart: !!opts.autostart,
           state: 'created', pid: null, createdAt: new Date().toISOString(), startedAt: null, stoppedAt: null,
-          limits: limits as Record<string, unknown>, volume: !!limits.disk, scratch: !!opts.scratch,
+          limits: limits as Record<string, unknown>, volume: !!limits.disk, volumeDriver: limits.disk ? this.host.pool.driver.name : null, scratch: !!opts.scratch,
         });
         r.add(() => this.store.deleteContainer(name), `the record of ${name}`);
         if (opts.scratch) {
@@ -448,7 +453,7 @@ export class Containers {
         r.add(() => fsp.rm(layout.dir, { recursive: true, force: true }), `the files of ${name}`);
         await this.storage.enclose(layout, idMap);
         if (limits.disk) {
-          const volumes = this.host.pool.driver;
+          const volumes = this.volumeOf(record);
           await volumes.create(name, limits.disk);
           r.add(() => volumes.remove(name), `the disk of ${name}`);
           await volumes.activate(name, layout.privateDir);
@@ -492,7 +497,7 @@ export class Containers {
     const sw = stopwatch(`start ${c.name}`);
     const template = this.templates.get(c.template);
     // The private area must be there (a disk-limited one is a volume) before copies leave it.
-    if (c.volume) await this.host.pool.driver.activate(c.name, this.storage.layout(c.name).privateDir);
+    if (c.volume) await this.volumeOf(c).activate(c.name, this.storage.layout(c.name).privateDir);
     await this.apps.restoreLive(c);
     let layers = this.templateLayers(c);
     const layout = this.storage.layout(c.name);
@@ -672,10 +677,10 @@ export class Containers {
           await this.runc.closeConsole(layout.consoleLog);
           sw.lap('runc-delete');
           await this.storage.deactivate(this.storage.mounts(layout, this.idMapOf(c), this.templateLayers(c)), layout);
-          if (c.volume) await this.host.pool.driver.deactivate(layout.privateDir);
+          if (c.volume) await this.volumeOf(c).deactivate(layout.privateDir);
           sw.lap('unmount');
           await this.storage.remove(layout);
-          if (c.volume) await this.host.pool.driver.remove(name);
+          if (c.volume) await this.volumeOf(c).remove(name);
           sw.lap('remove');
         })(),
       ]);
@@ -827,7 +832,7 @@ export class Containers {
       // Data roots of older versions left container directories open to every host user.
       await this.storage.enclose(this.storage.layout(c.name), this.idMapOf(c));
       // After a host reboot the volumes are not mounted; a private area must always be there.
-      if (c.volume) await this.host.pool.driver.activate(c.name, this.storage.layout(c.name).privateDir).catch((err: Error) => note(c.name, `its disk could not be mounted: ${err.message}`));
+      if (c.volume) await this.volumeOf(c).activate(c.name, this.storage.layout(c.name).privateDir).catch((err: Error) => note(c.name, `its disk could not be mounted: ${err.message}`));
       const s = running.get(this.id(c.name));
       running.delete(this.id(c.name));
       const alive = s?.status === 'running' && (await isAlive(s.pid));
@@ -868,9 +873,9 @@ export class Containers {
       await fsp.rm(layout.dir, { recursive: true, force: true });
       note(dir, 'files of a container without a record (an interrupted create): removed');
     }
-    for (const volume of await this.host.pool.driver.list()) {
-      if (this.store.getContainer(volume)) continue;
-      await this.host.pool.driver.remove(volume);
+    for (const [driver, volume] of await this.host.pool.volumes()) {
+      if (this.store.getContainer(volume)?.volumeDriver === driver) continue;
+      await this.host.pool.driverNamed(driver).remove(volume);
       note(volume, 'a disk in the pool without a container (an interrupted create): removed');
     }
     return found;

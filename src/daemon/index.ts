@@ -27,6 +27,8 @@ import { containersUnreachable, secureDataRoot } from './data-root.js';
 export interface DaemonOptions {
   root: string;
   socket: string;
+  /** The storage driver of new disks (default loop-ext4); existing disks keep theirs. */
+  storageDriver?: string;
   log?: (line: string) => void;
 }
 
@@ -48,6 +50,8 @@ async function pidAlive(file: string): Promise<number | null> {
 export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Promise<void> }> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
   const paths = pathsFor(opts.root);
+  // First: an unknown --storage-driver is refused before anything is made.
+  const pool = new Pool(paths.pool, opts.storageDriver || undefined);
   if (/\n/.test(paths.root)) throw new FailedPrecondition('the data root path must not contain a newline');
   for (const [what, file] of Object.entries(paths.helpers)) {
     if (!existsSync(file)) throw new FailedPrecondition(`the native helper ${what} is missing at ${file}: run 'npm run build'`);
@@ -89,7 +93,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   const templates = new Templates(store, paths.templates, new ContentStore(paths.store));
   await templates.cleanScratch();
   const cgroups = detectCgroupDriver();
-  const pool = new Pool(paths.pool);
   const lxcfs = new Lxcfs(paths.run, monitor, paths.helpers.idmount);
   if (!lxcfs.available()) log('NOTICE: lxcfs is not installed: containers will see the host\'s /proc/meminfo, uptime… (run \'npm run quickstart\')');
   else await lxcfs.ensure();
@@ -117,7 +120,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
 
   const app = buildServer({
     containers, captures: new Captures(containers, templates), templates, store, networks, log,
-    info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent },
+    info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent, storageDriver: pool.driver.name },
   });
   await fsp.mkdir(dirname(opts.socket), { recursive: true, mode: 0o755 });
   await fsp.rm(opts.socket, { force: true });

@@ -37,6 +37,8 @@ export interface ContainerRecord {
   limits: Record<string, unknown>;
   /** True when the private area is a size-limited volume of the storage pool. */
   volume: boolean;
+  /** The storage driver that holds the volume (null without one). */
+  volumeDriver?: string | null;
   /** A template capture's throw-away container. */
   scratch?: boolean;
   /** How its init last ended; null before it first did. */
@@ -103,7 +105,7 @@ export interface EventRecord {
 const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 interface TemplateRow { name: string; kind: 'os' | 'app'; source: string; init: string; stop_signal: string; size_bytes: number; meta: string; created_at: string }
-interface ContainerRow { name: string; template: string; hostname: string; privileged: number; autostart: number; state: ContainerState; pid: number | null; id_slot: number | null; created_at: string; started_at: string | null; stopped_at: string | null; limits: string; volume: number; scratch: number; last_exit: string | null; derived_for: string }
+interface ContainerRow { name: string; template: string; hostname: string; privileged: number; autostart: number; state: ContainerState; pid: number | null; id_slot: number | null; created_at: string; started_at: string | null; stopped_at: string | null; limits: string; volume: number; scratch: number; last_exit: string | null; derived_for: string; volume_driver: string | null }
 interface VersionRow { template: string; version: number; digest: string; manifest: string; size_bytes: number; created_at: string }
 interface AppRow { container: string; template: string; version: number; position: number; live: number; applied: string; attached_at: string }
 
@@ -127,6 +129,7 @@ const toContainer = (r: ContainerRow): ContainerRecord => ({
   limits: JSON.parse(r.limits) as Record<string, unknown>, volume: r.volume === 1, scratch: r.scratch === 1,
   lastExit: r.last_exit ? JSON.parse(r.last_exit) as LastExit : null,
   derivedFor: r.derived_for,
+  volumeDriver: r.volume_driver,
 });
 
 const NO_USAGE: UsageTotals = { cpuNs: 0, ioReadBytes: 0, ioWriteBytes: 0, ioReadOps: 0, ioWriteOps: 0, oomKills: 0, memoryPeak: 0 };
@@ -288,10 +291,10 @@ export class Store {
         idSlot = row.slot;
       }
       this.db.prepare(
-        `INSERT INTO containers (name, template, hostname, privileged, autostart, state, pid, id_slot, created_at, started_at, stopped_at, limits, volume, scratch)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO containers (name, template, hostname, privileged, autostart, state, pid, id_slot, created_at, started_at, stopped_at, limits, volume, scratch, volume_driver)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(c.name, c.template, c.hostname, c.privileged ? 1 : 0, c.autostart ? 1 : 0, c.state, c.pid, idSlot, c.createdAt, c.startedAt, c.stoppedAt,
-        JSON.stringify(c.limits), c.volume ? 1 : 0, c.scratch ? 1 : 0);
+        JSON.stringify(c.limits), c.volume ? 1 : 0, c.scratch ? 1 : 0, c.volume ? (c.volumeDriver ?? null) : null);
       return { ...c, idSlot };
     })();
   }

@@ -3,163 +3,27 @@
  * only do volume operations and never touch the database; callers branch on
  * their declared capabilities, never on a driver's name (after Incus).
  *
- * `loop-ext4` (the default where the host offers no project quotas): one sparse
- * ext4 image per container under <root>/pool, loop-mounted on its private area.
- * The limit is hard (ENOSPC inside), `df /` inside shows it (overlayfs reports
- * its upper layer), growing works online (truncate, loop capacity refresh,
- * resize2fs) and shrinking offline. An image costs only the blocks written.
+ * The drivers are in volumes/ (loop-ext4, btrfs); the pool creates new volumes with the
+ * default one (the daemon's configuration) and reaches each existing volume through the driver
+ * recorded for it, so that changing the default strands nothing.
  */
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
-import { FailedPrecondition, InvalidArgument, ToolError } from '../errors/index.js';
-import { run } from '../util/exec.js';
-import { mountedTargets } from './mounts.js';
-import { decodeDev } from '../model/index.js';
+import { InvalidArgument } from '../errors/index.js';
+import { DEFAULT_VOLUME_DRIVER, VOLUME_DRIVERS, type DriverCapabilities, type VolumeDriver } from './volumes/index.js';
 
-export interface DriverCapabilities {
-  quota: boolean;
-  growOnline: boolean;
-  shrinkOnline: boolean;
-}
-
-export interface VolumeUsage {
-  limitBytes: number;
-  usedBytes: number;
-  /** Bytes the volume takes on the host's disk. */
-  allocatedBytes: number;
-}
-
-export interface VolumeDriver {
-  readonly name: string;
-  readonly capabilities: DriverCapabilities;
-  create(volume: string, sizeBytes: number): Promise<void>;
-  /** Makes the volume's files appear at `mountpoint`. */
-  activate(volume: string, mountpoint: string): Promise<void>;
-  deactivate(mountpoint: string): Promise<void>;
-  resize(volume: string, mountpoint: string, sizeBytes: number): Promise<void>;
-  usage(volume: string, mountpoint: string): Promise<VolumeUsage | null>;
-  /** The block device (major:minor) that holds the volume's data, for I/O limits. */
-  device(volume: string): Promise<{ major: number; minor: number } | null>;
-  remove(volume: string): Promise<void>;
-  /** Every volume the driver has, for reconciliation. */
-  list(): Promise<string[]>;
-}
+export type { DriverCapabilities, VolumeDriver, VolumeUsage } from './volumes/index.js';
 
 const MiB = 1 << 20;
-
-async function statfsUsage(mountpoint: string): Promise<{ size: number; used: number }> {
-  const s = await fsp.statfs(mountpoint);
-  return { size: s.blocks * s.bsize, used: (s.blocks - s.bfree) * s.bsize };
-}
-
-export class LoopExt4Driver implements VolumeDriver {
-  readonly name = 'loop-ext4';
-  readonly capabilities = { quota: true, growOnline: true, shrinkOnline: false };
-
-  constructor(private readonly dir: string) {}
-
-  private image(volume: string): string {
-    return join(this.dir, `${volume}.img`);
-  }
-
-  async create(volume: string, sizeBytes: number): Promise<void> {
-    await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const img = this.image(volume);
-    const fh = await fsp.open(img, 'wx', 0o600);
-    try {
-      await fh.truncate(sizeBytes);
-    } finally {
-      await fh.close();
-    }
-    try {
-      // No reserved blocks: the limit the operator set is what the container gets.
-      await run(['mkfs.ext4', '-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1', img], { context: `making the disk of ${volume}` });
-    } catch (err) {
-      await fsp.rm(img, { force: true });
-      throw err;
-    }
-  }
-
-  async activate(volume: string, mountpoint: string): Promise<void> {
-    if ((await mountedTargets()).has(mountpoint)) return;
-    await fsp.mkdir(mountpoint, { recursive: true, mode: 0o700 });
-    // nosuid,nodev: a file of the private area run by its host path grants nothing (the overlay above has its own flags).
-    await run(['mount', '-o', 'loop,noatime,nosuid,nodev', this.image(volume), mountpoint], { context: `mounting the disk of ${volume}` });
-  }
-
-  async deactivate(mountpoint: string): Promise<void> {
-    if (!(await mountedTargets()).has(mountpoint)) return;
-    const res = await run(['umount', mountpoint], { allowFailure: true });
-    if (res.status !== 0) await run(['umount', '--lazy', mountpoint], { context: `unmounting ${mountpoint}` });
-  }
-
-  private async loopDevice(volume: string): Promise<string | null> {
-    const { stdout } = await run(['losetup', '--associated', this.image(volume), '--noheadings', '--output', 'NAME']);
-    return stdout.trim().split('\n')[0] || null;
-  }
-
-  async resize(volume: string, mountpoint: string, sizeBytes: number): Promise<void> {
-    const img = this.image(volume);
-    const current = (await fsp.stat(img)).size;
-    if (sizeBytes === current) return;
-    const mounted = (await mountedTargets()).has(mountpoint);
-    if (sizeBytes > current) {
-      await fsp.truncate(img, sizeBytes);
-      const loop = mounted ? await this.loopDevice(volume) : null;
-      if (loop) {
-        await run(['losetup', '--set-capacity', loop], { context: `growing the disk of ${volume}` });
-        const res = await run(['resize2fs', loop], { allowFailure: true });
-        if (res.status !== 0) {
-          await fsp.truncate(img, current);
-          await run(['losetup', '--set-capacity', loop], { allowFailure: true });
-          // ext4 grows online only for a process with CAP_SYS_RESOURCE, which some sandboxes withhold.
-          if (/Permission denied/.test(res.stderr)) {
-            throw new FailedPrecondition(`cannot grow the disk of ${volume} while it is mounted: the kernel refused an online resize (the daemon lacks CAP_SYS_RESOURCE on this host); stop the container and set --disk again`);
-          }
-          throw new ToolError(['resize2fs', loop], res.status, res.stderr, `growing the disk of ${volume}`);
-        }
-      } else {
-        await run(['e2fsck', '-f', '-p', img], { context: `checking the disk of ${volume}` });
-        await run(['resize2fs', img], { context: `growing the disk of ${volume}` });
-      }
-      return;
-    }
-    if (mounted) throw new FailedPrecondition(`cannot shrink the disk of ${volume} while it is in use: stop the container first (growing works live)`);
-    await run(['e2fsck', '-f', '-p', img], { context: `checking the disk of ${volume}` });
-    await run(['resize2fs', img, `${Math.floor(sizeBytes / 1024)}K`], { context: `shrinking the disk of ${volume}` });
-    await fsp.truncate(img, sizeBytes);
-  }
-
-  async usage(volume: string, mountpoint: string): Promise<VolumeUsage | null> {
-    const st = await fsp.stat(this.image(volume)).catch(() => null);
-    if (!st) return null;
-    const mounted = (await mountedTargets()).has(mountpoint);
-    const fs = mounted ? await statfsUsage(mountpoint) : { size: st.size, used: 0 };
-    return { limitBytes: fs.size, usedBytes: fs.used, allocatedBytes: st.blocks * 512 };
-  }
-
-  async device(volume: string): Promise<{ major: number; minor: number } | null> {
-    const loop = await this.loopDevice(volume);
-    if (!loop) return null;
-    return decodeDev((await fsp.stat(loop)).rdev);
-  }
-
-  async remove(volume: string): Promise<void> {
-    await fsp.rm(this.image(volume), { force: true });
-  }
-
-  async list(): Promise<string[]> {
-    const files = await fsp.readdir(this.dir).catch(() => [] as string[]);
-    return files.filter((f) => f.endsWith('.img')).map((f) => f.slice(0, -4));
-  }
-}
 
 /** The minimum size of a disk-limited private area (ext4 metadata needs room). */
 export const MIN_DISK = 16 * MiB;
 
 export interface PoolView {
+  /** The driver of new volumes. */
   driver: string;
   capabilities: DriverCapabilities;
+  /** Volumes per driver that has any. */
+  volumesByDriver: Record<string, number>;
   path: string;
   volumes: number;
   /** Sum of the volumes' limits. */
@@ -173,10 +37,30 @@ export interface PoolView {
 }
 
 export class Pool {
+  /** The driver of new volumes. */
   readonly driver: VolumeDriver;
+  private readonly drivers = new Map<string, VolumeDriver>();
 
-  constructor(readonly path: string) {
-    this.driver = new LoopExt4Driver(path);
+  constructor(readonly path: string, defaultDriver = DEFAULT_VOLUME_DRIVER) {
+    this.driver = this.driverNamed(defaultDriver);
+  }
+
+  /** The driver called `name`, as recorded for a volume. */
+  driverNamed(name: string): VolumeDriver {
+    const known = this.drivers.get(name);
+    if (known) return known;
+    const make = VOLUME_DRIVERS[name];
+    if (!make) throw new InvalidArgument(`unknown storage driver ${JSON.stringify(name)}: use one of ${Object.keys(VOLUME_DRIVERS).join(', ')}`);
+    const driver = make(this.path);
+    this.drivers.set(name, driver);
+    return driver;
+  }
+
+  /** Every volume of every driver: [driver name, volume]. */
+  async volumes(): Promise<Array<[string, string]>> {
+    const out: Array<[string, string]> = [];
+    for (const name of Object.keys(VOLUME_DRIVERS)) for (const v of await this.driverNamed(name).list()) out.push([name, v]);
+    return out;
   }
 
   /** Refuses a disk limit the pool cannot honour. */
@@ -189,12 +73,14 @@ export class Pool {
 
   async view(mounts: (volume: string) => string): Promise<PoolView> {
     await fsp.mkdir(this.path, { recursive: true, mode: 0o700 });
-    const volumes = await this.driver.list();
+    const volumes = await this.volumes();
     let provisioned = 0;
     let used = 0;
     let allocated = 0;
-    for (const v of volumes) {
-      const u = await this.driver.usage(v, mounts(v));
+    const byDriver: Record<string, number> = {};
+    for (const [driver, v] of volumes) {
+      byDriver[driver] = (byDriver[driver] ?? 0) + 1;
+      const u = await this.driverNamed(driver).usage(v, mounts(v));
       if (!u) continue;
       provisioned += u.limitBytes;
       used += u.usedBytes;
@@ -202,7 +88,7 @@ export class Pool {
     }
     const s = await fsp.statfs(this.path);
     return {
-      driver: this.driver.name, capabilities: this.driver.capabilities, path: this.path, volumes: volumes.length,
+      driver: this.driver.name, capabilities: this.driver.capabilities, volumesByDriver: byDriver, path: this.path, volumes: volumes.length,
       provisionedBytes: provisioned, usedBytes: used, allocatedBytes: allocated,
       hostSizeBytes: s.blocks * s.bsize, hostFreeBytes: s.bavail * s.bsize,
     };

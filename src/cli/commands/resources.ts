@@ -134,7 +134,8 @@ export function register(program: Command): void {
       const p = await clientOf(cmd).call<PoolView>('GET', '/v1/pool');
       if (opts.json) return printJson(p);
       printFields({
-        driver: p.driver, path: p.path, volumes: p.volumes, provisioned: humanBytes(p.provisionedBytes), used: humanBytes(p.usedBytes),
+        driver: p.driver, path: p.path, volumes: p.volumes,
+        byDriver: Object.entries(p.volumesByDriver ?? {}).map(([d, n]) => `${d} ${n}`).join(', ') || '-', provisioned: humanBytes(p.provisionedBytes), used: humanBytes(p.usedBytes),
         onDisk: humanBytes(p.allocatedBytes), hostSize: humanBytes(p.hostSizeBytes), hostFree: humanBytes(p.hostFreeBytes),
         capabilities: Object.entries(p.capabilities).filter(([, v]) => v).map(([k]) => k).join(', '),
       });
