@@ -69,12 +69,15 @@ async function streamed(reply: FastifyReply, work: (progress: (line: string) => 
 }
 
 export function buildServer(s: Services): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+  // Fastify's validator would drop unknown body fields silently (removeAdditional): a misspelt
+  // field must be refused, not ignored.
+  const app = Fastify({ logger: false, bodyLimit: 1 << 20, ajv: { customOptions: { removeAdditional: false } } });
 
   app.setErrorHandler((err, _req, reply) => {
     const validation = (err as { validation?: unknown }).validation;
     const e = validation ? new InvalidArgument(`invalid request: ${(err as Error).message}`) : asStrataError(err);
-    if (e.code === 'internal') s.log?.(`internal error: ${e.stack ?? e.message}`);
+    // The stack of what was thrown, not of its wrapper (asStrataError wraps plain errors).
+    if (e.code === 'internal') s.log?.(`internal error: ${(e.cause instanceof Error ? e.cause.stack : undefined) ?? e.stack ?? e.message}`);
     void reply.status(httpStatusOf[e.code]).send({ code: e.code, message: e.message });
   });
 
