@@ -211,7 +211,8 @@ export function monitorsOf(socket: string): number[] {
 async function endMonitorProcesses(socket: string): Promise<void> {
   for (let i = 0; i < 30 && monitorsOf(socket).length; i++) await sleep(100);
   for (const pid of monitorsOf(socket)) {
-    process.stderr.write(`harness: a strata-monitor (pid ${pid}) of ${socket} did not exit after QUIT: killed\n`);
+    const below = spawnSync('ps', ['--ppid', String(pid), '-o', 'pid=,stat=,args=']).stdout.toString().trim().replace(/\s*\n\s*/g, '; ');
+    process.stderr.write(`harness: a strata-monitor (pid ${pid}) of ${socket} did not exit after QUIT (below it: ${below || 'nothing'}): killed\n`);
     try { process.kill(pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
   }
 }

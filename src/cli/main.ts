@@ -15,6 +15,11 @@ import { register as resources } from './commands/resources.js';
 import { register as template } from './commands/template.js';
 
 export async function main(argv: string[]): Promise<void> {
+  // A reader that stopped early (`strata list | head`) is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const program = new Command('strata')
     .description('Strata: OS-level system containers on runc and overlayfs')
     .version(VERSION)
