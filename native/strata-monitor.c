@@ -26,8 +26,8 @@
  *   PING           reply "PONG <pid>\n"
  *   WATCH          the connection stays open and gets "DIED <pid> exit <status>\n" or
  *                  "DIED <pid> signal <number>\n" for every orphan reaped (a container's init)
- *   QUIT           exit once no process is left below the monitor (any later request but QUIT
- *                  cancels it: a daemon came back to use it)
+ *   QUIT           exit once no process is left below the monitor (a later RUN, PING, WATCH or
+ *                  ATTACH cancels it: a daemon came back to use it)
  *
  * One monitor per socket: it holds an exclusive lock on SOCKET_PATH.lock, and a second one started
  * on the same path exits with status 3 at once. A monitor whose socket was removed or taken over
@@ -309,7 +309,9 @@ static int feed(struct client *c) {
     char *start = c->buf, *nl;
     while ((nl = memchr(start, '\n', c->len - (size_t)(start - c->buf))) != NULL) {
         *nl = 0;
-        if (strcmp(start, "QUIT") != 0) quitting = 0;
+        /* A daemon that uses the monitor again cancels a QUIT; CLOSE (a stopped container's
+         * console let go) may come from a daemon on its way out, and does not. */
+        if (strcmp(start, "RUN") == 0 || strcmp(start, "PING") == 0 || strcmp(start, "WATCH") == 0 || strncmp(start, "ATTACH ", 7) == 0) quitting = 0;
         if (strncmp(start, "ARG ", 4) == 0) {
             if (c->argc >= MAX_ARGS) { reply(c, "ERR too many args\n"); return -1; }
             c->argv[c->argc++] = strdup(start + 4);

@@ -86,6 +86,18 @@ test('a daemon that comes back cancels a QUIT: the monitor stays after its child
   assert.equal(await exited(monitor, 5000), 0, 'a QUIT with nothing below exits');
 });
 
+test('a CLOSE after QUIT (a daemon on its way out letting a console go) does not keep the monitor', async () => {
+  const socket = join(dir, 'five.sock');
+  const monitor = startMonitor(socket);
+  await answering(new Monitor(socket, binary));
+  const running = ask(socket, ['OUT /dev/null', 'ARG /bin/sleep', 'ARG 1', 'RUN']);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await ask(socket, ['QUIT']), 'OK');
+  assert.equal(await ask(socket, ['CLOSE /nonexistent/console.log']), 'OK');
+  assert.equal(await running, 'EXIT 0');
+  assert.equal(await exited(monitor, 5000), 0);
+});
+
 test('a monitor whose socket was removed (its run directory deleted) exits by itself', async () => {
   const socket = join(dir, 'three.sock');
   const monitor = startMonitor(socket);
