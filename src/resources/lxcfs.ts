@@ -89,5 +89,21 @@ export class Lxcfs {
     }
     for (let i = 0; i < 100 && (await fuseMounted(this.mountpoint)); i++) await new Promise((r) => setTimeout(r, 10));
     await run(['umount', '--lazy', this.mountpoint], { allowFailure: true });
+    // Gone, not only unmounted: the monitor exits only once nothing is below it.
+    if (pid) {
+      for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
+      if (alive(pid)) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
+      }
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
