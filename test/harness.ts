@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, promises as fsp, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -192,7 +192,7 @@ async function stopMonitor(socket: string): Promise<void> {
 }
 
 /** Pids of the monitors started on `socket` (the path is their first argument). */
-export function monitorsOf(socket: string): number[] {
+function monitorsOf(socket: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -222,10 +222,6 @@ export function zombies(): Array<{ pid: number; ppid: number; comm: string }> {
   const out = spawnSync('ps', ['-eo', 'pid=,ppid=,stat=,comm=']).stdout.toString();
   return out.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 4 && f[2].startsWith('Z'))
     .map((f) => ({ pid: Number(f[0]), ppid: Number(f[1]), comm: f[3] }));
-}
-
-export async function readJson<T>(file: string): Promise<T> {
-  return JSON.parse(await fsp.readFile(file, 'utf8')) as T;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -19,7 +19,7 @@ import {
 } from '../templates/merge/index.js';
 import type { DatabaseChange } from '../templates/capture/index.js';
 
-export interface KeyChange {
+interface KeyChange {
   before: string | null;
   after: string | null;
 }
@@ -44,7 +44,7 @@ const NAMES: Record<string, string> = {
 };
 
 /** The name of a rule in manifests: a known one, else its path made safe. */
-export function databaseName(rule: MergeRule): string {
+function databaseName(rule: MergeRule): string {
   return NAMES[rule.path] ?? rule.path.replace(/^\//, '').replace(/[^a-z0-9_-]+/g, '-');
 }
 

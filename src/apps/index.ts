@@ -6,5 +6,5 @@
  * detach, upgrade and capture lives in src/containers, which owns containers' locks and mounts.
  */
 export { AppTemplates, checkAppManifest, type AppVersion, type CaptureSummary } from './templates.js';
-export { applyKeys, plannedKeys, planRemap, removeKeys, countKeys, type AppKeys, type AppliedKeys, type DbFiles, type IdRemaps } from './databases.js';
-export { copyThrough, undoCopy, restoreShared, upperDbFiles, mergedDbFiles, lstatInside, type CopyJournal, type CopyResult, type IdShift } from './files.js';
+export { applyKeys, plannedKeys, planRemap, removeKeys, countKeys, type AppKeys, type DbFiles, type IdRemaps } from './databases.js';
+export { copyThrough, undoCopy, restoreShared, upperDbFiles, mergedDbFiles, lstatInside, type CopyJournal, type IdShift } from './files.js';

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { Client } from '../api/client.js';
 import { resolveSocket } from '../config/index.js';
 
-export interface GlobalOptions {
+interface GlobalOptions {
   socket?: string;
   debug?: boolean;
 }

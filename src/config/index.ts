@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 export const VERSION = '0.1.0';
 export const DEFAULT_ROOT = '/var/lib/strata';
-export const DEFAULT_SOCKET = '/run/strata/strata.sock';
+const DEFAULT_SOCKET = '/run/strata/strata.sock';
 
 export interface Paths {
   root: string;

@@ -14,7 +14,7 @@ const FIRST_RANGE = 256; // 256 * 65536 = 2^24
 export const SLOTS_PER_REGION = 2048;
 const REGIONS = 15; // (2^31 / 65536 - 256) / 2048, rounded down: every id stays below 2^31
 
-export function regionOf(root: string): number {
+function regionOf(root: string): number {
   if (root === DEFAULT_ROOT) return 0;
   const h = createHash('sha256').update(root).digest().readUInt32BE(0);
   return 1 + (h % (REGIONS - 1));

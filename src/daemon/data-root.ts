@@ -14,7 +14,7 @@ import type { Paths } from '../config/index.js';
 import { run } from '../util/exec.js';
 
 /** Directory modes, owner root:root. */
-export function dataRootModes(paths: Paths): Array<[string, number]> {
+function dataRootModes(paths: Paths): Array<[string, number]> {
   return [
     [paths.root, 0o711],
     [paths.containers, 0o711],

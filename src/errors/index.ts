@@ -63,7 +63,7 @@ export class Cancelled extends StrataError {
   constructor(message: string, options?: { cause?: unknown }) { super('cancelled', message, options); }
 }
 /** A quota or a finite resource (disk, addresses, ids, a plan's allowance) has no room left. */
-export class ResourceExhausted extends StrataError {
+class ResourceExhausted extends StrataError {
   constructor(message: string, options?: { cause?: unknown }) { super('resource_exhausted', message, options); }
 }
 /** The caller may not do this (a token's scope, a tenant's role, a file the daemon may not read). */

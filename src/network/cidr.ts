@@ -31,7 +31,7 @@ export function formatIp(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
 
-export function maskOf(prefix: number): number {
+function maskOf(prefix: number): number {
   return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
 }
 
@@ -56,11 +56,11 @@ export function formatSubnet(s: Subnet): string {
   return `${formatIp(s.base)}/${s.prefix}`;
 }
 
-export function size(s: Subnet): number {
+function size(s: Subnet): number {
   return 2 ** (32 - s.prefix);
 }
 
-export function broadcast(s: Subnet): number {
+function broadcast(s: Subnet): number {
   return s.base + size(s) - 1;
 }
 
@@ -90,13 +90,6 @@ export function firstFree(s: Subnet, taken: Set<number>): number | null {
   for (let ip = s.base + 1; ip < broadcast(s); ip++) if (!taken.has(ip)) return ip;
   return null;
 }
-
-/** Private ranges (RFC 1918); networks outside them are allowed but the default never is. */
-export const PRIVATE_RANGES: Subnet[] = [
-  { base: parseIp('10.0.0.0')!, prefix: 8 },
-  { base: parseIp('172.16.0.0')!, prefix: 12 },
-  { base: parseIp('192.168.0.0')!, prefix: 16 },
-];
 
 /** Candidates for the default network, in order: 10.77.0.0/24 … 10.77.255.0/24, then 172.16-31.x.0/24. */
 export function* defaultCandidates(): Generator<Subnet> {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { FailedPrecondition, ToolError } from '../errors/index.js';
 import { run } from '../util/exec.js';
 
-export const CNI_VERSION = '1.0.0';
+const CNI_VERSION = '1.0.0';
 
 export interface CniInterface { name: string; mac?: string; sandbox?: string }
 export interface CniResult {
@@ -90,7 +90,7 @@ export function bandwidthConf(cniName: string, rates: Rates, bursts: Bursts, pre
 
 // Invocation
 
-export function pluginPath(cniPath: string, type: string): string {
+function pluginPath(cniPath: string, type: string): string {
   const path = join(cniPath, type);
   try {
     accessSync(path, constants.X_OK);

@@ -82,11 +82,11 @@ export async function hostRoutes(): Promise<HostRoute[]> {
 
 // Sysctls
 
-export async function readSysctl(key: string): Promise<string> {
+async function readSysctl(key: string): Promise<string> {
   return readFileSync(join('/proc/sys', key), 'utf8').trim();
 }
 
-export async function writeSysctl(key: string, value: string): Promise<void> {
+async function writeSysctl(key: string, value: string): Promise<void> {
   writeFileSync(join('/proc/sys', key), value);
 }
 

@@ -47,7 +47,6 @@ import { burstFor, formatRate, parseRate } from './rates.js';
 import { applyScript, listTables, nftAddPortsScript, nftDeleteScript, nftRemovePortsScript, nftScript } from './rules.js';
 
 export { containerNetFiles, hostNameservers } from './files.js';
-export { parseRate, formatRate } from './rates.js';
 
 export interface NetworkView {
   name: string;

@@ -13,8 +13,8 @@ const UNITS: Record<string, number> = {
   kibps: 8 * 1024, mibps: 8 * 1024 ** 2, gibps: 8 * 1024 ** 3, tibps: 8 * 1024 ** 4,
 };
 
-export const MIN_RATE = 8_000; // 8 kbit/s: below that TBF cannot keep a full-size frame in its bucket sensibly
-export const MAX_RATE = 100e9; // 100 gbit/s
+const MIN_RATE = 8_000; // 8 kbit/s: below that TBF cannot keep a full-size frame in its bucket sensibly
+const MAX_RATE = 100e9; // 100 gbit/s
 
 /** `10mbit` → 10000000 (bits per second). Throws InvalidArgument naming the accepted forms. */
 export function parseRate(text: string, what = 'rate'): number {

@@ -28,7 +28,7 @@ export interface Observed {
   ioWriteIops: number | null;
 }
 
-export interface ConformanceEnv {
+interface ConformanceEnv {
   /** The container cgroup, relative to the root; it exists and holds `pids`. */
   path: string;
   pids: number[];

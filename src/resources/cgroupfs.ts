@@ -10,7 +10,7 @@ import { FailedPrecondition, Internal, InvalidArgument, NotSupported, type Strat
 import { describeValue, flagOf, type LimitKey } from './limits.js';
 
 /** The kernel's "unlimited" for v1 byte counters is LONG_MAX rounded to pages; anything this big is unlimited. */
-export const UNLIMITED_V1 = 2 ** 62;
+const UNLIMITED_V1 = 2 ** 62;
 
 export async function readText(file: string): Promise<string | null> {
   try {
@@ -47,7 +47,7 @@ export async function isDir(path: string): Promise<boolean> {
 export { exists as fileExists } from '../util/fs.js';
 
 /** One write(2) of `value`; no O_CREAT, so a missing file fails with ENOENT instead of appearing. */
-export async function writeCgroupFile(file: string, value: string): Promise<void> {
+async function writeCgroupFile(file: string, value: string): Promise<void> {
   const fh = await fsp.open(file, constants.O_WRONLY | constants.O_TRUNC);
   try {
     await fh.write(value);
@@ -101,7 +101,7 @@ const INVALID_FIX: Partial<Record<LimitKey, string>> = {
  * container: the kernel refused (Device or resource busy): the container uses
  * more; free memory inside or choose a higher limit".
  */
-export function kernelRefusal(err: unknown, key: LimitKey, value: number | string | null, file: string): StrataError {
+function kernelRefusal(err: unknown, key: LimitKey, value: number | string | null, file: string): StrataError {
   const code = (err as NodeJS.ErrnoException)?.code ?? '';
   const shown = describeValue(key, value);
   const what = `cannot set ${flagOf(key).slice(2)} to ${shown} for this container`;

@@ -8,7 +8,7 @@ import type { CgroupDriver } from './cgroup.js';
 import { CgroupV1 } from './v1.js';
 import { CgroupV2 } from './v2.js';
 
-export const CGROUP_DRIVERS: Readonly<Record<'v1' | 'v2', (root: string) => CgroupDriver>> = {
+const CGROUP_DRIVERS: Readonly<Record<'v1' | 'v2', (root: string) => CgroupDriver>> = {
   v1: (root) => new CgroupV1(root),
   v2: (root) => new CgroupV2(root),
 };

@@ -6,13 +6,10 @@
  * `./lxcfs.ts`.
  */
 export {
-  type Limits, type LimitKey, type HostCapacity, type IoDevice, type OciResources, type ThrottleDevice,
-  LIMIT_KEYS, KiB, MiB, GiB, TiB, MIN_MEMORY, MIN_DISK, MAX_PIDS, CPU_PERIOD_US,
-  parseSize, formatSize, parseCpuList, formatCpuList, parseLimits, mergeLimits, describeLimits, describeValue, flagOf,
-  hostCapacity, toOciResources, weightToShares, sharesToWeight, weightToRuncV2Shares, runcV2SharesToWeight,
+  type Limits, type HostCapacity, type IoDevice,
+  formatSize, parseLimits, mergeLimits, describeLimits,
+  hostCapacity, toOciResources,
 } from './limits.js';
 export { type CgroupDriver, type CgroupUsage } from './cgroup.js';
-export { CGROUP_DRIVERS, detectCgroupDriver } from './drivers.js';
-export { ioDeviceOf, decodeDev } from './device.js';
-export { CgroupV1 } from './v1.js';
-export { CgroupV2 } from './v2.js';
+export { detectCgroupDriver } from './drivers.js';
+export { ioDeviceOf } from './device.js';

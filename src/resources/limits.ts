@@ -53,7 +53,7 @@ export interface Limits {
 export type LimitKey = keyof Limits;
 
 /** The keys of `Limits`, in the order they are described and validated. */
-export const LIMIT_KEYS: readonly LimitKey[] = [
+const LIMIT_KEYS: readonly LimitKey[] = [
   'cpus', 'cpuWeight', 'cpuset', 'memory', 'swap', 'pids', 'ioWeight',
   'ioReadBps', 'ioWriteBps', 'ioReadIops', 'ioWriteIops', 'disk',
 ];
@@ -76,12 +76,12 @@ export const MiB = 1024 * KiB;
 export const GiB = 1024 * MiB;
 export const TiB = 1024 * GiB;
 
-export const MIN_MEMORY = 4 * MiB;
-export const MIN_DISK = 16 * MiB;
-export const MAX_PIDS = 4194304;
+const MIN_MEMORY = 4 * MiB;
+const MIN_DISK = 16 * MiB;
+const MAX_PIDS = 4194304;
 /** The CFS period Strata uses (100 ms, the kernel's default); the smallest quota the kernel takes is 1 ms. */
 export const CPU_PERIOD_US = 100000;
-export const MIN_CPUS = 0.01;
+const MIN_CPUS = 0.01;
 
 /** The CLI flag of each key, for messages. */
 export function flagOf(key: string): string {
@@ -389,7 +389,7 @@ export function hostCapacity(root = '/sys/fs/cgroup'): HostCapacity {
 // Translation to the OCI runtime spec
 
 
-export interface ThrottleDevice { major: number; minor: number; rate: number }
+interface ThrottleDevice { major: number; minor: number; rate: number }
 
 /** The OCI `linux.resources` fields Strata fills (devices are added by the spec builder). */
 export type OciResources = {

@@ -15,7 +15,7 @@ interface Supervisor {
 }
 
 /** The files lxcfs virtualizes, as paths inside a container. */
-export const LXCFS_FILES = [
+const LXCFS_FILES = [
   '/proc/cpuinfo', '/proc/diskstats', '/proc/loadavg', '/proc/meminfo', '/proc/stat', '/proc/swaps', '/proc/uptime',
   '/sys/devices/system/cpu/online',
 ];

@@ -34,7 +34,7 @@ export interface InitDeath {
   signal: number | null;
 }
 
-export function parseDeath(line: string): InitDeath | null {
+function parseDeath(line: string): InitDeath | null {
   const m = /^DIED (\d+) (exit|signal) (\d+)$/.exec(line.trim());
   if (!m) return null;
   return { pid: Number(m[1]), status: m[2] === 'exit' ? Number(m[3]) : null, signal: m[2] === 'signal' ? Number(m[3]) : null };

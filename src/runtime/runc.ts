@@ -9,7 +9,7 @@ import { run } from '../util/exec.js';
 import { LOG_CAP, Monitor } from './monitor.js';
 import type { OciSpec } from './spec.js';
 
-export type RuntimeStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+type RuntimeStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
 
 export interface RuntimeState {
   id: string;
@@ -160,7 +160,7 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
 }
 
 /** runc knows signals by name but not real-time ones (systemd halts on SIGRTMIN+3): those by number. */
-export function runcSignal(signal: string): string {
+function runcSignal(signal: string): string {
   const rt = /^(?:SIG)?RTMIN(?:\+(\d+))?$/.exec(signal);
   return rt ? String(34 + Number(rt[1] ?? 0)) : signal;
 }

@@ -32,7 +32,7 @@ export const MASKED_PATHS = [
 ];
 
 /** Paths Docker makes read-only. */
-export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
 /**
  * Capabilities for a full OS inside a user namespace: what init, services,
@@ -40,7 +40,7 @@ export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys'
  * against the container's own namespaces, never the host's. Left out: module
  * loading, raw I/O, clock, MAC, syslog, BPF, perf, checkpoint/restore.
  */
-export const CAPABILITIES = [
+const CAPABILITIES = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL',
   'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE',
   'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_CHROOT',
@@ -53,7 +53,7 @@ export const CAPABILITIES = [
  * the host itself, so the ones that reach beyond the container's own
  * namespaces (SYS_ADMIN, SYS_PTRACE, NET_ADMIN…) are left out.
  */
-export const PRIVILEGED_CAPABILITIES = [
+const PRIVILEGED_CAPABILITIES = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
   'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW', 'CAP_SYS_CHROOT', 'CAP_MKNOD', 'CAP_AUDIT_WRITE',
   'CAP_SETFCAP', 'CAP_SYS_BOOT',
@@ -73,10 +73,10 @@ export const BLOCKED_SYSCALLS = [
  * util-linux 2.39 and later (Debian trixie's systemd mounts /tmp with it) falls back to mount(2),
  * which the kernel checks the same way; fsconfig's parsers stay out of a container's reach.
  */
-export const UNAVAILABLE_SYSCALLS = ['fsopen', 'fsconfig', 'fsmount', 'fspick'];
+const UNAVAILABLE_SYSCALLS = ['fsopen', 'fsconfig', 'fsmount', 'fspick'];
 
 /** Character devices a container may use: null, zero, full, random, urandom, tty, console, ptmx, pts, tun, fuse. */
-export const ALLOWED_DEVICES: Array<{ type: 'c'; major: number; minor?: number }> = [
+const ALLOWED_DEVICES: Array<{ type: 'c'; major: number; minor?: number }> = [
   { type: 'c', major: 1, minor: 3 }, { type: 'c', major: 1, minor: 5 }, { type: 'c', major: 1, minor: 7 },
   { type: 'c', major: 1, minor: 8 }, { type: 'c', major: 1, minor: 9 }, { type: 'c', major: 5, minor: 0 },
   { type: 'c', major: 5, minor: 1 }, { type: 'c', major: 5, minor: 2 }, { type: 'c', major: 136 },

@@ -17,7 +17,7 @@ import { Internal } from '../errors/index.js';
 import type { IdMap } from '../model/index.js';
 import { idmapRanges, mountAll, mountedTargets, unmountTargets, type Mount } from './mounts.js';
 
-export { type Mount, mountedTargets, idmapRanges } from './mounts.js';
+export { type Mount, idmapRanges } from './mounts.js';
 
 export interface ContainerLayout {
   dir: string;

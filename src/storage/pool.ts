@@ -11,12 +11,12 @@ import { promises as fsp } from 'node:fs';
 import { InvalidArgument } from '../errors/index.js';
 import { DEFAULT_VOLUME_DRIVER, VOLUME_DRIVERS, type DriverCapabilities, type VolumeDriver } from './volumes/index.js';
 
-export type { DriverCapabilities, VolumeDriver, VolumeUsage } from './volumes/index.js';
+export type { VolumeDriver } from './volumes/index.js';
 
 const MiB = 1 << 20;
 
 /** The minimum size of a disk-limited private area (ext4 metadata needs room). */
-export const MIN_DISK = 16 * MiB;
+const MIN_DISK = 16 * MiB;
 
 export interface PoolView {
   /** The driver of new volumes. */

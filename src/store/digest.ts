@@ -38,7 +38,7 @@ export interface ObjectMeta {
   xattrs?: Xattrs;
 }
 
-export const OBJECT_HEADER_VERSION = 'strata-object-v1';
+const OBJECT_HEADER_VERSION = 'strata-object-v1';
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 /** Linux limits an xattr value to 64 KiB. */
 export const MAX_XATTR_VALUE_BYTES = 65536;
@@ -78,7 +78,7 @@ export function objectDigest(meta: ObjectMeta, contentDigest: string): string {
 }
 
 /** Xattr names sorted bytewise (as UTF-8), the order of the object header. */
-export function sortedNames(xattrs: Xattrs): string[] {
+function sortedNames(xattrs: Xattrs): string[] {
   return Object.keys(xattrs).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
 }
 

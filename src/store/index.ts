@@ -6,29 +6,18 @@ export {
   isDigest,
   hexOf,
   objectDigest,
-  objectHeader,
   sha256Digest,
-  sortedNames,
   utimeOf,
   xattrRefusal,
   MAX_XATTR_VALUE_BYTES,
-  OBJECT_HEADER_VERSION,
   type ObjectMeta,
   type Xattrs,
 } from './digest.js';
-export { capabilityRefusal, namespacedCapability, neutralCapability } from './capability.js';
+export { namespacedCapability, neutralCapability } from './capability.js';
 export {
   ContentStore,
   hashFile,
   keptXattrs,
-  type ContentStoreOptions,
-  type GcResult,
-  type IngestMeta,
-  type IngestResult,
-  type IngestStreamOptions,
-  type StoreProgress,
-  type StoreUsage,
-  type VerifyResult,
 } from './objects.js';
-export { ingestTree, prepareDestination, treeDf, type IngestTreeResult, type TreeProgress, type TreeUsage } from './tree.js';
+export { ingestTree, prepareDestination, treeDf } from './tree.js';
 export { toolXattrs, readXattrsOf, type XattrIO } from './xattrs.js';

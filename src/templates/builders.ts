@@ -27,8 +27,8 @@ export type TemplateSource =
   | { kind: 'oci'; path: string };
 
 /** The init of a Debian template: systemd, what Debian is by default, or sysvinit. */
-export type DebianInit = 'systemd' | 'sysvinit';
-export const DEBIAN_INITS: readonly DebianInit[] = ['systemd', 'sysvinit'];
+type DebianInit = 'systemd' | 'sysvinit';
+const DEBIAN_INITS: readonly DebianInit[] = ['systemd', 'sysvinit'];
 
 export function parseSource(from: string, opts: { init?: string } = {}): TemplateSource {
   const debootstrap = from === 'debootstrap' || from.startsWith('debootstrap:');

@@ -21,7 +21,7 @@ import { buildInto, parseSource, type Progress, type TemplateSource } from './bu
 import { countProgress, describeTree, exportTemplate, importTemplate, readTemplateFile, type ManifestBase } from './pack/index.js';
 import { AppTemplates, checkAppManifest, type AppVersion } from '../apps/index.js';
 
-export { DEBIAN_INITS, parseSource, type DebianInit, type Progress, type TemplateSource } from './builders.js';
+export { type Progress, type TemplateSource } from './builders.js';
 
 /** How to build: the init of a debootstrap template (systemd by default). */
 export interface BuildOptions {

@@ -10,13 +10,6 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Writes a file atomically: write aside, fsync-free rename (callers need crash consistency, not durability). */
-export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await fsp.writeFile(tmp, data, { mode });
-  await fsp.rename(tmp, path);
-}
-
 /** Disk use of a tree in bytes (allocated blocks, hardlinks counted once), like `du -s`. */
 export async function diskUsage(path: string): Promise<number> {
   const seen = new Set<string>();

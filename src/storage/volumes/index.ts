@@ -7,7 +7,7 @@ import { BtrfsDriver } from './btrfs.js';
 import type { VolumeDriver } from './driver.js';
 import { LoopExt4Driver } from './loop-ext4.js';
 
-export type { DriverCapabilities, VolumeDriver, VolumeUsage } from './driver.js';
+export type { DriverCapabilities, VolumeDriver } from './driver.js';
 
 export const VOLUME_DRIVERS: Readonly<Record<string, (poolDir: string) => VolumeDriver>> = {
   'loop-ext4': (dir) => new LoopExt4Driver(dir),

@@ -3,5 +3,5 @@
  * The public face of this folder; nothing else is exported.
  */
 
-export { extractTar, type ExtractOptions, type ExtractStats } from './extract.js';
-export { importOciImage, type OciImageInfo } from './oci.js';
+export { extractTar } from './extract.js';
+export { importOciImage } from './oci.js';

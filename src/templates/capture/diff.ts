@@ -34,7 +34,7 @@ import { compileExcludes } from './glob.js';
 import { readXattrs, type Xattrs } from './xattrs.js';
 import { neutralCapability } from '../../store/index.js';
 
-export type EntryType = 'file' | 'dir' | 'symlink';
+type EntryType = 'file' | 'dir' | 'symlink';
 
 export interface Entry {
   /** Absolute path inside the container: /usr/bin/app. */
@@ -61,7 +61,7 @@ export interface DatabaseChange {
   after: string;
 }
 
-export interface Skipped {
+interface Skipped {
   path: string;
   reason: string;
 }
@@ -99,7 +99,7 @@ export interface DiffOptions {
  * files (/etc/ld.so.cache …) are left out by the capture too, through merge/derived.ts. Of a
  * `DIR/**` pattern only the files go: the directories below DIR stay, empty.
  */
-export const DEFAULT_VOLATILE: readonly string[] = [
+const DEFAULT_VOLATILE: readonly string[] = [
   '/tmp',
   '/var/tmp',
   '/run',

@@ -28,7 +28,7 @@
  * A group prefers the id its same-named user got, as adduser does for user private groups.
  */
 import { Conflict, FailedPrecondition, InvalidArgument } from '../../errors/index.js';
-import { groupRule, passwdRule, type MergeRule } from './rules.js';
+import type { MergeRule } from './rules.js';
 import type { KeyChanges } from './keys.js';
 
 export interface IncomingIds {
@@ -38,7 +38,7 @@ export interface IncomingIds {
   groups: Map<string, number>;
 }
 
-export interface IdRemap {
+interface IdRemap {
   kind: 'user' | 'group';
   name: string;
   from: number;
@@ -58,9 +58,9 @@ export interface IdRemapPlan {
   conflicts: string[];
 }
 
-export const SYSTEM_ID_RANGE = { first: 100, last: 999 } as const;
-export const NORMAL_ID_RANGE = { first: 1000, last: 59999 } as const;
-export const NOBODY_ID = 65534;
+const SYSTEM_ID_RANGE = { first: 100, last: 999 } as const;
+const NORMAL_ID_RANGE = { first: 1000, last: 59999 } as const;
+const NOBODY_ID = 65534;
 
 function checkId(what: string, id: number): number {
   if (!Number.isSafeInteger(id) || id < 0 || id > 0xfffffffe) throw new InvalidArgument(`${what} has the id ${id}: give a whole number from 0 to 4294967294`);
@@ -205,5 +205,3 @@ export function mapIds(uid: number, gid: number, plan: { uidMap: ReadonlyMap<num
   return { uid: plan.uidMap.get(uid) ?? uid, gid: plan.gidMap.get(gid) ?? gid };
 }
 
-/** The rules whose records carry ids, for callers that remap every database of a template. */
-export const ID_RULES: readonly MergeRule[] = [passwdRule, groupRule];

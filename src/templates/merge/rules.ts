@@ -113,7 +113,7 @@ export const gshadowRule = colonFile('/etc/gshadow', 'group shadow entry');
 // ---- the dpkg status file: deb822 stanzas separated by blank lines
 
 /** Field value of a stanza (first occurrence, case-insensitive name), or undefined. */
-export function stanzaField(stanza: string, field: string): string | undefined {
+function stanzaField(stanza: string, field: string): string | undefined {
   const want = field.toLowerCase();
   for (const line of stanza.split('\n')) {
     if (line.startsWith(' ') || line.startsWith('\t') || line.startsWith('#')) continue;
@@ -247,7 +247,7 @@ export const dependRules: readonly MergeRule[] = ['boot', 'start', 'stop'].map((
 // ---- package bookkeeping derived from the installed set, one key per package or path (the
 // derived-files table, derived.ts, holds the files that are recomputed instead)
 
-export const packageStateRules: readonly MergeRule[] = [
+const packageStateRules: readonly MergeRule[] = [
   stanzaFile('/var/lib/apt/extended_states', 'automatic-install mark'),
   lineFile('/var/lib/dpkg/triggers/File', 'file trigger', (line) => line.trim()),
   lineFile('/var/lib/dpkg/statoverride', 'permission override', lastField),

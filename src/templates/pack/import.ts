@@ -62,7 +62,7 @@ export interface ImportResult {
   newBytes: number;
 }
 
-export const DEFAULT_IMPORT_LIMITS: ImportLimits = { ...DEFAULT_LIMITS, maxManifestBytes: 256 * 1024 * 1024 };
+const DEFAULT_IMPORT_LIMITS: ImportLimits = { ...DEFAULT_LIMITS, maxManifestBytes: 256 * 1024 * 1024 };
 
 /**
  * Decompressed bytes allowed on top of the manifest and the announced contents: tar headers

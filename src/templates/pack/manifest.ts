@@ -17,7 +17,7 @@ import { isValidName } from '../../util/names.js';
 
 export const FORMAT = 'strata-template/1';
 
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 /** How the template was made. */
 export interface Made {
@@ -66,7 +66,7 @@ export interface FileEntry {
   xattrs?: ManifestXattrs;
 }
 
-export interface SymlinkEntry {
+interface SymlinkEntry {
   path: string;
   type: 'symlink';
   uid: number;
@@ -76,7 +76,7 @@ export interface SymlinkEntry {
   target: string;
 }
 
-export interface HardlinkEntry {
+interface HardlinkEntry {
   path: string;
   type: 'hardlink';
   /** The path of a 'file' entry earlier in the manifest. */
@@ -100,7 +100,7 @@ export interface Totals {
 }
 
 /** How a container runs an OS template: its init and the signal that stops it. */
-export interface RunConfig {
+interface RunConfig {
   init: string[];
   stopSignal: string;
   env?: string[];
@@ -428,7 +428,7 @@ function uniquePaths(value: unknown, where: string): string[] {
 }
 
 /** A path relative to the template root, exactly in normal form: a/b/c, no ., .., // or trailing /. */
-export function normalPath(value: unknown, where: string): string {
+function normalPath(value: unknown, where: string): string {
   if (typeof value !== 'string') throw bad(where, 'is not a string');
   if (value === '') throw bad(where, 'is empty');
   if (value.includes('\0')) throw bad(where, 'contains a NUL byte');
