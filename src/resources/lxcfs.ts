@@ -9,6 +9,7 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../util/exec.js';
+import { isAlive } from '../util/process.js';
 /** What runs lxcfs below the container monitor (runtime's Monitor), so that it outlives daemon restarts. */
 interface Supervisor {
   run(argv: string[], outFile: string): Promise<number>;
@@ -91,19 +92,10 @@ export class Lxcfs {
     await run(['umount', '--lazy', this.mountpoint], { allowFailure: true });
     // Gone, not only unmounted: the monitor exits only once nothing is below it.
     if (pid) {
-      for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
-      if (alive(pid)) {
+      for (let i = 0; i < 200 && (await isAlive(pid)); i++) await new Promise((r) => setTimeout(r, 10));
+      if (await isAlive(pid)) {
         try { process.kill(pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
       }
     }
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -4,6 +4,9 @@
  */
 import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { isAlive } from '../util/process.js';
+
+export { isAlive };
 import { ToolError } from '../errors/index.js';
 import { run } from '../util/exec.js';
 import { LOG_CAP, Monitor } from './monitor.js';
@@ -138,16 +141,6 @@ async function lastRuncError(logFile: string): Promise<string> {
   return errors.map((e) => e.msg ?? '').join(' / ') || text.slice(-500);
 }
 
-/** True while `pid` is a live (not zombie) process. */
-export async function isAlive(pid: number): Promise<boolean> {
-  try {
-    const stat = await fsp.readFile(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
 
 export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;

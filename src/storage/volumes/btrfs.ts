@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { FailedPrecondition, InvalidArgument } from '../../errors/index.js';
 import { decodeDev } from '../../model/index.js';
 import { run } from '../../util/exec.js';
-import { mountedTargets } from '../mounts.js';
+import { mountedTargets, unmountTargets } from '../mounts.js';
 import type { DriverCapabilities, VolumeDriver, VolumeUsage } from './driver.js';
 
 /** The inode number of a btrfs subvolume's root directory. */
@@ -94,10 +94,8 @@ export class BtrfsDriver implements VolumeDriver {
     await run(['mount', '--bind', '-o', 'nosuid,nodev', this.subvolume(volume), mountpoint], { context: `mounting the disk of ${volume}` });
   }
 
-  async deactivate(mountpoint: string): Promise<void> {
-    if (!(await mountedTargets()).has(mountpoint)) return;
-    const res = await run(['umount', mountpoint], { allowFailure: true });
-    if (res.status !== 0) await run(['umount', '--lazy', mountpoint], { context: `unmounting ${mountpoint}` });
+  deactivate(mountpoint: string): Promise<void> {
+    return unmountTargets([mountpoint]);
   }
 
   resize(volume: string, _mountpoint: string, sizeBytes: number): Promise<void> {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { FailedPrecondition, ToolError } from '../../errors/index.js';
 import { decodeDev } from '../../model/index.js';
 import { run } from '../../util/exec.js';
-import { mountedTargets } from '../mounts.js';
+import { mountedTargets, unmountTargets } from '../mounts.js';
 import type { DriverCapabilities, VolumeDriver, VolumeUsage } from './driver.js';
 
 async function statfsUsage(mountpoint: string): Promise<{ size: number; used: number }> {
@@ -53,10 +53,8 @@ export class LoopExt4Driver implements VolumeDriver {
     await run(['mount', '-o', 'loop,noatime,nosuid,nodev', this.image(volume), mountpoint], { context: `mounting the disk of ${volume}` });
   }
 
-  async deactivate(mountpoint: string): Promise<void> {
-    if (!(await mountedTargets()).has(mountpoint)) return;
-    const res = await run(['umount', mountpoint], { allowFailure: true });
-    if (res.status !== 0) await run(['umount', '--lazy', mountpoint], { context: `unmounting ${mountpoint}` });
+  deactivate(mountpoint: string): Promise<void> {
+    return unmountTargets([mountpoint]);
   }
 
   private async loopDevice(volume: string): Promise<string | null> {
