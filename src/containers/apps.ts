@@ -22,7 +22,7 @@ import { Reverter } from '../util/reverter.js';
 import {
   applyKeys, copyThrough, mergedDbFiles, plannedKeys, planRemap, removeKeys, restoreShared, undoCopy, upperDbFiles,
   type AppKeys, type AppVersion, type CopyJournal, type DbFiles, type IdRemaps, type IdShift,
-} from '../apps/index.js';
+} from '../templates/app/index.js';
 
 export interface AttachOptions {
   /** Attach even when the template was captured on other bases. */

@@ -2,7 +2,7 @@
  * Template capture (the "template creation wizard"): an installer runs once in a throw-away
  * container over the bases (an OS template and, optionally, application templates attached to
  * it); what it changed is read from the container's private area (templates/capture diffUpper)
- * and becomes a new version of an application template (apps/templates commitCapture).
+ * and becomes a new version of an application template (templates/app/templates.ts commitCapture).
  *
  *   command:     runc exec of CMD in the scratch container, output shown as progress
  *   script:      the script is put in the scratch container's /tmp (never captured) and run by /bin/sh
@@ -18,8 +18,8 @@ import { join } from 'node:path';
 import { FailedPrecondition, InvalidArgument, NotFound } from '../errors/index.js';
 import { VERSION } from '../config/index.js';
 import type { Templates } from '../templates/index.js';
-import type { CaptureSummary } from '../apps/index.js';
-import { lstatInside, mergedDbFiles } from '../apps/index.js';
+import type { CaptureSummary } from '../templates/app/index.js';
+import { lstatInside, mergedDbFiles } from '../templates/app/index.js';
 import { derivedExcludes, MERGE_RULES } from '../templates/merge/index.js';
 import { diffUpper, type ChangeSet } from '../templates/capture/index.js';
 import type { BaseRef, Made } from '../templates/pack/index.js';

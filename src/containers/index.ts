@@ -18,7 +18,7 @@ import { validateName } from '../util/names.js';
 import { Reverter } from '../util/reverter.js';
 import { stopwatch } from '../util/profile.js';
 import { run } from '../util/exec.js';
-import { lstatInside } from '../apps/index.js';
+import { lstatInside } from '../templates/app/index.js';
 import { regenerationScript } from '../templates/merge/index.js';
 import { idMapFor } from './ids.js';
 import { AppAttachments, type AttachOptions, type AttachReport } from './apps.js';

@@ -19,7 +19,7 @@ import { KeyedLock } from '../util/keyed-lock.js';
 import { run } from '../util/exec.js';
 import { buildInto, parseSource, type Progress, type TemplateSource } from './builders.js';
 import { countProgress, describeTree, exportTemplate, importTemplate, readTemplateFile, type ManifestBase } from './pack/index.js';
-import { AppTemplates, checkAppManifest, type AppVersion } from '../apps/index.js';
+import { AppTemplates, checkAppManifest, type AppVersion } from './app/index.js';
 
 export { type Progress, type TemplateSource } from './builders.js';
 

@@ -12,12 +12,12 @@
  * `before` is the three-way merge's base: a key whose current record is not `before` was
  * changed by the container (or another template), and the container's value wins.
  */
-import { InvalidArgument } from '../errors/index.js';
+import { InvalidArgument } from '../../errors/index.js';
 import {
   applyKeyChanges, assertNoIdConflicts, groupRule, incomingIds, keyChanges, MERGE_RULES, planIdRemap, remapKeyChanges, removeKeyChanges,
   passwdRule, type IdRemapPlan, type KeyChanges, type KeyConflict, type MergeRule,
-} from '../templates/merge/index.js';
-import type { DatabaseChange } from '../templates/capture/index.js';
+} from '../merge/index.js';
+import type { DatabaseChange } from '../capture/index.js';
 
 interface KeyChange {
   before: string | null;

@@ -11,14 +11,14 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsc, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { Conflict, FailedPrecondition, InvalidArgument, NotFound } from '../errors/index.js';
-import type { AppVersionRecord, Store, TemplateRecord } from '../state/index.js';
-import type { ContentStore } from '../store/index.js';
-import { decodeXattrs as decodeManifestXattrs } from '../templates/pack/manifest.js';
-import { countProgress, describeTree, exportTemplate, importTemplate, type BaseRef, type Made, type Manifest } from '../templates/pack/index.js';
-import type { ChangeSet, Entry } from '../templates/capture/index.js';
-import { MERGE_RULES } from '../templates/merge/index.js';
-import { diskUsage } from '../util/fs.js';
+import { Conflict, FailedPrecondition, InvalidArgument, NotFound } from '../../errors/index.js';
+import type { AppVersionRecord, Store, TemplateRecord } from '../../state/index.js';
+import type { ContentStore } from '../../store/index.js';
+import { decodeXattrs as decodeManifestXattrs } from '../pack/manifest.js';
+import { countProgress, describeTree, exportTemplate, importTemplate, type BaseRef, type Made, type Manifest } from '../pack/index.js';
+import type { ChangeSet, Entry } from '../capture/index.js';
+import { MERGE_RULES } from '../merge/index.js';
+import { diskUsage } from '../../util/fs.js';
 import { checkKeys, countKeys, keysFromCapture, type AppKeys } from './databases.js';
 import { writeWhiteouts } from './files.js';
 

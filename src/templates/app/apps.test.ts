@@ -1,7 +1,7 @@
 // Unit: the key merges of attach/detach on in-memory database files, and idmapped-mount ranges.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { idmapRanges } from '../storage/index.js';
+import { idmapRanges } from '../../storage/index.js';
 import { applyKeys, countKeys, planRemap, removeKeys, type DbFiles } from './index.js';
 import { keysFromCapture } from './databases.js';
 

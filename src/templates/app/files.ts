@@ -15,10 +15,10 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { FailedPrecondition, Internal } from '../errors/index.js';
-import { run } from '../util/exec.js';
-import { namespacedCapability, type XattrIO, type Xattrs } from '../store/index.js';
-import { mapIds } from '../templates/merge/index.js';
+import { FailedPrecondition, Internal } from '../../errors/index.js';
+import { run } from '../../util/exec.js';
+import { namespacedCapability, type XattrIO, type Xattrs } from '../../store/index.js';
+import { mapIds } from '../merge/index.js';
 import type { DbFiles } from './databases.js';
 
 /** lstat of `root`/`rel` when no component below root is a symlink or a non-directory; null when absent; 'unsafe' otherwise. */
