@@ -9,11 +9,11 @@
  */
 import { promises as fsp } from 'node:fs';
 import { InvalidArgument } from '../errors/index.js';
+import { GiB, MiB } from '../model/units.js';
 import { DEFAULT_VOLUME_DRIVER, VOLUME_DRIVERS, type DriverCapabilities, type VolumeDriver } from './volumes/index.js';
 
 export type { VolumeDriver } from './volumes/index.js';
 
-const MiB = 1 << 20;
 
 /** The minimum size of a disk-limited private area (ext4 metadata needs room). */
 const MIN_DISK = 16 * MiB;
@@ -68,7 +68,7 @@ export class Pool {
     if (sizeBytes < MIN_DISK) throw new InvalidArgument(`disk limit ${sizeBytes} bytes is too small: use 16M or more`);
     await fsp.mkdir(this.path, { recursive: true, mode: 0o700 });
     const s = await fsp.statfs(this.path);
-    if (sizeBytes > s.blocks * s.bsize) throw new InvalidArgument(`disk limit of ${(sizeBytes / 2 ** 30).toFixed(1)} GiB is larger than the file system holding the pool (${((s.blocks * s.bsize) / 2 ** 30).toFixed(1)} GiB): choose a smaller --disk`);
+    if (sizeBytes > s.blocks * s.bsize) throw new InvalidArgument(`disk limit of ${(sizeBytes / GiB).toFixed(1)} GiB is larger than the file system holding the pool (${((s.blocks * s.bsize) / GiB).toFixed(1)} GiB): choose a smaller --disk`);
   }
 
   async view(mounts: (volume: string) => string): Promise<PoolView> {
