@@ -4,7 +4,7 @@
  * services. Requests and answers are the TypeBox schemas of types.ts, from which the OpenAPI
  * document (GET /v1/openapi.json, docs/api.md) is generated. Long operations stream NDJSON.
  */
-import Fastify from 'fastify';
+import Fastify, { type FastifyError } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { asStrataError, InvalidArgument } from '../errors/index.js';
@@ -18,6 +18,15 @@ import { templateRoutes } from './routes/templates.js';
 import { ErrorAnswer } from './types.js';
 
 export type { Services } from './http.js';
+
+/** What the schema refused, naming the field: `body has an unknown field 'colour' (see docs/api.md)`. */
+function describeInvalid(where: string, problems: NonNullable<FastifyError['validation']>): string {
+  return problems.map((p) => {
+    const at = p.instancePath ? `${where}${p.instancePath.replace(/\//g, '.')}` : where;
+    if (p.keyword === 'additionalProperties') return `${at} has an unknown field '${String(p.params.additionalProperty)}' (see docs/api.md)`;
+    return `${at} ${p.message ?? 'is invalid'}`;
+  }).join('; ');
+}
 
 export async function buildServer(s: Services): Promise<App> {
   // Fastify's validator would drop unknown body fields silently (removeAdditional): a misspelt
@@ -45,9 +54,8 @@ export async function buildServer(s: Services): Promise<App> {
     schema.response = { ...schema.response, '4xx': ErrorAnswer, '5xx': ErrorAnswer };
   });
 
-  app.setErrorHandler((err, _req, reply) => {
-    const validation = (err as { validation?: unknown }).validation;
-    const e = validation ? new InvalidArgument(`invalid request: ${(err as Error).message}`) : asStrataError(err);
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    const e = err.validation ? new InvalidArgument(`invalid request: ${describeInvalid(err.validationContext ?? 'request', err.validation)}`) : asStrataError(err);
     // The stack of what was thrown, not of its wrapper (asStrataError wraps plain errors).
     if (e.code === 'internal') s.log?.(`internal error: ${(e.cause instanceof Error ? e.cause.stack : undefined) ?? e.stack ?? e.message}`);
     void reply.status(httpStatusOf[e.code]).send({ code: e.code, message: e.message });

@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import type { VolumeDriver } from './driver.js';
 import { MiB } from '../../model/units.js';
 
-
 /** Writes MiB blocks into `file` until the kernel refuses one; the MiB written. */
 function fill(file: string, maxMiB: number): { mib: number; error: string } {
   const r = spawnSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', `count=${maxMiB}`, 'conv=fsync', 'oflag=append', 'conv=notrunc'], { encoding: 'utf8' });
