@@ -4,6 +4,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { createConnection, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
 import { errorFromWire, Internal, Unavailable } from '../errors/index.js';
 import type {
   Argv, AttachReport, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
@@ -121,20 +122,14 @@ export class Client {
       const parsed = JSON.parse(text) as { code: string; message: string };
       throw errorFromWire(parsed.code, parsed.message);
     }
-    let pending = '';
     let result: T | undefined;
     let failure: Error | undefined;
-    res.setEncoding('utf8');
-    for await (const chunk of res) {
-      pending += chunk as string;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines.filter(Boolean)) {
-        const msg = JSON.parse(line) as { progress?: string; result?: T; error?: { code: string; message: string } };
-        if (msg.progress !== undefined) onProgress(msg.progress);
-        if (msg.result !== undefined) result = msg.result;
-        if (msg.error) failure = errorFromWire(msg.error.code, msg.error.message);
-      }
+    for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
+      if (!line) continue;
+      const msg = JSON.parse(line) as { progress?: string; result?: T; error?: { code: string; message: string } };
+      if (msg.progress !== undefined) onProgress(msg.progress);
+      if (msg.result !== undefined) result = msg.result;
+      if (msg.error) failure = errorFromWire(msg.error.code, msg.error.message);
     }
     if (failure) throw failure;
     if (result === undefined) throw errorFromWire('internal', 'the daemon ended the stream without a result');

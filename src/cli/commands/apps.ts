@@ -18,8 +18,8 @@ function printCapture(r: CaptureResult): void {
     + `${r.summary.deletions} deletions, ${r.summary.keys} database keys, captured in ${r.seconds.toFixed(1)} s\n`);
 }
 
-export function register(program: Command): void {
-  const template = program.commands.find((c) => c.name() === 'template')!;
+/** `template capture`, `template upgrade` (under the `template` command given), `attach` and `detach`. */
+export function register(program: Command, template: Command): void {
 
   verb(template, 'capture', 'run an installer in a throw-away container and keep what it changed as an application template')
     .argument('<name>')

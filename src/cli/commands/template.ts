@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { FailedPrecondition, InvalidArgument } from '../../errors/index.js';
 import { clientOf, humanBytes, printFields, printJson, printTable, progressPrinter, since, verb } from '../context.js';
 
-export function register(program: Command): void {
+/** The `template` command and its verbs; returns it for the verbs other files add. */
+export function register(program: Command): Command {
   const template = program.command('template').description('build, list, inspect and remove templates');
 
   verb(template, 'build', 'build an OS template')
@@ -84,4 +85,5 @@ export function register(program: Command): void {
       const r = await clientOf(cmd).templates.remove(name, opts.version ? Number(opts.version) : undefined);
       process.stdout.write(`template ${name} removed${opts.version ? ` (version ${r.versions.join(', ')})` : ''}\n`);
     });
+  return template;
 }
