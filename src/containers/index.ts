@@ -25,7 +25,7 @@ import { AppAttachments, type AttachOptions, type AttachReport } from './apps.js
 import { removeCgroupParent } from './cgroups.js';
 import { describeLimits, formatSize, ioDeviceOf, mergeLimits, parseLimits, toOciResources, type CgroupDriver, type CgroupUsage, type HostCapacity, type IoDevice, type Limits } from '../resources/index.js';
 import type { Lxcfs } from '../resources/lxcfs.js';
-import type { Pool, VolumeDriver } from '../storage/pool.js';
+import type { Pool, PoolView, VolumeRef } from '../storage/pool.js';
 import { containerNetFiles, hostNameservers, type AdapterView, type Networks, type PortView } from '../network/index.js';
 
 export interface CreateOptions {
@@ -167,9 +167,9 @@ export class Containers {
     return c;
   }
 
-  /** The driver that holds the container's volume: the one recorded at create, whatever the default is now. */
-  private volumeOf(c: ContainerRecord): VolumeDriver {
-    return this.host.pool.driverNamed(c.volumeDriver ?? 'loop-ext4');
+  /** The container's volume in the pool, with the driver recorded at create, whatever the default is now. */
+  private volumeOf(c: ContainerRecord): VolumeRef {
+    return { driver: c.volumeDriver ?? 'loop-ext4', volume: c.name, mountpoint: this.storage.layout(c.name).privateDir };
   }
 
   private idMapOf(c: ContainerRecord): IdMap | undefined {
@@ -231,7 +231,7 @@ export class Containers {
 
   /** The block device that holds the container's data: its volume's loop device, else the data root's disk. */
   private async ioDevice(c: ContainerRecord): Promise<IoDevice | undefined> {
-    if (c.volume) return (await this.volumeOf(c).device(c.name)) ?? undefined;
+    if (c.volume) return (await this.host.pool.device(this.volumeOf(c))) ?? undefined;
     return ioDeviceOf(this.paths.root);
   }
 
@@ -255,11 +255,10 @@ export class Containers {
       const c = this.record(name);
       const before = c.limits as Limits;
       const after = stripUnset(mergeLimits(before, change));
-      const layout = this.storage.layout(name);
       if (change.disk !== undefined) {
         if (!c.volume) throw new FailedPrecondition(`container ${name} was created without --disk, so its private area has no size limit to change: recreate it with --disk SIZE`);
         if (change.disk === null) throw new InvalidArgument('a disk limit cannot be removed, only changed: give a size such as --disk 20G');
-        const usage = await this.volumeOf(c).usage(name, layout.privateDir);
+        const usage = await this.host.pool.usage(this.volumeOf(c));
         if (usage && change.disk < usage.usedBytes) {
           throw new FailedPrecondition(`cannot shrink the disk of ${name} to ${formatSize(change.disk)}: it holds ${formatSize(usage.usedBytes)}; free space inside first or choose a larger size`);
         }
@@ -273,7 +272,7 @@ export class Containers {
           r.add(() => this.host.cgroups.apply(this.cgroupPath(name), undoOf(before, cgroupChange), device));
           await this.host.cgroups.apply(this.cgroupPath(name), cgroupChange, device);
         }
-        if (change.disk !== undefined && change.disk !== null) await this.resizeDisk(c, change.disk);
+        if (change.disk !== undefined && change.disk !== null) await this.host.pool.resize(this.volumeOf(c), change.disk, { inUse: c.state === 'running' });
         if (Object.keys(rates).length) {
           const before = this.host.networks.bandwidth(name);
           await this.host.networks.setBandwidth(name, rates);
@@ -288,19 +287,6 @@ export class Containers {
       }
       return this.view(this.record(name));
     });
-  }
-
-  /** Resizes a container's volume: online while it runs (grow only), offline otherwise. */
-  private async resizeDisk(c: ContainerRecord, size: number): Promise<void> {
-    const driver = this.volumeOf(c);
-    const { privateDir } = this.storage.layout(c.name);
-    if (c.state === 'running') return driver.resize(c.name, privateDir, size);
-    await driver.deactivate(privateDir);
-    try {
-      await driver.resize(c.name, privateDir, size);
-    } finally {
-      await driver.activate(c.name, privateDir);
-    }
   }
 
   /** The newest usage sample of each running container, and the CPU % measured up to it. */
@@ -322,8 +308,7 @@ export class Containers {
     const live = c.state === 'running' ? await this.host.cgroups.read(this.cgroupPath(name)).catch(() => null) : null;
     let cpuPercent: number | null = null;
     if (live) cpuPercent = await this.cpuPercent(name, live);
-    const layout = this.storage.layout(name);
-    const disk = c.volume ? await this.volumeOf(c).usage(name, layout.privateDir) : null;
+    const disk = c.volume ? await this.host.pool.usage(this.volumeOf(c)) : null;
     const limits = c.limits as Limits;
     return {
       name, state: c.state,
@@ -437,7 +422,7 @@ export class Containers {
         const record = this.store.insertContainer({
           name, template: opts.template, hostname, privileged: !!opts.privileged, autostart: !!opts.autostart,
           state: 'created', pid: null, createdAt: new Date().toISOString(), startedAt: null, stoppedAt: null,
-          limits: limits as Record<string, unknown>, volume: !!limits.disk, volumeDriver: limits.disk ? this.host.pool.driver.name : null, scratch: !!opts.scratch,
+          limits: limits as Record<string, unknown>, volume: !!limits.disk, volumeDriver: limits.disk ? this.host.pool.defaultDriver : null, scratch: !!opts.scratch,
         });
         r.add(() => this.store.deleteContainer(name), `the record of ${name}`);
         if (opts.scratch) {
@@ -453,11 +438,11 @@ export class Containers {
         r.add(() => fsp.rm(layout.dir, { recursive: true, force: true }), `the files of ${name}`);
         await this.storage.enclose(layout, idMap);
         if (limits.disk) {
-          const volumes = this.volumeOf(record);
-          await volumes.create(name, limits.disk);
-          r.add(() => volumes.remove(name), `the disk of ${name}`);
-          await volumes.activate(name, layout.privateDir);
-          r.add(() => volumes.deactivate(layout.privateDir), `the mount of ${name}'s disk`);
+          const volume = this.volumeOf(record);
+          await this.host.pool.create(volume, limits.disk);
+          r.add(() => this.host.pool.remove(volume), `the disk of ${name}`);
+          await this.host.pool.activate(volume);
+          r.add(() => this.host.pool.deactivate(volume), `the mount of ${name}'s disk`);
         }
         await this.storage.prepare(layout, idMap, layers);
         const files = containerNetFiles(hostname, this.host.networks.adapters(name), hostNameservers());
@@ -497,7 +482,7 @@ export class Containers {
     const sw = stopwatch(`start ${c.name}`);
     const template = this.templates.get(c.template);
     // The private area must be there (a disk-limited one is a volume) before copies leave it.
-    if (c.volume) await this.volumeOf(c).activate(c.name, this.storage.layout(c.name).privateDir);
+    if (c.volume) await this.host.pool.activate(this.volumeOf(c));
     await this.apps.restoreLive(c);
     let layers = this.templateLayers(c);
     const layout = this.storage.layout(c.name);
@@ -677,10 +662,10 @@ export class Containers {
           await this.runc.closeConsole(layout.consoleLog);
           sw.lap('runc-delete');
           await this.storage.deactivate(this.storage.mounts(layout, this.idMapOf(c), this.templateLayers(c)), layout);
-          if (c.volume) await this.volumeOf(c).deactivate(layout.privateDir);
+          if (c.volume) await this.host.pool.deactivate(this.volumeOf(c));
           sw.lap('unmount');
           await this.storage.remove(layout);
-          if (c.volume) await this.volumeOf(c).remove(name);
+          if (c.volume) await this.host.pool.remove(this.volumeOf(c));
           sw.lap('remove');
         })(),
       ]);
@@ -816,7 +801,7 @@ export class Containers {
   // Reconciliation
 
   /** Makes the records agree with what really runs; returns one line per difference found. */
-  poolView(): Promise<import('../storage/pool.js').PoolView> {
+  poolView(): Promise<PoolView> {
     return this.host.pool.view((volume) => this.storage.layout(volume).privateDir);
   }
 
@@ -832,7 +817,7 @@ export class Containers {
       // Data roots of older versions left container directories open to every host user.
       await this.storage.enclose(this.storage.layout(c.name), this.idMapOf(c));
       // After a host reboot the volumes are not mounted; a private area must always be there.
-      if (c.volume) await this.volumeOf(c).activate(c.name, this.storage.layout(c.name).privateDir).catch((err: Error) => note(c.name, `its disk could not be mounted: ${err.message}`));
+      if (c.volume) await this.host.pool.activate(this.volumeOf(c)).catch((err: Error) => note(c.name, `its disk could not be mounted: ${err.message}`));
       const s = running.get(this.id(c.name));
       running.delete(this.id(c.name));
       const alive = s?.status === 'running' && (await isAlive(s.pid));
@@ -875,7 +860,7 @@ export class Containers {
     }
     for (const [driver, volume] of await this.host.pool.volumes()) {
       if (this.store.getContainer(volume)?.volumeDriver === driver) continue;
-      await this.host.pool.driverNamed(driver).remove(volume);
+      await this.host.pool.remove({ driver, volume });
       note(volume, 'a disk in the pool without a container (an interrupted create): removed');
     }
     return found;
