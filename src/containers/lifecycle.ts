@@ -7,8 +7,8 @@
  */
 import { promises as fsp } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { join } from 'node:path';
-import { AlreadyExists, FailedPrecondition, InvalidArgument, NotSupported } from '../errors/index.js';
+import { dirname, join } from 'node:path';
+import { AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotSupported } from '../errors/index.js';
 import { containerNetFiles, hostNameservers } from '../network/index.js';
 import { parseLimits, toOciResources, type Limits } from '../resources/index.js';
 import { buildSpec, isAlive, waitForExit, type InitDeath } from '../runtime/index.js';
@@ -114,6 +114,8 @@ export class Lifecycle {
       sw.lap('network-plan');
       signal?.throwIfAborted();
       const idMap = this.ctx.idMapOf(record);
+      // Its directory is new, or the create stops here: only then is removing it an undo.
+      await makeDirectory(layout.dir, name);
       r.add(() => fsp.rm(layout.dir, { recursive: true, force: true }), `the files of ${name}`);
       await storage.enclose(layout, idMap);
       if (limits.disk) {
@@ -388,6 +390,17 @@ async function writeIdentity(layout: ContainerLayout, hostname: string, owner: n
   for (const [file, text] of Object.entries(files)) {
     await fsp.writeFile(join(etc, file), text, { mode: 0o644 });
     await fsp.chown(join(etc, file), owner, owner);
+  }
+}
+
+/** Makes a new container's directory; refuses when anything is there already, which is not this create's to remove. */
+async function makeDirectory(dir: string, name: string): Promise<void> {
+  await fsp.mkdir(dirname(dir), { recursive: true, mode: 0o700 });
+  try {
+    await fsp.mkdir(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    throw new Conflict(`something is already at ${dir}, where the files of container ${name} go (left over from an earlier run?): move it away and try again`, { cause: err });
   }
 }
 
