@@ -12,6 +12,7 @@
  *   views.ts      what `inspect` and `list` show
  *   apps.ts       application templates on a container; capture.ts template captures
  */
+import type { Readable } from 'node:stream';
 import type { Paths } from '../config/index.js';
 import { FailedPrecondition } from '../errors/index.js';
 import type { InitDeath, Runc } from '../runtime/index.js';
@@ -24,7 +25,7 @@ import type { AttachOptions, AttachReport } from './apps.js';
 import { ContainerContext, type HostServices } from './context.js';
 import { checkStopTimeout, Lifecycle, type CreateOptions } from './lifecycle.js';
 import { applyChange, parseChange } from './limits.js';
-import { consolePlan, logPath, readLog } from './logs.js';
+import { consolePlan, followLog, readLog } from './logs.js';
 import { enterPlan, execPlan, listProcesses, type ContainerProcess, type ExecRequest } from './processes.js';
 import { Reconciler } from './reconcile.js';
 import { UsageMonitor, type ContainerStats } from './usage.js';
@@ -200,8 +201,9 @@ export class Containers {
     return readLog(this.ctx, name);
   }
 
-  logPath(name: string): string {
-    return logPath(this.ctx, name);
+  /** The console log, then what the console prints, until `signal` (the client going away). */
+  followLogs(name: string, signal: AbortSignal): Readable {
+    return followLog(this.ctx, name, signal);
   }
 
   // Reconciliation

@@ -3,13 +3,39 @@
  * monitor holds it), and what the console printed (`containers/NAME/console.log`, which the
  * monitor keeps at most 1 MiB; nothing here trims it).
  */
-import { promises as fsp } from 'node:fs';
+import { createReadStream, promises as fsp } from 'node:fs';
+import { PassThrough, type Readable } from 'node:stream';
 import { FailedPrecondition } from '../errors/index.js';
 import type { ContainerContext } from './context.js';
 
 /** What the container's console printed; empty before it first ran. */
 export async function readLog(ctx: ContainerContext, name: string): Promise<string> {
   return fsp.readFile(logPath(ctx, name), 'utf8').catch(() => '');
+}
+
+/**
+ * What the console printed and then what it prints from now on, until `signal` fires. The log
+ * is polled (250 ms): the monitor trims it by rewriting, which a watch would not follow.
+ */
+export function followLog(ctx: ContainerContext, name: string, signal: AbortSignal): Readable {
+  const file = logPath(ctx, name);
+  const out = new PassThrough();
+  let pos = 0;
+  let pumping: Promise<void> = Promise.resolve();
+  const pump = async (): Promise<void> => {
+    const st = await fsp.stat(file).catch(() => null);
+    if (!st) return;
+    if (st.size < pos) pos = 0; // trimmed: start over at the new beginning
+    if (st.size > pos) {
+      const from = pos;
+      pos = st.size;
+      await new Promise<void>((resolve) => createReadStream(file, { start: from, end: st.size - 1 }).on('end', resolve).on('error', () => resolve()).pipe(out, { end: false }));
+    }
+  };
+  const timer = setInterval(() => { pumping = pumping.then(pump); }, 250);
+  signal.addEventListener('abort', () => { clearInterval(timer); void pumping.then(() => out.end()); }, { once: true });
+  pumping = pump();
+  return out;
 }
 
 export function logPath(ctx: ContainerContext, name: string): string {

@@ -1,6 +1,4 @@
 /** Containers: lifecycle, application templates, exec plans, limits, usage, ports, console and logs. */
-import { createReadStream, promises as fsp } from 'node:fs';
-import { PassThrough } from 'node:stream';
 import { Type } from 'typebox';
 import {
   AppParams, Argv, AttachReport, AttachRequest, BriefQuery, BriefView, ConsolePlan, ContainerStats, ContainerView,
@@ -80,23 +78,9 @@ export function containerRoutes(app: App, s: Services): void {
       response: { 200: { description: 'the console log', content: { 'text/plain': { schema: ConsoleText } } } },
     },
   }, async (req, reply) => {
-    const file = s.containers.logPath(req.params.name);
     if (!req.query.follow) return reply.type('text/plain').send(await s.containers.logs(req.params.name));
-    const out = new PassThrough();
-    let pos = 0;
-    const pump = async (): Promise<void> => {
-      const st = await fsp.stat(file).catch(() => null);
-      if (!st) return;
-      if (st.size < pos) pos = 0; // trimmed: start over at the new beginning
-      if (st.size > pos) {
-        const from = pos;
-        pos = st.size;
-        await new Promise<void>((resolve) => createReadStream(file, { start: from, end: st.size - 1 }).on('end', resolve).on('error', () => resolve()).pipe(out, { end: false }));
-      }
-    };
-    const timer = setInterval(() => { void pump(); }, 250);
-    req.raw.socket.on('close', () => { clearInterval(timer); out.end(); });
-    await pump();
-    return reply.type('text/plain').send(out);
+    const stop = new AbortController();
+    req.raw.socket.on('close', () => stop.abort());
+    return reply.type('text/plain').send(s.containers.followLogs(req.params.name, stop.signal));
   });
 }
