@@ -38,7 +38,7 @@ export function followLog(ctx: ContainerContext, name: string, signal: AbortSign
   return out;
 }
 
-export function logPath(ctx: ContainerContext, name: string): string {
+function logPath(ctx: ContainerContext, name: string): string {
   return ctx.storage.layout(ctx.record(name).name).consoleLog;
 }
 
