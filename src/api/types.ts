@@ -225,12 +225,15 @@ export type PoolView = Static<typeof PoolView>;
 
 export const CreateNetworkRequest = Body({
   name: Type.String(), subnet: Type.String({ description: 'CIDR, e.g. 10.88.0.0/24' }), gateway: Type.Optional(Type.String()),
-  nat: Type.Optional(Type.Boolean()), isolated: Type.Optional(Type.Boolean()),
+  nat: Type.Optional(Type.Boolean({ description: 'NAT to the host\'s addresses (bridge; default true)' })), isolated: Type.Optional(Type.Boolean()),
+  driver: Type.Optional(Type.String({ description: 'bridge (default) or macvlan' })),
+  parent: Type.Optional(Type.String({ description: "macvlan: the host interface whose segment the network joins" })),
 });
 export type CreateNetworkRequest = Static<typeof CreateNetworkRequest>;
 export const NetworkView = Answer({
   name: Type.String(), subnet: Type.String(), gateway: Type.String(), nat: Type.Boolean(), isolated: Type.Boolean(),
-  bridge: Type.String(), containers: Strings, createdAt: Type.String(),
+  bridge: Type.String({ description: "the host bridge ('' for a driver that makes none)" }),
+  driver: Type.String(), parent: Nullable(Type.String()), containers: Strings, createdAt: Type.String(),
 }, 'a network');
 export type NetworkView = Static<typeof NetworkView>;
 

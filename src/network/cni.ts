@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { FailedPrecondition, ToolError } from '../errors/index.js';
 import { run } from '../util/exec.js';
 
-const CNI_VERSION = '1.0.0';
+export const CNI_VERSION = '1.0.0';
 
 export interface CniInterface { name: string; mac?: string; sandbox?: string }
 export interface CniResult {

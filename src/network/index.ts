@@ -35,16 +35,18 @@ import {
   contains, defaultCandidates, firstFree, firstHost, formatIp, formatSubnet, isHostAddress, macFor, overlaps, parseIp, parseSubnet,
   type Subnet,
 } from './cidr.js';
-import { bandwidthConf, bridgeConf, hostInterface, invoke, renameHostInterface, type CniResult, type CniRuntime, type PluginConf } from './cni.js';
+import { bandwidthConf, hostInterface, invoke, renameHostInterface, type CniResult, type CniRuntime, type PluginConf } from './cni.js';
 import { hostNameservers } from './files.js';
 import {
-  clearShaping, createBridge, deleteLink, hostRoutes, isPinned, linkExists, linkStats, pinNetns, pinnedTo, renameAndConfigurePort,
+  clearShaping, deleteLink, hostRoutes, isPinned, linkExists, linkStats, pinNetns, pinnedTo, renameAndConfigurePort,
   SharedSysctls, unpinNetns,
 } from './host.js';
 import { bridgeName, cniContainerId, cniNetworkName, ifbName, MAX_NETWORKS, tableName, vethName } from './names.js';
 import { formatPortSpec, hostPortInUse, parsePortSpec, type PortSpec, type Proto } from './ports.js';
 import { burstFor, formatRate, parseRate } from './rates.js';
 import { applyScript, listTables, nftAddPortsScript, nftDeleteScript, nftRemovePortsScript, nftScript } from './rules.js';
+import type { NetworkDriver, NetworkSpec } from './driver.js';
+import { DEFAULT_NETWORK_DRIVER, networkDriver } from './drivers/index.js';
 
 export { containerNetFiles, hostNameservers } from './files.js';
 
@@ -54,7 +56,11 @@ export interface NetworkView {
   gateway: string;
   nat: boolean;
   isolated: boolean;
+  /** The host bridge ('' for a driver that makes none). */
   bridge: string;
+  /** What makes the network (NETWORK_DRIVERS), and the host interface whose segment it joins (macvlan). */
+  driver: string;
+  parent: string | null;
   /** Containers with an address on this network. */
   containers: string[];
   createdAt: string;
@@ -86,10 +92,10 @@ export interface TrafficCounters { rxBytes: number; txBytes: number; rxPackets: 
 
 export interface BandwidthView { netIn: string | null; netOut: string | null }
 
-export interface CreateNetworkRequest { name: string; subnet: string; gateway?: string; nat?: boolean; isolated?: boolean }
+export interface CreateNetworkRequest { name: string; subnet: string; gateway?: string; nat?: boolean; isolated?: boolean; driver?: string; parent?: string }
 export interface PlanRequest { nets?: string[]; ip?: string; noNet?: boolean; ports?: string[]; netIn?: string; netOut?: string }
 
-interface NetRow { name: string; idx: number; subnet: string; gateway: string; nat: number; isolated: number; bridge: string; created_at: string }
+interface NetRow { name: string; idx: number; subnet: string; gateway: string; nat: number; isolated: number; bridge: string; driver: string; parent: string | null; created_at: string }
 interface ContRow {
   container: string; no_net: number; net_in: number | null; net_out: number | null; netns: string | null;
   rx_bytes: number; tx_bytes: number; rx_packets: number; tx_packets: number;
@@ -103,6 +109,14 @@ interface PortRow { container: string; proto: Proto; host_port: number; containe
 interface ChangeRow { id: number; network: string; kind: 'link' | 'nft-tables' | 'sysctl'; name: string; detail: string }
 
 const IP_FORWARD = 'net/ipv4/ip_forward';
+
+function specOf(n: NetRow): NetworkSpec {
+  return { name: n.name, subnet: n.subnet, gateway: n.gateway, isolated: n.isolated === 1, bridge: n.bridge, parent: n.parent };
+}
+
+function driverOf(n: NetRow): NetworkDriver {
+  return networkDriver(n.driver);
+}
 
 function adapterView(a: AdRow, gateway: string | undefined): AdapterView {
   return { network: a.network, ifname: a.ifname, address: a.address, gateway: gateway ?? '', mac: a.mac, hostIfname: a.host_ifname, attached: a.attached === 1 };
@@ -166,6 +180,12 @@ export class Networks {
 
   private async createNetwork(req: CreateNetworkRequest): Promise<NetworkView> {
     const name = validateName('network', req.name);
+    const driver = networkDriver(req.driver ?? DEFAULT_NETWORK_DRIVER);
+    const caps = driver.capabilities;
+    if (caps.parent && !req.parent) throw new InvalidArgument(`a ${driver.name} network joins a host interface's segment: give it with --parent IFACE`);
+    if (!caps.parent && req.parent) throw new InvalidArgument(`--parent is for drivers that join a host interface's segment (macvlan); a ${driver.name} network makes its own`);
+    if (!caps.nat && req.nat === true) throw new InvalidArgument(`the ${driver.name} driver cannot NAT: its members use the segment's own router; drop --nat`);
+    if (!caps.isolation && req.isolated) throw new InvalidArgument(`the ${driver.name} driver cannot isolate its members: drop --isolated`);
     if (this.net(name)) {
       throw new AlreadyExists(`network ${name} already exists: pick another name, or remove it first with \`strata network rm ${name}\``);
     }
@@ -180,27 +200,32 @@ export class Networks {
       }
       gateway = gw;
     }
-    await this.checkSubnetFree(subnet);
+    await this.checkSubnetFree(subnet, !caps.parent);
     const used = new Set((this.db.prepare('SELECT idx FROM networks').all() as Array<{ idx: number }>).map((r) => r.idx));
     let idx = 1;
     while (used.has(idx)) idx++;
     if (idx >= MAX_NETWORKS) throw new FailedPrecondition(`this data root has ${MAX_NETWORKS - 1} networks, the most it can name: remove unused ones first`);
     const bridge = bridgeName(this.rootId, idx);
-    if (linkExists(bridge)) {
-      throw new Conflict(`a link named ${bridge} already exists on the host (left over from an earlier run?): remove it with \`ip link del ${bridge}\` and try again`);
-    }
     const row: NetRow = {
-      name, idx, subnet: subnetText, gateway: formatIp(gateway), nat: req.nat === false ? 0 : 1, isolated: req.isolated ? 1 : 0,
-      bridge, created_at: new Date().toISOString(),
+      name, idx, subnet: subnetText, gateway: formatIp(gateway), nat: req.nat === false || !caps.nat ? 0 : 1, isolated: req.isolated ? 1 : 0,
+      bridge, driver: driver.name, parent: req.parent ?? null, created_at: new Date().toISOString(),
     };
+    await driver.check(specOf(row));
     const r = new Reverter();
     try {
-      this.db.prepare('INSERT INTO networks (name, idx, subnet, gateway, nat, isolated, bridge, created_at) VALUES (@name, @idx, @subnet, @gateway, @nat, @isolated, @bridge, @created_at)').run(row);
+      this.db.prepare('INSERT INTO networks (name, idx, subnet, gateway, nat, isolated, bridge, driver, parent, created_at) VALUES (@name, @idx, @subnet, @gateway, @nat, @isolated, @bridge, @driver, @parent, @created_at)').run(row);
       r.add(() => this.db.prepare('DELETE FROM networks WHERE name = ?').run(name));
 
-      this.journal(name, 'link', bridge);
-      r.add(() => deleteLink(bridge));
-      await createBridge(bridge, `${row.gateway}/${subnet.prefix}`);
+      // The links a driver makes are journalled before they exist, so a crash half-way is undone too.
+      if (caps.hostSideAdapter) {
+        this.journal(name, 'link', bridge);
+        r.add(() => deleteLink(bridge));
+      }
+      for (const link of await driver.createHost(specOf(row))) if (link !== bridge) this.journal(name, 'link', link);
+      if (!caps.hostSideAdapter) {
+        r.success();
+        return this.view(row);
+      }
 
       const holder = `${this.rootId}/${name}`;
       r.add(() => this.sysctls.release(IP_FORWARD, holder));
@@ -218,14 +243,15 @@ export class Networks {
     return this.view(row);
   }
 
-  private async checkSubnetFree(subnet: Subnet): Promise<void> {
+  /** `hostRoutes`: also refuse the host's own routes (not for a segment the host may itself be on). */
+  private async checkSubnetFree(subnet: Subnet, hostRoutesToo = true): Promise<void> {
     const text = formatSubnet(subnet);
     for (const n of this.db.prepare('SELECT * FROM networks').all() as NetRow[]) {
       if (overlaps(subnet, parseSubnet(n.subnet))) {
         throw new Conflict(`subnet ${text} overlaps network ${n.name} (${n.subnet}): choose a subnet that overlaps no other network`);
       }
     }
-    for (const route of await hostRoutes()) {
+    for (const route of hostRoutesToo ? await hostRoutes() : []) {
       if (overlaps(subnet, route.subnet)) {
         throw new Conflict(`subnet ${text} overlaps the host's ${route.text}: choose a subnet the host does not use`);
       }
@@ -325,6 +351,12 @@ export class Networks {
       this.checkPortFree(p);
       ports.push(p);
     }
+    const cannot = (what: string, can: (d: NetworkDriver) => boolean, which: NetRow[]): void => {
+      const net = which.find((n) => !can(driverOf(n)));
+      if (net) throw new InvalidArgument(`network ${net.name} uses the ${net.driver} driver, which cannot ${what}: use a bridge network for it, or reach the container at its own address`);
+    };
+    if (ports.length) cannot('publish ports', (d) => d.capabilities.publishPorts, nets.slice(0, 1));
+    if (req.netIn || req.netOut) cannot('limit rates (--net-in, --net-out)', (d) => d.capabilities.bandwidth, nets);
     const netIn = req.netIn ? parseRate(req.netIn, 'inbound rate (--net-in)') : null;
     const netOut = req.netOut ? parseRate(req.netOut, 'outbound rate (--net-out)') : null;
 
@@ -375,8 +407,8 @@ export class Networks {
     return { containerId: cniContainerId(this.rootId, container), netns, ifname, cniPath: this.cniPath };
   }
 
-  private bridgeConfOf(a: AdRow, net: NetRow): PluginConf {
-    return bridgeConf({ cniName: cniNetworkName(this.rootId, net.name), bridge: net.bridge, address: a.address, gateway: net.gateway, mac: a.mac, defaultRoute: a.ifname === 'eth0' });
+  private adapterConfOf(a: AdRow, net: NetRow): PluginConf {
+    return driverOf(net).adapterConf(specOf(net), { cniName: cniNetworkName(this.rootId, net.name), address: a.address, mac: a.mac, defaultRoute: a.ifname === 'eth0' });
   }
 
   private async attachContainer(container: string, pid: number): Promise<AdapterView[]> {
@@ -403,11 +435,13 @@ export class Networks {
       pinning.catch(() => undefined);
       r.add(async () => { await pinning.catch(() => undefined); await unpinNetns(ns); });
       const nets = new Map(rows.map((a) => [a.network, this.mustNet(a.network)]));
-      const ruling = this.hasPorts(container) ? Promise.resolve(false) : this.portRules('add', rows, nets);
+      const filtered = new Map([...nets].filter(([, n]) => driverOf(n).capabilities.hostSideAdapter));
+      const filteredRows = rows.filter((a) => filtered.has(a.network));
+      const ruling = this.hasPorts(container) ? Promise.resolve(false) : this.portRules('add', filteredRows, filtered);
       ruling.catch(() => undefined);
       r.add(async () => {
         if (!(await ruling.catch(() => false))) return;
-        if (!(await this.portRules('remove', rows, nets))) for (const net of nets.values()) await this.applyRules(net);
+        if (!(await this.portRules('remove', filteredRows, filtered))) for (const net of filtered.values()) await this.applyRules(net);
       });
       const liveNs = `/proc/${pid}/ns/net`;
       r.add(() => this.db.prepare('UPDATE net_containers SET netns = NULL WHERE container = ?').run(container));
@@ -415,9 +449,10 @@ export class Networks {
       // No loopback plugin: runc brings lo up in every new network namespace itself.
       for (const a of rows) {
         const net = nets.get(a.network)!;
-        await this.ensureBridge(net);
+        const driver = driverOf(net);
+        await driver.ensureHost(specOf(net));
         const rt = this.runtime(container, ns, a.ifname);
-        const conf = this.bridgeConfOf(a, net);
+        const conf = this.adapterConfOf(a, net);
         r.add(async () => {
           await pinning.catch(() => undefined);
           await invoke('DEL', conf, rt).catch(() => undefined);
@@ -426,6 +461,11 @@ export class Networks {
         sw.lap('bridge-check');
         let result = (await invoke('ADD', conf, { ...rt, netns: liveNs }))!;
         sw.lap('cni-add');
+        if (!driver.capabilities.hostSideAdapter) {
+          // Nothing on the host side: no port to configure, no rates, no counters there.
+          this.db.prepare('UPDATE net_adapters SET attached = 1, cni_result = ?, seen_ifindex = NULL WHERE container = ? AND network = ?').run(JSON.stringify(result), container, a.network);
+          continue;
+        }
         const host = hostInterface(result, net.bridge);
         if (!host) throw new ToolError(['bridge', 'ADD'], 0, 'the result names no host-side interface', `attaching ${container} to ${net.name}`);
         r.add(() => deleteLink(host.name));
@@ -441,12 +481,12 @@ export class Networks {
       }
       r.add(async () => {
         this.db.prepare('UPDATE net_adapters SET attached = 0, seen_ifindex = NULL WHERE container = ?').run(container);
-        for (const net of nets.values()) await this.applyRules(net);
+        for (const net of filtered.values()) await this.applyRules(net);
       });
       sw.lap('shape+db');
       await pinning;
       this.db.prepare('UPDATE net_containers SET netns = ? WHERE container = ?').run(ns, container);
-      if (!(await ruling.catch(() => false))) for (const net of nets.values()) await this.applyRules(net);
+      if (!(await ruling.catch(() => false))) for (const net of filtered.values()) await this.applyRules(net);
       sw.lap('pin+nft');
       sw.done();
       r.success();
@@ -464,20 +504,21 @@ export class Networks {
     const failures: unknown[] = [];
     const touched = new Map<string, NetRow>();
     const attached = this.adapterRows(container).filter((x) => x.attached);
+    const hostSide = attached.filter((a) => driverOf(this.mustNet(a.network)).capabilities.hostSideAdapter);
     // Its rules go while the plugin works (the container's processes are gone by now); with
     // published ports the tables are rendered whole afterwards instead.
-    const unruling = !this.hasPorts(container) && attached.length > 0
-      ? this.portRules('remove', attached, new Map(attached.map((a) => [a.network, this.mustNet(a.network)])))
+    const unruling = !this.hasPorts(container) && hostSide.length > 0
+      ? this.portRules('remove', hostSide, new Map(hostSide.map((a) => [a.network, this.mustNet(a.network)])))
       : Promise.resolve(false);
     unruling.catch(() => undefined);
     for (const a of attached) {
       const net = this.mustNet(a.network);
-      touched.set(net.name, net);
+      if (driverOf(net).capabilities.hostSideAdapter) touched.set(net.name, net);
       this.observe(a);
       const rt = this.runtime(container, netns, a.ifname);
       const result = a.cni_result ? (JSON.parse(a.cni_result) as CniResult) : undefined;
       await this.unshape(c, a, net, result, rt).catch((err: unknown) => failures.push(err));
-      await invoke('DEL', { ...this.bridgeConfOf(a, net), ...(result ? { prevResult: result } : {}) }, rt).catch((err: unknown) => failures.push(err));
+      await invoke('DEL', { ...this.adapterConfOf(a, net), ...(result ? { prevResult: result } : {}) }, rt).catch((err: unknown) => failures.push(err));
       await deleteLink(a.host_ifname);
       this.foldAndDetach(container, a.network);
     }
@@ -490,11 +531,6 @@ export class Networks {
       const first = failures[0];
       throw first instanceof Error ? first : new Error(String(first));
     }
-  }
-
-  private async ensureBridge(net: NetRow): Promise<void> {
-    if (linkExists(net.bridge)) return;
-    await createBridge(net.bridge, `${net.gateway}/${parseSubnet(net.subnet).prefix}`);
   }
 
   // Bandwidth
@@ -526,6 +562,8 @@ export class Networks {
       if (c.no_net && (next.net_in || next.net_out)) {
         throw new FailedPrecondition(`container ${container} has no network adapter (--no-net): bandwidth limits need one`);
       }
+      const unshaped = (next.net_in || next.net_out) ? this.adapterRows(container).map((a) => this.mustNet(a.network)).find((n) => !driverOf(n).capabilities.bandwidth) : undefined;
+      if (unshaped) throw new InvalidArgument(`network ${unshaped.name} uses the ${unshaped.driver} driver, which cannot limit rates: rates need a bridge network`);
       const live = this.adapterRows(container).filter((a) => a.attached);
       const reshape = async (from: ContRow, to: ContRow): Promise<void> => {
         for (const a of live) {
@@ -566,6 +604,10 @@ export class Networks {
       const p = parsePortSpec(spec);
       const primary = this.adapterRows(container)[0];
       if (!primary) throw new FailedPrecondition(`container ${container} has no network adapter: ports need a container created with a network`);
+      const first = this.mustNet(primary.network);
+      if (!driverOf(first).capabilities.publishPorts) {
+        throw new InvalidArgument(`network ${first.name} uses the ${first.driver} driver, which cannot publish ports: reach ${container} at its own address ${primary.address.split('/')[0]}, or give it a bridge network first`);
+      }
       this.checkPortFree(p);
       this.db.prepare('INSERT INTO net_ports (container, proto, host_port, container_port) VALUES (?, ?, ?, ?)').run(container, p.proto, p.hostPort, p.containerPort);
       const net = this.mustNet(primary.network);
@@ -633,6 +675,7 @@ export class Networks {
   }
 
   private async applyRules(net: NetRow): Promise<void> {
+    if (!driverOf(net).capabilities.hostSideAdapter) return; // no host side to filter, forward or NAT
     const owners = (this.db.prepare('SELECT * FROM net_adapters WHERE network = ? AND attached = 1 ORDER BY host_ifname').all(net.name) as AdRow[])
       .map((a) => ({ hostIfname: a.host_ifname, mac: a.mac, ip: a.address.split('/')[0] }));
     const ports = (this.db.prepare(`SELECT p.*, a.address FROM net_ports p JOIN net_adapters a ON a.container = p.container AND a.ifname = 'eth0'
@@ -729,10 +772,9 @@ export class Networks {
     const lines: string[] = [];
     const tables = new Set(await listTables());
     for (const net of this.db.prepare('SELECT * FROM networks ORDER BY name').all() as NetRow[]) {
-      if (!linkExists(net.bridge)) {
-        await this.ensureBridge(net);
-        lines.push(`network ${net.name}: bridge ${net.bridge} was missing, re-created`);
-      }
+      const driver = driverOf(net);
+      lines.push(...(await driver.ensureHost(specOf(net)).catch((err: Error) => [`network ${net.name}: ${err.message}`])));
+      if (!driver.capabilities.hostSideAdapter) continue;
       const holder = `${this.rootId}/${net.name}`;
       if (!this.sysctls.holders(IP_FORWARD).includes(holder)) {
         await this.sysctls.acquire(IP_FORWARD, holder, '1');
@@ -761,6 +803,7 @@ export class Networks {
           continue;
         }
         for (const a of attached) {
+          if (!driverOf(this.mustNet(a.network)).capabilities.hostSideAdapter) continue;
           if (!linkExists(a.host_ifname)) {
             this.foldAndDetach(c.container, a.network);
             lines.push(`container ${c.container}: adapter ${a.ifname} on ${a.network} has lost its host link ${a.host_ifname}; restart the container to re-attach it`);
@@ -827,7 +870,8 @@ export class Networks {
 
   private view(n: NetRow): NetworkView {
     return {
-      name: n.name, subnet: n.subnet, gateway: n.gateway, nat: n.nat === 1, isolated: n.isolated === 1, bridge: n.bridge,
+      name: n.name, subnet: n.subnet, gateway: n.gateway, nat: n.nat === 1, isolated: n.isolated === 1,
+      bridge: driverOf(n).capabilities.hostSideAdapter ? n.bridge : '', driver: n.driver, parent: n.parent,
       containers: this.containersOn(n.name), createdAt: n.created_at,
     };
   }

@@ -32,16 +32,18 @@ export function networkOf(opts: { net?: string[] | boolean; ip?: string; port?: 
 export function register(program: Command): void {
   const network = program.command('network').description('create, list, inspect and remove networks');
 
-  verb(network, 'create', 'create a network: a bridge with a subnet, NAT and isolation as asked')
+  verb(network, 'create', 'create a network: a bridge with a subnet, NAT and isolation as asked, or containers on a host interface\'s segment (--driver macvlan)')
     .argument('<name>')
+    .option('--driver <driver>', 'bridge (default): a host bridge that routes, NATs and publishes ports; macvlan: directly on --parent\'s segment')
+    .option('--parent <interface>', 'macvlan: the host interface whose segment the containers join')
     .requiredOption('--subnet <cidr>', 'IPv4 subnet, e.g. 10.88.0.0/24')
     .option('--gateway <ip>', 'the bridge\'s address (default: the first address of the subnet)')
     .option('--nat', 'NAT outbound traffic to the host\'s addresses (default)')
     .option('--no-nat', 'no NAT: route only')
     .option('--isolated', 'containers reach the gateway and the outside, not each other')
-    .action(async (name: string, opts: { subnet: string; gateway?: string; nat?: boolean; isolated?: boolean }, cmd: Command) => {
-      const n = await clientOf(cmd).networks.create({ name, subnet: opts.subnet, gateway: opts.gateway, nat: opts.nat !== false, isolated: !!opts.isolated });
-      process.stdout.write(`network ${n.name} created: ${n.subnet} on bridge ${n.bridge}\n`);
+    .action(async (name: string, opts: { subnet: string; gateway?: string; nat?: boolean; isolated?: boolean; driver?: string; parent?: string }, cmd: Command) => {
+      const n = await clientOf(cmd).networks.create({ name, subnet: opts.subnet, gateway: opts.gateway, nat: opts.nat, isolated: !!opts.isolated, driver: opts.driver, parent: opts.parent });
+      process.stdout.write(`network ${n.name} created: ${n.subnet} ${n.bridge ? `on bridge ${n.bridge}` : `on ${n.parent ?? n.driver}'s segment (${n.driver})`}\n`);
     });
 
   verb(network, 'list', 'list networks')
@@ -49,8 +51,8 @@ export function register(program: Command): void {
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const list = await clientOf(cmd).networks.list();
       if (opts.json) return printJson(list);
-      printTable(['NAME', 'SUBNET', 'GATEWAY', 'NAT', 'ISOLATED', 'BRIDGE', 'CONTAINERS'],
-        list.map((n) => [n.name, n.subnet, n.gateway, n.nat ? 'yes' : 'no', n.isolated ? 'yes' : 'no', n.bridge, n.containers.length]));
+      printTable(['NAME', 'SUBNET', 'GATEWAY', 'NAT', 'ISOLATED', 'BRIDGE', 'CONTAINERS', 'DRIVER'],
+        list.map((n) => [n.name, n.subnet, n.gateway, n.nat ? 'yes' : 'no', n.isolated ? 'yes' : 'no', n.bridge || n.parent, n.containers.length, n.driver]));
     });
 
   verb(network, 'inspect', 'show one network')
