@@ -24,6 +24,7 @@
  *   await nets.release('web');                               // destroy: address and ports freed
  */
 import type Database from 'better-sqlite3';
+import { NetworkRecords, type AdRow, type ChangeRow, type ContRow, type NetRow, type PortRow } from '../state/index.js';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound, ToolError } from '../errors/index.js';
@@ -95,19 +96,6 @@ export interface BandwidthView { netIn: string | null; netOut: string | null }
 export interface CreateNetworkRequest { name: string; subnet: string; gateway?: string; nat?: boolean; isolated?: boolean; driver?: string; parent?: string }
 export interface PlanRequest { nets?: string[]; ip?: string; noNet?: boolean; ports?: string[]; netIn?: string; netOut?: string }
 
-interface NetRow { name: string; idx: number; subnet: string; gateway: string; nat: number; isolated: number; bridge: string; driver: string; parent: string | null; created_at: string }
-interface ContRow {
-  container: string; no_net: number; net_in: number | null; net_out: number | null; netns: string | null;
-  rx_bytes: number; tx_bytes: number; rx_packets: number; tx_packets: number;
-}
-interface AdRow {
-  container: string; network: string; ifname: string; ip: number; address: string; mac: string; host_ifname: string; attached: number;
-  cni_result: string | null; seen_ifindex: number | null;
-  seen_rx_bytes: number; seen_tx_bytes: number; seen_rx_packets: number; seen_tx_packets: number;
-}
-interface PortRow { container: string; proto: Proto; host_port: number; container_port: number }
-interface ChangeRow { id: number; network: string; kind: 'link' | 'nft-tables' | 'sysctl'; name: string; detail: string }
-
 const IP_FORWARD = 'net/ipv4/ip_forward';
 
 function specOf(n: NetRow): NetworkSpec {
@@ -136,7 +124,7 @@ function bandwidthView(c: ContRow | undefined): BandwidthView {
 }
 
 export class Networks {
-  private readonly db: Database.Database;
+  private readonly records: NetworkRecords;
   private readonly rootId: string;
   private readonly runDir: string;
   private readonly cniPath: string;
@@ -144,7 +132,7 @@ export class Networks {
   private readonly lock = new KeyedLock();
 
   constructor(db: Database.Database, opts: { rootId: string; runDir: string; cniPath?: string }) {
-    this.db = db;
+    this.records = new NetworkRecords(db);
     this.rootId = opts.rootId;
     this.runDir = opts.runDir;
     this.cniPath = opts.cniPath ?? '/usr/lib/cni';
@@ -163,7 +151,7 @@ export class Networks {
   }
 
   list(): NetworkView[] {
-    return (this.db.prepare('SELECT * FROM networks ORDER BY name').all() as NetRow[]).map((n) => this.view(n));
+    return this.records.networks().map((n) => this.view(n));
   }
 
   inspect(name: string): NetworkView {
@@ -201,7 +189,7 @@ export class Networks {
       gateway = gw;
     }
     await this.checkSubnetFree(subnet, !caps.parent);
-    const used = new Set((this.db.prepare('SELECT idx FROM networks').all() as Array<{ idx: number }>).map((r) => r.idx));
+    const used = new Set(this.records.networks().map((r) => r.idx));
     let idx = 1;
     while (used.has(idx)) idx++;
     if (idx >= MAX_NETWORKS) throw new FailedPrecondition(`this data root has ${MAX_NETWORKS - 1} networks, the most it can name: remove unused ones first`);
@@ -213,8 +201,8 @@ export class Networks {
     await driver.check(specOf(row));
     const r = new Reverter();
     try {
-      this.db.prepare('INSERT INTO networks (name, idx, subnet, gateway, nat, isolated, bridge, driver, parent, created_at) VALUES (@name, @idx, @subnet, @gateway, @nat, @isolated, @bridge, @driver, @parent, @created_at)').run(row);
-      r.add(() => this.db.prepare('DELETE FROM networks WHERE name = ?').run(name));
+      this.records.insertNetwork(row);
+      r.add(() => this.records.deleteNetwork(name));
 
       // The links a driver makes are journalled before they exist, so a crash half-way is undone too.
       if (caps.hostSideAdapter) {
@@ -246,7 +234,7 @@ export class Networks {
   /** `hostRoutes`: also refuse the host's own routes (not for a segment the host may itself be on). */
   private async checkSubnetFree(subnet: Subnet, hostRoutesToo = true): Promise<void> {
     const text = formatSubnet(subnet);
-    for (const n of this.db.prepare('SELECT * FROM networks').all() as NetRow[]) {
+    for (const n of this.records.networks()) {
       if (overlaps(subnet, parseSubnet(n.subnet))) {
         throw new Conflict(`subnet ${text} overlaps network ${n.name} (${n.subnet}): choose a subnet that overlaps no other network`);
       }
@@ -261,7 +249,7 @@ export class Networks {
   private async ensureDefaultNetwork(): Promise<NetworkView> {
     const existing = this.net('default');
     if (existing) return this.view(existing);
-    const mine = (this.db.prepare('SELECT subnet FROM networks').all() as Array<{ subnet: string }>).map((r) => parseSubnet(r.subnet));
+    const mine = this.records.networks().map((r) => parseSubnet(r.subnet));
     const routes = (await hostRoutes()).map((r) => r.subnet);
     const servers = hostNameservers().map(parseIp).filter((n): n is number => n !== null);
     for (const cand of defaultCandidates()) {
@@ -277,14 +265,14 @@ export class Networks {
     if (users.length > 0) {
       throw new Conflict(`network ${name} is in use by ${users.join(', ')}: destroy those containers (or recreate them on another network) first`);
     }
-    const changes = this.db.prepare('SELECT * FROM net_host_changes WHERE network = ? ORDER BY id DESC').all(name) as ChangeRow[];
+    const changes = this.records.hostChanges(name);
     const failures: unknown[] = [];
     for (const c of changes) {
       try {
         if (c.kind === 'link') await deleteLink(c.name);
         else if (c.kind === 'nft-tables') await applyScript(nftDeleteScript(c.name), `removing nftables tables ${c.name}`);
         else if (c.kind === 'sysctl') await this.sysctls.release(c.name, `${this.rootId}/${name}`);
-        this.db.prepare('DELETE FROM net_host_changes WHERE id = ?').run(c.id);
+        this.records.deleteHostChange(c.id);
       } catch (err) {
         failures.push(err);
       }
@@ -293,7 +281,7 @@ export class Networks {
       const first = failures[0];
       throw first instanceof Error ? first : new Error(String(first));
     }
-    this.db.prepare('DELETE FROM networks WHERE name = ?').run(net.name);
+    this.records.deleteNetwork(net.name);
   }
 
   // Container plans
@@ -315,7 +303,7 @@ export class Networks {
       if (req.nets?.length || req.ip || req.ports?.length || req.netIn || req.netOut) {
         throw new InvalidArgument('--no-net cannot be combined with --net, --ip, --port, --net-in or --net-out: drop one or the other');
       }
-      this.db.prepare('INSERT INTO net_containers (container, no_net) VALUES (?, 1)').run(container);
+      this.records.insertContainer(container, true);
       return;
     }
     const names = req.nets && req.nets.length > 0 ? req.nets : ['default'];
@@ -339,8 +327,8 @@ export class Networks {
       if (!isHostAddress(subnet, staticIp) || formatIp(staticIp) === first.gateway) {
         throw new InvalidArgument(`address ${req.ip} is not a free host address of network ${first.name} (${first.subnet}, gateway ${first.gateway}): choose another address inside the subnet`);
       }
-      const owner = this.db.prepare('SELECT container FROM net_adapters WHERE network = ? AND ip = ?').get(first.name, staticIp) as { container: string } | undefined;
-      if (owner) throw new Conflict(`address ${req.ip} on network ${first.name} is already used by container ${owner.container}: choose another address or omit --ip`);
+      const owner = this.records.ipOwner(first.name, staticIp);
+      if (owner) throw new Conflict(`address ${req.ip} on network ${first.name} is already used by container ${owner}: choose another address or omit --ip`);
     }
     const ports: PortSpec[] = [];
     for (const spec of req.ports ?? []) {
@@ -360,25 +348,25 @@ export class Networks {
     const netIn = req.netIn ? parseRate(req.netIn, 'inbound rate (--net-in)') : null;
     const netOut = req.netOut ? parseRate(req.netOut, 'outbound rate (--net-out)') : null;
 
-    this.db.transaction(() => {
-      this.db.prepare('INSERT INTO net_containers (container, no_net, net_in, net_out) VALUES (?, 0, ?, ?)').run(container, netIn, netOut);
+    this.records.transaction(() => {
+      this.records.insertContainer(container, false, netIn, netOut);
       nets.forEach((net, i) => {
         const subnet = parseSubnet(net.subnet);
         let ip = i === 0 ? staticIp : null;
         if (ip === null) {
-          const taken = new Set((this.db.prepare('SELECT ip FROM net_adapters WHERE network = ?').all(net.name) as Array<{ ip: number }>).map((r) => r.ip));
+          const taken = new Set(this.records.ipsOn(net.name));
           taken.add(parseIp(net.gateway)!);
           ip = firstFree(subnet, taken);
           if (ip === null) throw new FailedPrecondition(`network ${net.name} (${net.subnet}) has no free address left: use another network or a larger subnet`);
         }
-        this.db.prepare('INSERT INTO net_adapters (container, network, ifname, ip, address, mac, host_ifname) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-          container, net.name, `eth${i}`, ip, `${formatIp(ip)}/${subnet.prefix}`, macFor(this.rootId, ip), vethName(this.rootId, container, net.name),
-        );
+        this.records.insertAdapter({
+          container, network: net.name, ifname: `eth${i}`, ip, address: `${formatIp(ip)}/${subnet.prefix}`, mac: macFor(this.rootId, ip), host_ifname: vethName(this.rootId, container, net.name),
+        });
       });
       for (const p of ports) {
-        this.db.prepare('INSERT INTO net_ports (container, proto, host_port, container_port) VALUES (?, ?, ?, ?)').run(container, p.proto, p.hostPort, p.containerPort);
+        this.records.insertPort({ container, proto: p.proto, host_port: p.hostPort, container_port: p.containerPort });
       }
-    })();
+    });
   }
 
   // Attach and detach
@@ -395,7 +383,7 @@ export class Networks {
   release(container: string): Promise<void> {
     return this.serial(async () => {
       await this.detachContainer(container);
-      this.db.prepare('DELETE FROM net_containers WHERE container = ?').run(container);
+      this.records.deleteContainer(container);
     });
   }
 
@@ -415,7 +403,7 @@ export class Networks {
     let c = this.cont(container);
     if (!c) {
       // A container created before it had a network plan: its own namespace with loopback only.
-      this.db.prepare('INSERT INTO net_containers (container, no_net) VALUES (?, 1)').run(container);
+      this.records.insertContainer(container, true);
       c = this.cont(container)!;
     }
     const ns = this.nsPath(container);
@@ -444,7 +432,7 @@ export class Networks {
         if (!(await this.portRules('remove', filteredRows, filtered))) for (const net of filtered.values()) await this.applyRules(net);
       });
       const liveNs = `/proc/${pid}/ns/net`;
-      r.add(() => this.db.prepare('UPDATE net_containers SET netns = NULL WHERE container = ?').run(container));
+      r.add(() => this.records.setNetns(container, null));
 
       // No loopback plugin: runc brings lo up in every new network namespace itself.
       for (const a of rows) {
@@ -463,7 +451,7 @@ export class Networks {
         sw.lap('cni-add');
         if (!driver.capabilities.hostSideAdapter) {
           // Nothing on the host side: no port to configure, no rates, no counters there.
-          this.db.prepare('UPDATE net_adapters SET attached = 1, cni_result = ?, seen_ifindex = NULL WHERE container = ? AND network = ?').run(JSON.stringify(result), container, a.network);
+          this.records.markAttached(container, a.network, JSON.stringify(result), null);
           continue;
         }
         const host = hostInterface(result, net.bridge);
@@ -474,18 +462,15 @@ export class Networks {
         sw.lap('port');
         r.add(() => this.unshape(c!, a, net, result, rt));
         await this.shape(c, a, net, result, { ...rt, netns: liveNs });
-        this.db.prepare(`UPDATE net_adapters SET attached = 1, cni_result = ?, seen_ifindex = ?, seen_rx_bytes = 0, seen_tx_bytes = 0,
-          seen_rx_packets = 0, seen_tx_packets = 0 WHERE container = ? AND network = ?`).run(
-          JSON.stringify(result), linkStats(a.host_ifname)?.ifindex ?? null, container, a.network,
-        );
+        this.records.markAttached(container, a.network, JSON.stringify(result), linkStats(a.host_ifname)?.ifindex ?? null);
       }
       r.add(async () => {
-        this.db.prepare('UPDATE net_adapters SET attached = 0, seen_ifindex = NULL WHERE container = ?').run(container);
+        this.records.markDetached(container);
         for (const net of filtered.values()) await this.applyRules(net);
       });
       sw.lap('shape+db');
       await pinning;
-      this.db.prepare('UPDATE net_containers SET netns = ? WHERE container = ?').run(ns, container);
+      this.records.setNetns(container, ns);
       if (!(await ruling.catch(() => false))) for (const net of filtered.values()) await this.applyRules(net);
       sw.lap('pin+nft');
       sw.done();
@@ -523,7 +508,7 @@ export class Networks {
       this.foldAndDetach(container, a.network);
     }
     await unpinNetns(ns);
-    this.db.prepare('UPDATE net_containers SET netns = NULL WHERE container = ?').run(container);
+    this.records.setNetns(container, null);
     // Published ports, or the small change failed: render the tables whole, now without it.
     if (!(await unruling.catch(() => false))) for (const net of touched.values()) await this.applyRules(net);
     const left = this.adapterRows(container).filter((a) => linkExists(a.host_ifname));
@@ -580,7 +565,7 @@ export class Networks {
         await reshape(next, c).catch(() => undefined);
         throw err;
       }
-      this.db.prepare('UPDATE net_containers SET net_in = ?, net_out = ? WHERE container = ?').run(next.net_in, next.net_out, container);
+      this.records.setRates(container, next.net_in, next.net_out);
     });
   }
 
@@ -591,8 +576,8 @@ export class Networks {
   // Published ports
 
   private checkPortFree(p: PortSpec): void {
-    const owner = this.db.prepare('SELECT container FROM net_ports WHERE proto = ? AND host_port = ?').get(p.proto, p.hostPort) as { container: string } | undefined;
-    if (owner) throw new Conflict(`host port ${p.hostPort}/${p.proto} is already published for container ${owner.container}: choose another host port`);
+    const owner = this.records.portOwner(p.proto, p.hostPort);
+    if (owner) throw new Conflict(`host port ${p.hostPort}/${p.proto} is already published for container ${owner}: choose another host port`);
     if (hostPortInUse(p.hostPort, p.proto)) {
       throw new Conflict(`host port ${p.hostPort}/${p.proto} is already in use by a process on the host: choose another host port`);
     }
@@ -609,12 +594,12 @@ export class Networks {
         throw new InvalidArgument(`network ${first.name} uses the ${first.driver} driver, which cannot publish ports: reach ${container} at its own address ${primary.address.split('/')[0]}, or give it a bridge network first`);
       }
       this.checkPortFree(p);
-      this.db.prepare('INSERT INTO net_ports (container, proto, host_port, container_port) VALUES (?, ?, ?, ?)').run(container, p.proto, p.hostPort, p.containerPort);
+      this.records.insertPort({ container, proto: p.proto, host_port: p.hostPort, container_port: p.containerPort });
       const net = this.mustNet(primary.network);
       try {
         await this.applyRules(net);
       } catch (err) {
-        this.db.prepare('DELETE FROM net_ports WHERE proto = ? AND host_port = ?').run(p.proto, p.hostPort);
+        this.records.deletePort(p.proto, p.hostPort);
         await this.applyRules(net).catch(() => undefined);
         throw err;
       }
@@ -628,17 +613,17 @@ export class Networks {
       const m = /^\s*(\d{1,5})(?::(\d{1,5}))?(?:\/(tcp|udp))?\s*$/i.exec(String(spec));
       if (!m) throw new InvalidArgument(`invalid port ${JSON.stringify(spec)}: write HOSTPORT[:CTPORT][/tcp|/udp], e.g. 8080:80/tcp`);
       const proto = (m[3]?.toLowerCase() ?? 'tcp') as Proto;
-      const row = this.db.prepare('SELECT * FROM net_ports WHERE container = ? AND proto = ? AND host_port = ?').get(container, proto, Number(m[1])) as PortRow | undefined;
+      const row = this.records.port(container, proto, Number(m[1]));
       if (!row || (m[2] !== undefined && row.container_port !== Number(m[2]))) {
         throw new NotFound(`container ${container} publishes no port ${spec}: see \`strata port list ${container}\``);
       }
-      this.db.prepare('DELETE FROM net_ports WHERE proto = ? AND host_port = ?').run(proto, row.host_port);
+      this.records.deletePort(proto, row.host_port);
       const primary = this.adapterRows(container)[0];
       if (primary) {
         try {
           await this.applyRules(this.mustNet(primary.network));
         } catch (err) {
-          this.db.prepare('INSERT INTO net_ports (container, proto, host_port, container_port) VALUES (?, ?, ?, ?)').run(row.container, row.proto, row.host_port, row.container_port);
+          this.records.insertPort(row);
           throw err;
         }
       }
@@ -647,13 +632,13 @@ export class Networks {
 
   listPorts(container: string): PortView[] {
     const primary = this.adapterRows(container)[0];
-    return (this.db.prepare('SELECT * FROM net_ports WHERE container = ? ORDER BY host_port, proto').all(container) as PortRow[]).map((p) => portView(p, primary?.address));
+    return this.records.portsOf(container).map((p) => portView(p, primary?.address));
   }
 
   // Rules
 
   private hasPorts(container: string): boolean {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM net_ports WHERE container = ?').get(container) as { n: number }).n > 0;
+    return this.records.hasPorts(container);
   }
 
   /**
@@ -676,10 +661,9 @@ export class Networks {
 
   private async applyRules(net: NetRow): Promise<void> {
     if (!driverOf(net).capabilities.hostSideAdapter) return; // no host side to filter, forward or NAT
-    const owners = (this.db.prepare('SELECT * FROM net_adapters WHERE network = ? AND attached = 1 ORDER BY host_ifname').all(net.name) as AdRow[])
+    const owners = this.records.attachedOn(net.name)
       .map((a) => ({ hostIfname: a.host_ifname, mac: a.mac, ip: a.address.split('/')[0] }));
-    const ports = (this.db.prepare(`SELECT p.*, a.address FROM net_ports p JOIN net_adapters a ON a.container = p.container AND a.ifname = 'eth0'
-      WHERE a.network = ? AND a.attached = 1`).all(net.name) as Array<PortRow & { address: string }>)
+    const ports = this.records.publishedOn(net.name)
       .map((p) => ({ proto: p.proto, hostPort: p.host_port, containerPort: p.container_port, ip: p.address.split('/')[0] }));
     const table = tableName(this.rootId, net.idx);
     const script = nftScript({ table, bridge: net.bridge, subnet: net.subnet, nat: net.nat === 1, isolated: net.isolated === 1 }, owners, ports);
@@ -699,15 +683,15 @@ export class Networks {
       if (!e) { e = { adapters: [], ports: [], bandwidth: { netIn: null, netOut: null } }; out.set(container, e); }
       return e;
     };
-    const gateways = new Map((this.db.prepare('SELECT name, gateway FROM networks').all() as Array<{ name: string; gateway: string }>).map((n) => [n.name, n.gateway]));
-    for (const a of this.db.prepare('SELECT * FROM net_adapters ORDER BY container, CAST(substr(ifname, 4) AS INTEGER)').all() as AdRow[]) {
+    const gateways = new Map(this.records.networks().map((n) => [n.name, n.gateway]));
+    for (const a of this.records.adapters()) {
       entry(a.container).adapters.push(adapterView(a, gateways.get(a.network)));
     }
-    for (const p of this.db.prepare('SELECT * FROM net_ports ORDER BY container, host_port, proto').all() as PortRow[]) {
+    for (const p of this.records.ports()) {
       const e = entry(p.container);
       e.ports.push(portView(p, e.adapters[0]?.address));
     }
-    for (const c of this.db.prepare('SELECT * FROM net_containers WHERE net_in IS NOT NULL OR net_out IS NOT NULL').all() as ContRow[]) {
+    for (const c of this.records.ratedContainers()) {
       entry(c.container).bandwidth = bandwidthView(c);
     }
     return out;
@@ -726,25 +710,18 @@ export class Networks {
     const now = { rx: live.txBytes, tx: live.rxBytes, rxp: live.txPackets, txp: live.rxPackets };
     const reset = a.seen_ifindex !== live.ifindex || now.rx < a.seen_rx_bytes || now.tx < a.seen_tx_bytes ||
       now.rxp < a.seen_rx_packets || now.txp < a.seen_tx_packets;
-    this.db.transaction(() => {
-      if (reset) this.fold(a);
-      this.db.prepare(`UPDATE net_adapters SET seen_ifindex = ?, seen_rx_bytes = ?, seen_tx_bytes = ?, seen_rx_packets = ?, seen_tx_packets = ?
-        WHERE container = ? AND network = ?`).run(live.ifindex, now.rx, now.tx, now.rxp, now.txp, a.container, a.network);
-    })();
-  }
-
-  private fold(a: AdRow): void {
-    this.db.prepare(`UPDATE net_containers SET rx_bytes = rx_bytes + ?, tx_bytes = tx_bytes + ?, rx_packets = rx_packets + ?, tx_packets = tx_packets + ?
-      WHERE container = ?`).run(a.seen_rx_bytes, a.seen_tx_bytes, a.seen_rx_packets, a.seen_tx_packets, a.container);
+    this.records.transaction(() => {
+      if (reset) this.records.addTotals(a);
+      this.records.setSeen(a.container, a.network, { ifindex: live.ifindex, ...now });
+    });
   }
 
   private foldAndDetach(container: string, network: string): void {
-    this.db.transaction(() => {
-      const a = this.db.prepare('SELECT * FROM net_adapters WHERE container = ? AND network = ?').get(container, network) as AdRow;
-      this.fold(a);
-      this.db.prepare(`UPDATE net_adapters SET attached = 0, seen_ifindex = NULL, seen_rx_bytes = 0, seen_tx_bytes = 0, seen_rx_packets = 0,
-        seen_tx_packets = 0 WHERE container = ? AND network = ?`).run(container, network);
-    })();
+    this.records.transaction(() => {
+      const a = this.records.adapter(container, network);
+      if (a) this.records.addTotals(a);
+      this.records.resetAdapter(container, network);
+    });
   }
 
   counters(container: string): TrafficCounters {
@@ -762,7 +739,7 @@ export class Networks {
 
   sync(): Promise<void> {
     return this.serial(async () => {
-      for (const a of this.db.prepare('SELECT * FROM net_adapters WHERE attached = 1').all() as AdRow[]) this.observe(a);
+      for (const a of this.records.attachedAdapters()) this.observe(a);
       await this.repairNetworks();
     });
   }
@@ -771,7 +748,7 @@ export class Networks {
   private async repairNetworks(): Promise<string[]> {
     const lines: string[] = [];
     const tables = new Set(await listTables());
-    for (const net of this.db.prepare('SELECT * FROM networks ORDER BY name').all() as NetRow[]) {
+    for (const net of this.records.networks()) {
       const driver = driverOf(net);
       lines.push(...(await driver.ensureHost(specOf(net)).catch((err: Error) => [`network ${net.name}: ${err.message}`])));
       if (!driver.capabilities.hostSideAdapter) continue;
@@ -792,7 +769,7 @@ export class Networks {
   reconcile(runningContainers: Set<string>): Promise<string[]> {
     return this.serial(async () => {
       const lines: string[] = [];
-      for (const c of this.db.prepare('SELECT * FROM net_containers ORDER BY container').all() as ContRow[]) {
+      for (const c of this.records.containers()) {
         const rows = this.adapterRows(c.container);
         const attached = rows.filter((a) => a.attached);
         if (!runningContainers.has(c.container)) {
@@ -814,7 +791,7 @@ export class Networks {
       }
       lines.push(...(await this.repairNetworks()));
       // Host objects named for this root that no record explains.
-      const known = new Set((this.db.prepare('SELECT bridge FROM networks').all() as Array<{ bridge: string }>).map((r) => r.bridge));
+      const known = new Set(this.records.networks().map((r) => r.bridge));
       const prefix = bridgeName(this.rootId, 0).slice(0, -4);
       for (const link of readdirSync('/sys/class/net')) {
         if (link.startsWith(prefix) && !known.has(link)) {
@@ -822,7 +799,7 @@ export class Networks {
           lines.push(`bridge ${link} belongs to no network of this root: removed`);
         }
       }
-      const idxs = new Set((this.db.prepare('SELECT idx FROM networks').all() as Array<{ idx: number }>).map((r) => tableName(this.rootId, r.idx)));
+      const idxs = new Set(this.records.networks().map((r) => tableName(this.rootId, r.idx)));
       for (const t of await listTables()) {
         const name = t.split(' ')[1] ?? '';
         if (name.startsWith(`strata_${this.rootId}_`) && !idxs.has(name)) {
@@ -837,7 +814,7 @@ export class Networks {
   // Records
 
   private net(name: string): NetRow | undefined {
-    return this.db.prepare('SELECT * FROM networks WHERE name = ?').get(name) as NetRow | undefined;
+    return this.records.network(name);
   }
 
   private mustNet(name: string): NetRow {
@@ -847,7 +824,7 @@ export class Networks {
   }
 
   private cont(container: string): ContRow | undefined {
-    return this.db.prepare('SELECT * FROM net_containers WHERE container = ?').get(container) as ContRow | undefined;
+    return this.records.container(container);
   }
 
   private mustCont(container: string): ContRow {
@@ -857,15 +834,15 @@ export class Networks {
   }
 
   private adapterRows(container: string): AdRow[] {
-    return this.db.prepare('SELECT * FROM net_adapters WHERE container = ? ORDER BY CAST(substr(ifname, 4) AS INTEGER)').all(container) as AdRow[];
+    return this.records.adaptersOf(container);
   }
 
   private containersOn(network: string): string[] {
-    return (this.db.prepare('SELECT container FROM net_adapters WHERE network = ? ORDER BY container').all(network) as Array<{ container: string }>).map((r) => r.container);
+    return this.records.containersOn(network);
   }
 
   private journal(network: string, kind: ChangeRow['kind'], name: string, detail = ''): void {
-    this.db.prepare('INSERT INTO net_host_changes (network, kind, name, detail, created_at) VALUES (?, ?, ?, ?, ?)').run(network, kind, name, detail, new Date().toISOString());
+    this.records.addHostChange(network, kind, name, detail);
   }
 
   private view(n: NetRow): NetworkView {

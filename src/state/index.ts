@@ -1,12 +1,14 @@
 /**
  * The state: one SQLite database per data root, the source of truth for
- * templates, containers and events. Synchronous (better-sqlite3) and small on
- * purpose; it knows nothing of runc, mounts or the API.
+ * templates, containers and events (Store), and networks (NetworkRecords, networks.ts).
+ * Synchronous (better-sqlite3) and small on purpose; it knows nothing of runc, mounts or the API.
  */
 import Database from 'better-sqlite3';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+export { NetworkRecords, type AdRow, type ChangeRow, type ContRow, type NetRow, type PortRow } from './networks.js';
 
 export type ContainerState = 'created' | 'running' | 'stopped';
 
