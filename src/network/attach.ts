@@ -1,0 +1,180 @@
+/** Attaching a container's adapters to its networks at start (CNI ADD in its pinned namespace) and detaching them at stop; rates on the host ends. */
+import { FailedPrecondition, InvalidArgument, ToolError } from '../errors/index.js';
+import type { AdRow, ContRow, NetRow } from '../state/index.js';
+import { stopwatch } from '../util/profile.js';
+import { Reverter } from '../util/reverter.js';
+import { bandwidthConf, type CniResult, type CniRuntime, hostInterface, invoke, renameHostInterface } from './cni.js';
+import { driverOf, specOf, type NetContext } from './context.js';
+import { adapters, foldAndDetach, observe } from './counters.js';
+import { clearShaping, deleteLink, isPinned, linkExists, linkStats, pinnedTo, pinNetns, renameAndConfigurePort, unpinNetns } from './host.js';
+import { cniNetworkName, ifbName } from './names.js';
+import { burstFor, parseRate } from './rates.js';
+import { applyRules, portRules } from './tables.js';
+import type { AdapterView } from './views.js';
+
+export async function attachContainer(ctx: NetContext, container: string, pid: number): Promise<AdapterView[]> {
+  let c = ctx.cont(container);
+  if (!c) {
+    // A container created before it had a network plan: its own namespace with loopback only.
+    ctx.records.insertContainer(container, true);
+    c = ctx.cont(container)!;
+  }
+  const ns = ctx.nsPath(container);
+  const rows = ctx.adapterRows(container);
+  // --no-net: nothing to attach. The runtime brings up loopback in every new network namespace.
+  if (rows.length === 0 && !c.netns) return [];
+  if (c.netns && pinnedTo(ns, pid) && rows.every((a) => a.attached && linkExists(a.host_ifname))) return adapters(ctx, container);
+  if (c.netns || rows.some((a) => a.attached) || isPinned(ns)) await detachContainer(ctx, container);
+
+  const r = new Reverter();
+  const sw = stopwatch(`network attach ${container}`);
+  try {
+    // Pinning the namespace and adding the anti-spoofing rules do not depend on the veth: they run
+    // while the bridge plugin works (the plugin is handed the init's own namespace path). All of it
+    // is done before the init starts, so no frame leaves the container unchecked.
+    const pinning = pinNetns(ns, pid);
+    pinning.catch(() => undefined);
+    r.add(async () => { await pinning.catch(() => undefined); await unpinNetns(ns); });
+    const nets = new Map(rows.map((a) => [a.network, ctx.mustNet(a.network)]));
+    const filtered = new Map([...nets].filter(([, n]) => driverOf(n).capabilities.hostSideAdapter));
+    const filteredRows = rows.filter((a) => filtered.has(a.network));
+    const ruling = ctx.hasPorts(container) ? Promise.resolve(false) : portRules(ctx, 'add', filteredRows, filtered);
+    ruling.catch(() => undefined);
+    r.add(async () => {
+      if (!(await ruling.catch(() => false))) return;
+      if (!(await portRules(ctx, 'remove', filteredRows, filtered))) for (const net of filtered.values()) await applyRules(ctx, net);
+    });
+    const liveNs = `/proc/${pid}/ns/net`;
+    r.add(() => ctx.records.setNetns(container, null));
+
+    // No loopback plugin: runc brings lo up in every new network namespace itself.
+    for (const a of rows) {
+      const net = nets.get(a.network)!;
+      const driver = driverOf(net);
+      await driver.ensureHost(specOf(net));
+      const rt = ctx.runtime(container, ns, a.ifname);
+      const conf = ctx.adapterConfOf(a, net);
+      r.add(async () => {
+        await pinning.catch(() => undefined);
+        await invoke('DEL', conf, rt).catch(() => undefined);
+        await deleteLink(a.host_ifname);
+      });
+      sw.lap('bridge-check');
+      let result = (await invoke('ADD', conf, { ...rt, netns: liveNs }))!;
+      sw.lap('cni-add');
+      if (!driver.capabilities.hostSideAdapter) {
+        // Nothing on the host side: no port to configure, no rates, no counters there.
+        ctx.records.markAttached(container, a.network, JSON.stringify(result), null);
+        continue;
+      }
+      const host = hostInterface(result, net.bridge);
+      if (!host) throw new ToolError(['bridge', 'ADD'], 0, 'the result names no host-side interface', `attaching ${container} to ${net.name}`);
+      r.add(() => deleteLink(host.name));
+      await renameAndConfigurePort(host.name, a.host_ifname, a.mac, net.isolated === 1);
+      if (host.name !== a.host_ifname) result = renameHostInterface(result, host.name, a.host_ifname);
+      sw.lap('port');
+      r.add(() => unshape(ctx, c!, a, net, result, rt));
+      await shape(ctx, c, a, net, result, { ...rt, netns: liveNs });
+      ctx.records.markAttached(container, a.network, JSON.stringify(result), linkStats(a.host_ifname)?.ifindex ?? null);
+    }
+    r.add(async () => {
+      ctx.records.markDetached(container);
+      for (const net of filtered.values()) await applyRules(ctx, net);
+    });
+    sw.lap('shape+db');
+    await pinning;
+    ctx.records.setNetns(container, ns);
+    if (!(await ruling.catch(() => false))) for (const net of filtered.values()) await applyRules(ctx, net);
+    sw.lap('pin+nft');
+    sw.done();
+    r.success();
+  } finally {
+    await r.fail();
+  }
+  return adapters(ctx, container);
+}
+
+export async function detachContainer(ctx: NetContext, container: string): Promise<void> {
+  const c = ctx.cont(container);
+  if (!c) return;
+  const ns = c.netns ?? ctx.nsPath(container);
+  const netns = isPinned(ns) ? ns : '';
+  const failures: unknown[] = [];
+  const touched = new Map<string, NetRow>();
+  const attached = ctx.adapterRows(container).filter((x) => x.attached);
+  const hostSide = attached.filter((a) => driverOf(ctx.mustNet(a.network)).capabilities.hostSideAdapter);
+  // Its rules go while the plugin works (the container's processes are gone by now); with
+  // published ports the tables are rendered whole afterwards instead.
+  const unruling = !ctx.hasPorts(container) && hostSide.length > 0
+    ? portRules(ctx, 'remove', hostSide, new Map(hostSide.map((a) => [a.network, ctx.mustNet(a.network)])))
+    : Promise.resolve(false);
+  unruling.catch(() => undefined);
+  for (const a of attached) {
+    const net = ctx.mustNet(a.network);
+    if (driverOf(net).capabilities.hostSideAdapter) touched.set(net.name, net);
+    observe(ctx, a);
+    const rt = ctx.runtime(container, netns, a.ifname);
+    const result = a.cni_result ? (JSON.parse(a.cni_result) as CniResult) : undefined;
+    await unshape(ctx, c, a, net, result, rt).catch((err: unknown) => failures.push(err));
+    await invoke('DEL', { ...ctx.adapterConfOf(a, net), ...(result ? { prevResult: result } : {}) }, rt).catch((err: unknown) => failures.push(err));
+    await deleteLink(a.host_ifname);
+    foldAndDetach(ctx, container, a.network);
+  }
+  await unpinNetns(ns);
+  ctx.records.setNetns(container, null);
+  // Published ports, or the small change failed: render the tables whole, now without it.
+  if (!(await unruling.catch(() => false))) for (const net of touched.values()) await applyRules(ctx, net);
+  const left = ctx.adapterRows(container).filter((a) => linkExists(a.host_ifname));
+  if (left.length > 0 && failures.length > 0) {
+    const first = failures[0];
+    throw first instanceof Error ? first : new Error(String(first));
+  }
+}
+
+async function shape(ctx: NetContext, c: ContRow, a: AdRow, net: NetRow, result: CniResult | undefined, rt: CniRuntime): Promise<void> {
+  if ((!c.net_in && !c.net_out) || !result || !linkExists(a.host_ifname)) return;
+  const conf = bandwidthConf(cniNetworkName(ctx.rootId, net.name), { netIn: c.net_in, netOut: c.net_out },
+    { inBurst: burstFor(c.net_in ?? 0), outBurst: burstFor(c.net_out ?? 0) }, result);
+  await invoke('ADD', conf, rt);
+}
+
+async function unshape(ctx: NetContext, c: ContRow, a: AdRow, net: NetRow, result: CniResult | undefined, rt: CniRuntime): Promise<void> {
+  if (c.net_out && result) {
+    const conf = bandwidthConf(cniNetworkName(ctx.rootId, net.name), { netIn: c.net_in, netOut: c.net_out },
+      { inBurst: burstFor(c.net_in ?? 0), outBurst: burstFor(c.net_out ?? 0) }, result);
+    await invoke('DEL', conf, rt);
+  }
+  // Rates removed live were cleared then; without rates there is nothing to clear.
+  if (c.net_in || c.net_out) await clearShaping(a.host_ifname);
+  await deleteLink(ifbName(cniNetworkName(ctx.rootId, net.name), rt.containerId));
+}
+
+/** Changes a container's rates, live on its attached adapters; back as they were when that fails. */
+export async function setRates(ctx: NetContext, container: string, rates: { netIn?: string | null; netOut?: string | null }): Promise<void> {
+  const c = ctx.mustCont(container);
+  const pick = (v: string | null | undefined, cur: number | null, what: string): number | null =>
+    v === undefined ? cur : v === null || v === '' ? null : parseRate(v, what);
+  const next: ContRow = { ...c, net_in: pick(rates.netIn, c.net_in, 'inbound rate (--net-in)'), net_out: pick(rates.netOut, c.net_out, 'outbound rate (--net-out)') };
+  if (c.no_net && (next.net_in || next.net_out)) {
+    throw new FailedPrecondition(`container ${container} has no network adapter (--no-net): bandwidth limits need one`);
+  }
+  const unshaped = (next.net_in || next.net_out) ? ctx.adapterRows(container).map((a) => ctx.mustNet(a.network)).find((n) => !driverOf(n).capabilities.bandwidth) : undefined;
+  if (unshaped) throw new InvalidArgument(`network ${unshaped.name} uses the ${unshaped.driver} driver, which cannot limit rates: rates need a bridge network`);
+  const live = ctx.adapterRows(container).filter((a) => a.attached);
+  const reshape = async (from: ContRow, to: ContRow): Promise<void> => {
+    for (const a of live) {
+      const net = ctx.mustNet(a.network);
+      const result = a.cni_result ? (JSON.parse(a.cni_result) as CniResult) : undefined;
+      const rt = ctx.runtime(container, c.netns ?? '', a.ifname);
+      await unshape(ctx, from, a, net, result, rt);
+      await shape(ctx, to, a, net, result, rt);
+    }
+  };
+  try {
+    await reshape(c, next);
+  } catch (err) {
+    await reshape(next, c).catch(() => undefined);
+    throw err;
+  }
+  ctx.records.setRates(container, next.net_in, next.net_out);
+}
