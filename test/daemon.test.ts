@@ -2,7 +2,7 @@
 // reconciliation, two daemons side by side, concurrency.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { TestDaemon, zombies } from './harness.js';
 
@@ -63,6 +63,18 @@ describe('daemon', () => {
     const events = await d.json<Array<{ kind: string; subject: string }>>('events');
     assert.ok(events.some((e) => e.kind === 'reconcile' && e.subject === 'k1'));
     await d.ok('start', 'k1');
+  });
+
+  test('the OCI runtime is configuration: info names it; an unknown one is refused at start, listing the known ones', async () => {
+    assert.equal((await d.json<{ runtime: string }>('info')).runtime, 'runc');
+    for (const bad of [new TestDaemon({ args: ['--runtime', 'kata'] }), new TestDaemon({ env: { STRATA_RUNTIME: 'kata' } })]) {
+      try {
+        await assert.rejects(bad.start(), /unknown runtime "kata": use one of runc/);
+        assert.equal(existsSync(bad.paths.run), false, 'refused before anything was made');
+      } finally {
+        await bad.cleanup();
+      }
+    }
   });
 
   test('a second daemon on the same data root is refused', async () => {

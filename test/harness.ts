@@ -55,8 +55,12 @@ export class TestDaemon {
   /** The environment of the daemons it starts (a test may change it before a restart). */
   readonly env: Record<string, string>;
 
-  constructor(opts: { shareRoot?: string; env?: Record<string, string> } = {}) {
+  /** Options added to `strata daemon` (`--runtime X`…). */
+  readonly args: string[];
+
+  constructor(opts: { shareRoot?: string; env?: Record<string, string>; args?: string[] } = {}) {
     this.env = opts.env ?? {};
+    this.args = opts.args ?? [];
     this.root = opts.shareRoot ?? mkdtempSync(join('/tmp', 'strata-test-'));
     this.socket = opts.shareRoot ? `${mkdtempSync(join('/tmp', 'strata-test-sock-'))}/api.sock` : join(this.root, 'api.sock');
   }
@@ -66,7 +70,7 @@ export class TestDaemon {
   }
 
   async start(): Promise<void> {
-    const child = spawn(process.execPath, [STRATA, 'daemon', '--root', this.root, '--socket', this.socket], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
+    const child = spawn(process.execPath, [STRATA, 'daemon', '--root', this.root, '--socket', this.socket, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     child.stdout?.on('data', (d: Buffer) => { this.log += d.toString(); });
     child.stderr?.on('data', (d: Buffer) => { this.log += d.toString(); });
     this.daemon = child;

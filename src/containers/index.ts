@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, NotSupported } from '../errors/index.js';
 import type { Paths } from '../config/index.js';
 import { constants as osConstants } from 'node:os';
-import { buildSpec, isAlive, Runc, waitForExit, type IdMap, type InitDeath } from '../runtime/index.js';
+import { buildSpec, isAlive, waitForExit, type IdMap, type InitDeath, type OciRuntime } from '../runtime/index.js';
 import type { ContainerRecord, LastExit, Store } from '../state/index.js';
 import { Storage, type ContainerLayout, type TemplateLayers } from '../storage/index.js';
 import type { Templates } from '../templates/index.js';
@@ -140,7 +140,7 @@ export class Containers {
   /** Containers that rebooted themselves while no daemon watched: started by finishReboots. */
   private readonly reboots: string[] = [];
   readonly storage: Storage;
-  readonly runc: Runc;
+  readonly runc: OciRuntime;
   private readonly apps: AppAttachments;
   /** Inits of capture containers (instead of their template's). */
   private readonly scratchInit = new Map<string, string[]>();
@@ -149,7 +149,7 @@ export class Containers {
     private readonly paths: Paths,
     private readonly store: Store,
     private readonly templates: Templates,
-    runc: Runc,
+    runc: OciRuntime,
     private readonly host: HostServices,
   ) {
     this.storage = new Storage(paths.containers, paths.helpers.idmount);

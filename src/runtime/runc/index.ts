@@ -1,40 +1,43 @@
 /**
- * Drives the runc binary for one data root (its own --root state directory).
- * Knows OCI bundles and runc's verbs; knows nothing of templates or the database.
+ * The runc driver of the OciRuntime interface (../runtime.ts): drives the runc binary for one data
+ * root (its own --root state directory). Knows OCI bundles, runc's verbs and its error dialect
+ * (JSON log lines, "does not exist" on stderr); knows nothing of templates or the database.
  */
 import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { isAlive } from '../util/process.js';
+import { FailedPrecondition, ToolError } from '../../errors/index.js';
+import { run } from '../../util/exec.js';
+import { LOG_CAP } from '../monitor.js';
+import type { ExecOptions, OciRuntime, RuntimeCapabilities, RuntimeOptions, RuntimeState } from '../runtime.js';
+import type { OciSpec } from '../spec.js';
 
-export { isAlive };
-import { ToolError } from '../errors/index.js';
-import { run } from '../util/exec.js';
-import { LOG_CAP, Monitor } from './monitor.js';
-import type { OciSpec } from './spec.js';
+type RuntimeStatus = RuntimeState['status'];
 
-type RuntimeStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+/** runc 1.1: every cgroup layout; no CRIU on this kernel; idmapped mounts only from runc 1.2. */
+const CAPABILITIES: RuntimeCapabilities = {
+  cgroupLayouts: ['v1', 'hybrid', 'v2'],
+  checkpoint: false,
+  idmappedMounts: false,
+  consoleSocket: true,
+};
 
-export interface RuntimeState {
-  id: string;
-  status: RuntimeStatus;
-  pid: number;
-  bundle: string;
-}
+export class Runc implements OciRuntime {
+  readonly name = 'runc';
+  readonly capabilities = CAPABILITIES;
+  private readonly stateRoot: string;
+  private readonly monitor: RuntimeOptions['monitor'];
+  private readonly binary = 'runc';
 
-export interface ExecOptions {
-  tty: boolean;
-  user?: { uid: number; gid: number };
-  env: string[];
-  cwd?: string;
-  args: string[];
-}
+  constructor(opts: RuntimeOptions) {
+    this.stateRoot = opts.stateRoot;
+    this.monitor = opts.monitor;
+  }
 
-export class Runc {
-  constructor(
-    private readonly stateRoot: string,
-    private readonly monitor: Monitor,
-    private readonly binary = 'runc',
-  ) {}
+  async version(): Promise<string> {
+    const res = await run([this.binary, '--version'], { allowFailure: true }).catch(() => null);
+    if (!res || res.status !== 0) throw new FailedPrecondition('runc is not installed: run \'npm run quickstart\' or \'apt-get install runc\'');
+    return res.stdout.split('\n')[0].trim();
+  }
 
   private argv(...rest: string[]): string[] {
     return [this.binary, '--root', this.stateRoot, ...rest];
@@ -45,11 +48,6 @@ export class Runc {
     await fsp.writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2), { mode: 0o600 });
   }
 
-  /**
-   * Creates the container: namespaces and cgroups exist, the init waits to be started (so that
-   * its network can be set up first). Runs below the monitor, which becomes the init's parent;
-   * the console goes to `consoleLog`. Returns the init's host pid.
-   */
   async create(id: string, bundle: string, consoleLog: string): Promise<number> {
     const runcLog = join(bundle, 'runc.log');
     const pidFile = join(bundle, 'init.pid');
@@ -60,12 +58,13 @@ export class Runc {
     const argv = [this.binary, '--root', this.stateRoot, '--log', runcLog, '--log-format', 'json', 'create', '--bundle', bundle, '--pid-file', pidFile, '--console-socket', consoleSocket, id];
     const status = await this.monitor.run(argv, consoleLog, LOG_CAP, consoleSocket);
     if (status !== 0) {
+      // The monitor still listens on the console socket for a pty that will never come.
+      await this.monitor.closeConsole(consoleLog);
       throw new ToolError(argv, status, await lastRuncError(runcLog), `creating container ${id}`);
     }
     return Number((await fsp.readFile(pidFile, 'utf8')).trim());
   }
 
-  /** Lets a created container's init run. */
   async start(id: string): Promise<void> {
     await run(this.argv('start', id), { context: `starting container ${id}` });
   }
@@ -99,7 +98,6 @@ export class Runc {
     }
   }
 
-  /** The monitor lets go of a stopped container's console. */
   closeConsole(consoleLog: string): Promise<void> {
     return this.monitor.closeConsole(consoleLog);
   }
@@ -111,7 +109,6 @@ export class Runc {
     }
   }
 
-  /** The argv that runs a process inside a running container (run by whoever owns the terminal). */
   execArgv(id: string, opts: ExecOptions): string[] {
     const argv = this.argv('exec');
     if (opts.tty) argv.push('--tty');
@@ -141,16 +138,6 @@ async function lastRuncError(logFile: string): Promise<string> {
   return errors.map((e) => e.msg ?? '').join(' / ') || text.slice(-500);
 }
 
-
-export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  // Short polls first: a SIGKILLed init is gone within a millisecond or two.
-  for (let wait = 1; Date.now() < deadline; wait = Math.min(wait * 2, 25)) {
-    if (!(await isAlive(pid))) return true;
-    await new Promise((r) => setTimeout(r, wait));
-  }
-  return !(await isAlive(pid));
-}
 
 /** runc knows signals by name but not real-time ones (systemd halts on SIGRTMIN+3): those by number. */
 function runcSignal(signal: string): string {
