@@ -1,24 +1,16 @@
 // Integration: the daemon's life — kill -9 and restart with containers running,
 // reconciliation, two daemons side by side, concurrency.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { TestDaemon, zombies } from './harness.js';
+import { sleep, TestDaemon, useDaemon, zombies } from './harness.js';
 
 interface View { name: string; state: string; pid: number | null }
 
 describe('daemon', () => {
-  const d = new TestDaemon();
-  const other = new TestDaemon();
-  before(async () => {
-    await d.start();
-    await d.ok('template', 'build', 'bb', '--from', 'busybox');
-  });
-  after(async () => {
-    await d.cleanup();
-    await other.cleanup();
-  });
+  const d = useDaemon({ template: 'bb' });
+  const other = useDaemon({ start: false });
 
   test('containers keep running through kill -9 of the daemon, and a new daemon can stop them', async () => {
     await d.ok('create', 'k1', '--template', 'bb');
@@ -53,7 +45,7 @@ describe('daemon', () => {
     process.kill(pid, 'SIGKILL');
     for (let i = 0; i < 100; i++) {
       try { process.kill(pid, 0); } catch { break; }
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
     d.log = '';
     await d.start();
