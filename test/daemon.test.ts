@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { cgroupLayout } from '../src/runtime/index.js';
 import { sleep, TestDaemon, useDaemon, zombies } from './harness.js';
 
 interface View { name: string; state: string; pid: number | null }
@@ -61,11 +62,33 @@ describe('daemon', () => {
     assert.equal((await d.json<{ runtime: string }>('info')).runtime, 'runc');
     for (const bad of [new TestDaemon({ args: ['--runtime', 'kata'] }), new TestDaemon({ env: { STRATA_RUNTIME: 'kata' } })]) {
       try {
-        await assert.rejects(bad.start(), /unknown runtime "kata": use one of runc/);
+        await assert.rejects(bad.start(), /unknown runtime "kata": use one of runc, crun/);
         assert.equal(existsSync(bad.paths.run), false, 'refused before anything was made');
       } finally {
         await bad.cleanup();
       }
+    }
+  });
+
+  // crun declares a pure cgroup v2 host (crun 1.8 refuses the hybrid layout).
+  const layout = cgroupLayout();
+  test(`--runtime crun on this ${layout} host: ${layout === 'v2' ? 'runs a container' : 'refused at start, naming --runtime runc'}`, async () => {
+    const c = new TestDaemon({ args: ['--runtime', 'crun'] });
+    try {
+      if (layout === 'v2') {
+        await c.start();
+        assert.equal((await c.json<{ runtime: string }>('info')).runtime, 'crun');
+        await c.ok('template', 'build', 'bb', '--from', 'busybox');
+        await c.ok('create', 'c1', '--template', 'bb', '--no-net');
+        await c.ok('start', 'c1');
+        assert.equal((await c.ok('exec', 'c1', '--', 'hostname')).trim(), 'c1');
+        await c.ok('destroy', 'c1', '--force');
+      } else {
+        await assert.rejects(c.start(), /the runtime crun runs on cgroup v2 only, and this host has .*: start the daemon with --runtime runc \(or STRATA_RUNTIME=runc\)/);
+        assert.equal(existsSync(c.paths.run), false, 'refused before anything was made');
+      }
+    } finally {
+      await c.cleanup();
     }
   });
 

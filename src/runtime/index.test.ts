@@ -30,6 +30,17 @@ test('an unknown runtime is refused with the known ones listed', () => {
   assert.throws(() => openRuntime('toString', opts, 'v2'), InvalidArgument);
 });
 
+test('crun declares a pure cgroup v2 host: refused on a hybrid or v1 host, naming runc', () => {
+  assert.deepEqual(openRuntime('crun', opts, 'v2').capabilities.cgroupLayouts, ['v2']);
+  for (const layout of ['hybrid', 'v1'] as const) {
+    assert.throws(() => openRuntime('crun', opts, layout), (err: Error) => {
+      assert.ok(err instanceof FailedPrecondition);
+      assert.match(err.message, /^the runtime crun runs on cgroup v2 only, and this host has .*: start the daemon with --runtime runc \(or STRATA_RUNTIME=runc\)$/);
+      return true;
+    });
+  }
+});
+
 test('a runtime whose capabilities exclude the host\'s cgroup layout is refused, naming one that fits', () => {
   // runc as a runtime that declares a pure cgroup v2 host (as crun 1.8 needs).
   const v2only = (o: RuntimeOptions): OciRuntime => {

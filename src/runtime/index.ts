@@ -1,12 +1,13 @@
 /**
  * runtime: OCI spec building, the OCI runtimes by name and the monitor. Storage hands it a root
- * path; it hands back pids. A runtime is one folder (`runc/`) and one entry of RUNTIMES; the
+ * path; it hands back pids. A runtime is one folder (`runc/`, `crun/`) and one entry of RUNTIMES; the
  * daemon picks one by configuration (`strata daemon --runtime NAME`) with `openRuntime`.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FailedPrecondition, InvalidArgument } from '../errors/index.js';
-import { Runc } from './runc/index.js';
+import { crun } from './crun/index.js';
+import { runc } from './runc/index.js';
 import type { CgroupLayout, OciRuntime, RuntimeOptions } from './runtime.js';
 
 export { buildSpec, type IdMap } from './spec.js';
@@ -14,9 +15,7 @@ export { Monitor, type InitDeath } from './monitor.js';
 export { isAlive, waitForExit } from '../util/process.js';
 export type { CgroupLayout, OciRuntime, RuntimeOptions } from './runtime.js';
 
-export const RUNTIMES: Readonly<Record<string, (opts: RuntimeOptions) => OciRuntime>> = {
-  runc: (opts) => new Runc(opts),
-};
+export const RUNTIMES: Readonly<Record<string, (opts: RuntimeOptions) => OciRuntime>> = { runc, crun };
 
 export const DEFAULT_RUNTIME = 'runc';
 

@@ -8,7 +8,7 @@ export function register(program: Command): void {
     .option('--root <dir>', 'data root (default: $STRATA_ROOT or /var/lib/strata)')
     .option('--socket <path>', 'API socket (default: $STRATA_SOCKET or /run/strata/strata.sock)')
     .option('--storage-driver <name>', 'driver of new disks (--disk): loop-ext4 (default) or btrfs; $STRATA_STORAGE_DRIVER')
-    .option('--runtime <name>', 'OCI runtime that runs the containers: runc (default); $STRATA_RUNTIME')
+    .option('--runtime <name>', 'OCI runtime that runs the containers: runc (default) or crun (cgroup v2 hosts); $STRATA_RUNTIME')
     .option('--debug', 'show stack traces of errors')
     .action(async (_opts: unknown, cmd: Command) => {
       // --socket may also stand before the verb (`strata --socket X daemon`).
