@@ -47,6 +47,7 @@ export class OciCliRuntime implements OciRuntime {
     if (!res || res.status !== 0) throw new FailedPrecondition(`${this.name} is not installed: ${this.cli.install}`);
     return res.stdout.split('\n')[0].trim();
   }
+
   private argv(...rest: string[]): string[] {
     return [this.binary, '--root', this.stateRoot, ...rest];
   }
