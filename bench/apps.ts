@@ -45,21 +45,21 @@ async function attachBench(ctx: Context, d: TestDaemon, api: Client, many: numbe
   ctx.log(`attach: capturing a ${mib} MiB template`);
   await capture(d, 'big', installer(mib));
   const containers = join(d.root, 'containers');
-  const attach = (name: string): Promise<number> => time(() => api.call('POST', `/v1/containers/${name}/apps`, { template: 'big' }));
+  const attach = (name: string): Promise<number> => time(() => api.containers.attach(name, { template: 'big' }));
 
   // Stopped.
-  await parallel(many, 4, (i) => api.call('POST', '/v1/containers', { name: `s${i}`, template: 'bb', noNet: true }));
+  await parallel(many, 4, (i) => api.containers.create({ name: `s${i}`, template: 'bb', noNet: true }));
   let before = du(containers);
   const stopped: number[] = [];
   for (let i = 0; i < many; i++) stopped.push(await attach(`s${i}`));
   const stoppedGrowth = (du(containers) - before) / many;
   ctx.log(`attach: stopped ${fmt(summarize(stopped).median)} ms, +${fmt(stoppedGrowth / 1024)} KiB per container`);
-  await parallel(many, 4, (i) => api.call('DELETE', `/v1/containers/s${i}?force=true`));
+  await parallel(many, 4, (i) => api.containers.destroy(`s${i}`, true));
 
   // Running.
   await parallel(many, 4, async (i) => {
-    await api.call('POST', '/v1/containers', { name: `r${i}`, template: 'bb', noNet: true });
-    await api.call('POST', `/v1/containers/r${i}/start`);
+    await api.containers.create({ name: `r${i}`, template: 'bb', noNet: true });
+    await api.containers.start(`r${i}`);
   });
   before = du(containers);
   const running: number[] = [];
@@ -69,10 +69,10 @@ async function attachBench(ctx: Context, d: TestDaemon, api: Client, many: numbe
   }
   const runningGrowth = (du(containers) - before) / many;
   // The next start gives the copies back to the shared layer.
-  await parallel(many, 2, (i) => api.call('POST', `/v1/containers/r${i}/restart`, {}));
+  await parallel(many, 2, (i) => api.containers.restart(`r${i}`));
   const afterRestart = (du(containers) - before) / many;
   const works = (await d.ok('exec', 'r0', '--', '/opt/big/bin/big')).trim() === 'big';
-  await parallel(many, 4, (i) => api.call('DELETE', `/v1/containers/r${i}?force=true`));
+  await parallel(many, 4, (i) => api.containers.destroy(`r${i}`, true));
 
   const S = summarize(stopped);
   const R = summarize(running);
@@ -163,13 +163,13 @@ async function memoryBench(ctx: Context, d: TestDaemon, api: Client, many: numbe
   const launch = '/opt/prog/busybox sleep 100000 </dev/null >/dev/null 2>&1 &';
   const measure = async (prefix: string, apps: string[], prep: string): Promise<{ pids: number; pssKiB: number; fileKiB: number }> => {
     await parallel(many, 4, async (i) => {
-      await api.call('POST', '/v1/containers', { name: `${prefix}${i}`, template: 'bb', noNet: true, apps });
-      await api.call('POST', `/v1/containers/${prefix}${i}/start`);
+      await api.containers.create({ name: `${prefix}${i}`, template: 'bb', noNet: true, apps });
+      await api.containers.start(`${prefix}${i}`);
       await d.ok('exec', `${prefix}${i}`, '--', 'sh', '-c', `${prep}${launch}`);
     });
     await new Promise((r) => setTimeout(r, 1000));
     const r = pssOf(argv);
-    await parallel(many, 4, (i) => api.call('DELETE', `/v1/containers/${prefix}${i}?force=true`));
+    await parallel(many, 4, (i) => api.containers.destroy(`${prefix}${i}`, true));
     return r;
   };
   const shared = await measure('m', ['prog'], '');

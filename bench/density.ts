@@ -39,15 +39,15 @@ export async function densityBenchmarks(ctx: Context): Promise<BenchResult[]> {
     const t0 = performance.now();
     let done = 0;
     const starts = await parallel(n, WIDTH, async (i) => {
-      await api.call('POST', '/v1/containers', { name: `d${i}`, template: 'bb', nets: ['dens'], limits: LIMITS });
-      await api.call('POST', `/v1/containers/d${i}/start`);
+      await api.containers.create({ name: `d${i}`, template: 'bb', nets: ['dens'], limits: LIMITS });
+      await api.containers.start(`d${i}`);
       if (++done % Math.max(1, Math.floor(n / 10)) === 0) ctx.log(`density: ${done}/${n} running after ${fmt((performance.now() - t0) / 1000)} s`);
     });
     const totalS = (performance.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 2000));
     settleMemory();
     const memAfter = meminfo();
-    const running = (await api.call<Array<{ state: string }>>('GET', '/v1/containers')).filter((c) => c.state === 'running').length;
+    const running = (await api.containers.list()).filter((c) => c.state === 'running').length;
     const tenth = Math.max(1, Math.floor(n / 10));
     const first = summarize(starts.slice(0, tenth));
     const last = summarize(starts.slice(-tenth));
@@ -61,16 +61,16 @@ export async function densityBenchmarks(ctx: Context): Promise<BenchResult[]> {
     const statsApi: number[] = [];
     const statsCli: number[] = [];
     for (let i = 0; i < runs; i++) {
-      listApi.push(await time(() => api.call('GET', '/v1/containers')));
+      listApi.push(await time(() => api.containers.list()));
       listCli.push(cliTime(d.socket, ['list']));
-      statsApi.push(await time(() => api.call('GET', '/v1/stats')));
+      statsApi.push(await time(() => api.containers.allStats()));
       statsCli.push(cliTime(d.socket, ['stats']));
     }
     ctx.log(`at scale: list ${fmt(summarize(listApi).median)} ms (API), ${fmt(summarize(listCli).median)} ms (CLI)`);
 
     ctx.log(`density: destroying ${n} containers`);
     const d0 = performance.now();
-    await parallel(n, WIDTH, (i) => api.call('DELETE', `/v1/containers/d${i}?force=true`));
+    await parallel(n, WIDTH, (i) => api.containers.destroy(`d${i}`, true));
     const destroyS = (performance.now() - d0) / 1000;
     await d.ok('network', 'rm', 'dens');
     // Mounts, cgroups and runc state of this data root, and any link or table the run added.

@@ -88,8 +88,8 @@ export async function startBenchmarks(ctx: Context): Promise<BenchResult[]> {
         const steps: Array<[string, () => Promise<void>]> = [
           ['api', async () => {
             t.api.push(await time(async () => {
-              await api.call('POST', '/v1/containers', { name: `a${i}`, template: 'bb', limits: LIMITS });
-              await api.call('POST', `/v1/containers/a${i}/start`);
+              await api.containers.create({ name: `a${i}`, template: 'bb', limits: LIMITS });
+              await api.containers.start(`a${i}`);
             }));
           }],
           ['cli', async () => {
@@ -122,7 +122,7 @@ export async function startBenchmarks(ctx: Context): Promise<BenchResult[]> {
         // Stop and destroy, alternated the same way.
         const pid = Number(readFileSync(join(floorDir, `r${i}.pid`), 'utf8'));
         const stops: Array<() => Promise<void>> = [
-          async () => { down.strata.push(await time(() => api.call('DELETE', `/v1/containers/a${i}?force=true`))); },
+          async () => { down.strata.push(await time(() => api.containers.destroy(`a${i}`, true))); },
           async () => {
             const ms = await time(async () => {
               spawnSync('runc', ['--root', runcRoot, 'kill', `r${i}`, 'KILL']);

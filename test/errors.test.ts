@@ -1,7 +1,7 @@
 // Integration: every bad input gives one clear line, a non-zero status, and changes nothing.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, useDaemon } from './harness.js';
 
@@ -65,16 +65,19 @@ describe('bad input', () => {
     assert.match(r.stderr, /NotFound/);
   });
 
-  test('a create that fails half-way rolls back completely', async () => {
+  test('a create that fails half-way rolls back what it made, and only that', async () => {
     // Something (not ours) sits where the container's directory would go.
     const blocker = join(d.paths.containers, 'half');
     writeFileSync(blocker, 'in the way');
-    const r = await d.cli('create', 'half', '--template', 'bb');
-    assert.notEqual(r.status, 0);
-    const list = await d.json<Array<{ name: string }>>('list');
-    assert.ok(!list.some((c) => c.name === 'half'), 'no record left');
-    // The rollback removed what it made; the next create of that name works.
-    assert.equal(existsSync(blocker), false);
+    try {
+      // Refused with one line, and no record, address or template changed.
+      await refused(['create', 'half', '--template', 'bb'], 5, /something is already at .*\/half, where the files of container half go/);
+      // The rollback removed what it made, never what was there before it.
+      assert.equal(readFileSync(blocker, 'utf8'), 'in the way');
+    } finally {
+      rmSync(blocker, { force: true });
+    }
+    // Once it is moved away, the next create of that name works.
     await d.ok('create', 'half', '--template', 'bb');
     await d.ok('destroy', 'half');
   });

@@ -1,10 +1,82 @@
-/** The API client used by the CLI (and tests): HTTP over the daemon's unix socket. */
+/**
+ * The typed API client, used by the CLI (and tests): HTTP over the daemon's unix socket. One method
+ * per route, typed by the wire contract (types.ts, imported as types only: no schema code loads).
+ */
 import { request as httpRequest } from 'node:http';
 import { createConnection, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
 import { errorFromWire, Internal, Unavailable } from '../errors/index.js';
+import type {
+  Argv, AttachReport, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
+  ContainerStats, ContainerView, CreateContainerRequest, CreateNetworkRequest, DetachReport, Event, ExecRequest, ExportResult,
+  Info, NetworkView, PoolView, PortView, ProcessView, RemovedTemplate, TemplateDf, TemplateView, UpgradeReport, VerifyResult,
+} from './types.js';
+
+export type * from './types.js';
+
+type Progress = (line: string) => void;
+const seg = encodeURIComponent;
+const ct = (name: string, rest = ''): string => `/v1/containers/${seg(name)}${rest}`;
+const tpl = (name: string, rest = ''): string => `/v1/templates/${seg(name)}${rest}`;
 
 export class Client {
   constructor(readonly socket: string) {}
+
+  readonly info = (): Promise<Info> => this.call('GET', '/v1/info');
+  readonly events = (): Promise<Event[]> => this.call('GET', '/v1/events');
+
+  readonly templates = {
+    list: (): Promise<TemplateView[]> => this.call('GET', '/v1/templates'),
+    inspect: (name: string): Promise<TemplateView> => this.call('GET', tpl(name)),
+    remove: (name: string, version?: number): Promise<RemovedTemplate> => this.call('DELETE', `${tpl(name)}${version ? `?version=${version}` : ''}`),
+    build: (req: BuildTemplateRequest, progress: Progress): Promise<TemplateView> => this.stream('POST', '/v1/templates', req, progress),
+    /** Captures a new version of application template `name`; interactive: answers the session to enter. */
+    capture: <R extends CaptureResult | CaptureSession = CaptureResult>(name: string, req: CaptureBody, progress: Progress): Promise<R> =>
+      this.stream('POST', tpl(name, '/captures'), req, progress),
+    finishCapture: (name: string, session: string, progress: Progress): Promise<CaptureResult> =>
+      this.stream('POST', tpl(name, `/captures/${seg(session)}/finish`), undefined, progress),
+    abortCapture: (name: string, session: string): Promise<{ aborted: string }> => this.call('DELETE', tpl(name, `/captures/${seg(session)}`)),
+    export: (name: string, file: string, version: number | undefined, progress: Progress): Promise<ExportResult> =>
+      this.stream('POST', tpl(name, '/exports'), { file, version }, progress),
+    import: (file: string, name: string | undefined, progress: Progress): Promise<TemplateView> => this.stream('POST', '/v1/template-imports', { file, name }, progress),
+    usage: (): Promise<TemplateDf> => this.call('GET', '/v1/template-usage'),
+    verify: (progress: Progress): Promise<VerifyResult> => this.stream('POST', '/v1/store/verifications', undefined, progress),
+  };
+
+  readonly containers = {
+    list: (): Promise<ContainerView[]> => this.call('GET', '/v1/containers'),
+    listBrief: (): Promise<BriefView[]> => this.call('GET', '/v1/containers?brief=true'),
+    inspect: (name: string): Promise<ContainerView> => this.call('GET', ct(name)),
+    create: (req: CreateContainerRequest): Promise<ContainerView> => this.call('POST', '/v1/containers', req),
+    start: (name: string): Promise<ContainerView> => this.call('POST', ct(name, '/start')),
+    stop: (name: string, timeout?: number): Promise<ContainerView> => this.call('POST', ct(name, '/stop'), { timeout }),
+    restart: (name: string, timeout?: number): Promise<ContainerView> => this.call('POST', ct(name, '/restart'), { timeout }),
+    destroy: (name: string, force = false): Promise<{ destroyed: string }> => this.call('DELETE', `${ct(name)}${force ? '?force=true' : ''}`),
+    attach: (name: string, req: AttachRequest): Promise<AttachReport> => this.call('POST', ct(name, '/apps'), req),
+    detach: (name: string, template: string): Promise<DetachReport> => this.call('DELETE', ct(name, `/apps/${seg(template)}`)),
+    upgrade: (name: string, template: string, force = false): Promise<UpgradeReport> => this.call('POST', ct(name, `/apps/${seg(template)}/upgrade`), { force }),
+    execPlan: (name: string, req: ExecRequest): Promise<Argv> => this.call('POST', ct(name, '/exec'), req),
+    enterPlan: (name: string): Promise<Argv> => this.call('POST', ct(name, '/enter')),
+    consolePlan: (name: string): Promise<ConsolePlan> => this.call('POST', ct(name, '/console')),
+    setLimits: (name: string, limits: Record<string, string | number>): Promise<ContainerView> => this.call('PATCH', ct(name, '/limits'), { limits }),
+    stats: (name: string): Promise<ContainerStats> => this.call('GET', ct(name, '/stats')),
+    allStats: (): Promise<ContainerStats[]> => this.call('GET', '/v1/stats'),
+    processes: (name?: string): Promise<ProcessView[]> => this.call('GET', `/v1/processes${name ? `?container=${seg(name)}` : ''}`),
+    logs: (name: string): Promise<string> => this.call('GET', ct(name, '/logs')),
+    followLogs: (name: string, out: NodeJS.WritableStream): Promise<void> => this.pipe(ct(name, '/logs?follow=true'), out),
+    ports: (name: string): Promise<PortView[]> => this.call('GET', ct(name, '/ports')),
+    publish: (name: string, spec: string): Promise<PortView> => this.call('POST', ct(name, '/ports'), { spec }),
+    unpublish: (name: string, spec: string): Promise<{ removed: string }> => this.call('DELETE', ct(name, `/ports/${seg(spec)}`)),
+  };
+
+  readonly pool = (): Promise<PoolView> => this.call('GET', '/v1/pool');
+
+  readonly networks = {
+    list: (): Promise<NetworkView[]> => this.call('GET', '/v1/networks'),
+    inspect: (name: string): Promise<NetworkView> => this.call('GET', `/v1/networks/${seg(name)}`),
+    create: (req: CreateNetworkRequest): Promise<NetworkView> => this.call('POST', '/v1/networks', req),
+    remove: (name: string): Promise<{ removed: string }> => this.call('DELETE', `/v1/networks/${seg(name)}`),
+  };
 
   private open(method: string, path: string, body?: unknown): Promise<import('node:http').IncomingMessage> {
     return new Promise((resolve, reject) => {
@@ -29,6 +101,7 @@ export class Client {
     return text;
   }
 
+  /** Any route, untyped (tests of the HTTP layer itself); the CLI uses the typed methods above. */
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.open(method, path, body);
     const text = await Client.text(res);
@@ -49,20 +122,14 @@ export class Client {
       const parsed = JSON.parse(text) as { code: string; message: string };
       throw errorFromWire(parsed.code, parsed.message);
     }
-    let pending = '';
     let result: T | undefined;
     let failure: Error | undefined;
-    res.setEncoding('utf8');
-    for await (const chunk of res) {
-      pending += chunk as string;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines.filter(Boolean)) {
-        const msg = JSON.parse(line) as { progress?: string; result?: T; error?: { code: string; message: string } };
-        if (msg.progress !== undefined) onProgress(msg.progress);
-        if (msg.result !== undefined) result = msg.result;
-        if (msg.error) failure = errorFromWire(msg.error.code, msg.error.message);
-      }
+    for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
+      if (!line) continue;
+      const msg = JSON.parse(line) as { progress?: string; result?: T; error?: { code: string; message: string } };
+      if (msg.progress !== undefined) onProgress(msg.progress);
+      if (msg.result !== undefined) result = msg.result;
+      if (msg.error) failure = errorFromWire(msg.error.code, msg.error.message);
     }
     if (failure) throw failure;
     if (result === undefined) throw errorFromWire('internal', 'the daemon ended the stream without a result');

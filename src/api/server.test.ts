@@ -4,6 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cancelled, FailedPrecondition, NotFound, PermissionDenied } from '../errors/index.js';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { apiReference } from './reference.js';
 import { buildServer, type Services } from './server.js';
 
 /** Services whose every call fails the test unless the test gave it. */
@@ -18,7 +22,7 @@ function services(given: Record<string, Record<string, unknown>>, log: string[] 
 }
 
 test('a create body the schema refuses is 400 invalid_argument naming the problem; nothing is called', async () => {
-  const app = buildServer(services({}));
+  const app = await buildServer(services({}));
   for (const payload of [{ name: 'a' }, { name: 'a', template: 'bb', color: 'red' }, { name: 'a', template: 'bb', limits: 'big' }]) {
     const r = await app.inject({ method: 'POST', url: '/v1/containers', payload });
     assert.equal(r.statusCode, 400, JSON.stringify(payload));
@@ -27,14 +31,14 @@ test('a create body the schema refuses is 400 invalid_argument naming the proble
     assert.match(body.message, /^invalid request: body/);
   }
   const capture = await app.inject({ method: 'POST', url: '/v1/templates-capture', payload: { name: 'x', bases: ['deb'], commands: ['true'] } });
-  assert.match(capture.json<{ message: string }>().message, /additional properties/, 'a misspelt field is refused, not dropped');
+  assert.match(capture.json<{ message: string }>().message, /body has an unknown field 'commands'/, 'a misspelt field is refused by name, not dropped');
   assert.equal(capture.statusCode, 400);
   await app.close();
 });
 
 test('typed errors become their HTTP status and {code, message}; an internal one is logged with its stack', async () => {
   const log: string[] = [];
-  const app = buildServer(services({
+  const app = await buildServer(services({
     containers: {
       inspect: (name: string) => {
         if (name === 'ghost') throw new NotFound('container ghost does not exist: see \'strata list\'');
@@ -56,7 +60,7 @@ test('typed errors become their HTTP status and {code, message}; an internal one
 });
 
 test('a streamed build answers 200 with NDJSON: progress lines, then the error as the last line', async () => {
-  const app = buildServer(services({
+  const app = await buildServer(services({
     templates: {
       check: async () => undefined,
       build: async (_name: string, _from: string, progress: (m: string) => void) => {
@@ -77,9 +81,68 @@ test('a streamed build answers 200 with NDJSON: progress lines, then the error a
 });
 
 test('a check that fails before streaming is a plain error status, not a stream', async () => {
-  const app = buildServer(services({ templates: { check: async () => { throw new FailedPrecondition('template deb exists'); } } }));
+  const app = await buildServer(services({ templates: { check: async () => { throw new FailedPrecondition('template deb exists'); } } }));
   const r = await app.inject({ method: 'POST', url: '/v1/templates', payload: { name: 'deb', from: 'busybox' } });
   assert.equal(r.statusCode, 412);
   assert.deepEqual(r.json(), { code: 'failed_precondition', message: 'template deb exists' });
+  await app.close();
+});
+
+test('a capture by its resource path takes the name from the path; the older path still works the same', async () => {
+  const runs: Array<{ name: string; bases: string[] }> = [];
+  const app = await buildServer(services({
+    captures: {
+      check: () => undefined,
+      run: async (req: { name: string; bases: string[] }, progress: (m: string) => void) => { runs.push(req); progress('installing'); return { template: req.name, version: 1 }; },
+    },
+  }));
+  const fresh = await app.inject({ method: 'POST', url: '/v1/templates/web/captures', payload: { bases: ['deb'], command: ['true'] } });
+  const older = await app.inject({ method: 'POST', url: '/v1/templates-capture', payload: { name: 'web', bases: ['deb'], command: ['true'] } });
+  for (const r of [fresh, older]) assert.deepEqual(r.body.trim().split('\n').map((l) => JSON.parse(l) as unknown), [{ progress: 'installing' }, { result: { template: 'web', version: 1 } }]);
+  assert.deepEqual(runs.map((r) => [r.name, r.bases]), [['web', ['deb']], ['web', ['deb']]]);
+  const named = await app.inject({ method: 'POST', url: '/v1/templates/web/captures', payload: { name: 'other', bases: ['deb'] } });
+  assert.equal(named.statusCode, 400, 'the name is the path\'s, not a body field');
+  await app.close();
+});
+
+test('answers keep fields their schema does not name, and nulls stay null', async () => {
+  const view = {
+    name: 'a', state: 'stopped', pid: null, template: 'bb', hostname: 'a', privileged: false, autostart: false, rootfs: '/r', privateArea: '/p',
+    consoleLog: '/c', idMap: null, limits: { memory: null, cpus: 1.5 }, adapters: [], ports: [], apps: [], netIn: null, netOut: null,
+    createdAt: 'now', startedAt: null, stoppedAt: null, lastExit: null, futureField: { nested: [1, 2] },
+  };
+  const app = await buildServer(services({ containers: { inspect: () => view } }));
+  const r = await app.inject({ method: 'GET', url: '/v1/containers/a' });
+  assert.equal(r.statusCode, 200);
+  assert.deepEqual(r.json(), view);
+  await app.close();
+});
+
+test('the OpenAPI document names resources, marks the older paths deprecated and gives every operation a summary and its error answer', async () => {
+  const app = await buildServer(services({}));
+  const r = await app.inject({ method: 'GET', url: '/v1/openapi.json' });
+  assert.equal(r.statusCode, 200);
+  const doc = r.json<{ openapi: string; paths: Record<string, Record<string, { summary?: string; deprecated?: boolean; responses: Record<string, unknown> }>> }>();
+  assert.match(doc.openapi, /^3\./);
+  for (const path of ['/v1/templates/{name}/captures', '/v1/templates/{name}/captures/{session}/finish', '/v1/templates/{name}/exports', '/v1/template-imports', '/v1/template-usage', '/v1/containers/{name}/apps/{template}']) {
+    assert.ok(doc.paths[path], `${path} is in the document`);
+  }
+  for (const path of ['/v1/templates-capture', '/v1/templates-df', '/v1/templates-import', '/v1/templates-verify']) {
+    assert.equal(doc.paths[path].post?.deprecated ?? doc.paths[path].get?.deprecated, true, `${path} is deprecated`);
+  }
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      assert.ok(op.summary || op.deprecated, `${method} ${path} has a summary`);
+      assert.ok(op.responses['4XX'] ?? op.responses['4xx'], `${method} ${path} declares its error answer`);
+    }
+  }
+  await app.close();
+});
+
+test('docs/api.md is the reference rendered from the routes (node scripts/api-doc.mjs rewrites it)', async () => {
+  const app = await buildServer(services({}));
+  await app.ready();
+  const docs = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'api.md');
+  assert.equal(readFileSync(docs, 'utf8'), apiReference(app.swagger() as Parameters<typeof apiReference>[0]), 'docs/api.md is out of step: run npm run build && node scripts/api-doc.mjs');
   await app.close();
 });

@@ -3,6 +3,8 @@ import { Command } from 'commander';
 import { Client } from '../api/client.js';
 import { resolveSocket } from '../config/index.js';
 
+export { humanBytes } from '../model/units.js';
+
 interface GlobalOptions {
   socket?: string;
   debug?: boolean;
@@ -39,14 +41,6 @@ export function printFields(obj: Record<string, unknown>): void {
     const text = v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v);
     process.stdout.write(`${`${k}:`.padEnd(width + 2)}${text}\n`);
   }
-}
-
-export function humanBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
 export function since(iso: string | null): string {

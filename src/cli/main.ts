@@ -30,8 +30,7 @@ export async function main(argv: string[]): Promise<void> {
     .exitOverride()
     .showSuggestionAfterError();
   daemon(program);
-  template(program);
-  apps(program);
+  apps(program, template(program));
   lifecycle(program);
   exec(program);
   resources(program);

@@ -25,6 +25,7 @@ import { diffUpper, type ChangeSet } from '../templates/capture/index.js';
 import type { BaseRef, Made } from '../templates/pack/index.js';
 import { validateName } from '../util/names.js';
 import { run } from '../util/exec.js';
+import { MiB } from '../model/units.js';
 import type { Containers } from './index.js';
 
 export interface CaptureRequest {
@@ -211,7 +212,7 @@ export class Captures {
     progress(`storing ${changes.added.length + changes.modified.length + changes.metadata.length} changed paths`);
     const { version, summary } = await this.templates.apps.commitCapture(req.name, changes, view.privateArea, view.idMap?.hostBase ?? 0, bases, made, progress);
     const seconds = (Date.now() - started) / 1000;
-    progress(`captured ${req.name} version ${version.version}: ${summary.files} files, ${(summary.bytes / 1048576).toFixed(1)} MiB, ${summary.deletions} deletions, ${summary.keys} database keys, in ${seconds.toFixed(1)} s`);
+    progress(`captured ${req.name} version ${version.version}: ${summary.files} files, ${(summary.bytes / MiB).toFixed(1)} MiB, ${summary.deletions} deletions, ${summary.keys} database keys, in ${seconds.toFixed(1)} s`);
     for (const s of summary.skipped.slice(0, 20)) progress(`left out ${s}`);
     return { template: req.name, version: version.version, digest: version.digest, summary, seconds };
   }

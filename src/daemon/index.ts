@@ -119,7 +119,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     if (started.length) log(`autostarted: ${started.join(', ')}`);
   }
 
-  const app = buildServer({
+  const app = await buildServer({
     containers, captures: new Captures(containers, templates), templates, store, networks, log,
     info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent, storageDriver: pool.driver.name, runtime: runtime.name },
   });

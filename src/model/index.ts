@@ -1,6 +1,6 @@
 /**
- * Plain data that every layer shares (no behaviour, no imports of Strata): a container's id
- * range, a block device's numbers. Leaves (runtime, storage, resources, network) import these
+ * Plain data that every layer shares (no I/O; nothing of Strata but its errors): a container's id
+ * range, a block device's numbers, and sizes (units.ts). Leaves (runtime, storage, resources, network) import these
  * instead of importing each other.
  */
 

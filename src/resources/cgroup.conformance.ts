@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FailedPrecondition } from '../errors/index.js';
 import type { CgroupDriver } from './cgroup.js';
-import { MiB, type IoDevice, type Limits } from './limits.js';
+import { MiB } from '../model/units.js';
+import type { IoDevice, Limits } from './limits.js';
 
 /** The limits of the cgroup as its files say, in Strata's units. */
 export interface Observed {

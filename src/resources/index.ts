@@ -7,9 +7,11 @@
  */
 export {
   type Limits, type HostCapacity, type IoDevice,
-  formatSize, parseLimits, mergeLimits, describeLimits,
+  parseLimits, mergeLimits, describeLimits,
   hostCapacity, toOciResources,
 } from './limits.js';
+/** Kept here for the orchestrator's messages; sizes live in model/units. */
+export { formatSize } from '../model/units.js';
 export { type CgroupDriver, type CgroupUsage } from './cgroup.js';
 export { detectCgroupDriver } from './drivers.js';
 export { ioDeviceOf } from './device.js';

@@ -3,9 +3,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgument, FailedPrecondition } from '../errors/index.js';
+import { GiB, KiB, MiB, parseSize, TiB } from '../model/units.js';
 import {
-  describeLimits, formatCpuList, GiB, hostCapacity, KiB, mergeLimits, MiB, parseCpuList, parseLimits, parseSize,
-  runcV2SharesToWeight, sharesToWeight, TiB, toOciResources, weightToRuncV2Shares, weightToShares, type HostCapacity,
+  describeLimits, formatCpuList, hostCapacity, mergeLimits, parseCpuList, parseLimits,
+  runcV2SharesToWeight, sharesToWeight, toOciResources, weightToRuncV2Shares, weightToShares, type HostCapacity,
 } from './limits.js';
 
 const host: HostCapacity = { cpus: 4, memoryBytes: 8 * GiB, cpusetAvailable: [0, 1, 2, 3], swapAccounting: true };

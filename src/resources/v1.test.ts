@@ -13,7 +13,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FailedPrecondition, InvalidArgument } from '../errors/index.js';
 import { cgroupConformance, type Observed } from './cgroup.conformance.js';
 import { detectCgroupDriver } from './drivers.js';
-import { formatCpuList, MiB, parseCpuList, sharesToWeight, type IoDevice } from './limits.js';
+import { MiB } from '../model/units.js';
+import { formatCpuList, parseCpuList, sharesToWeight, type IoDevice } from './limits.js';
 import { CgroupV1 } from './v1.js';
 import { decodeDev, ioDeviceOf } from './device.js';
 

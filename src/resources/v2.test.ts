@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { FailedPrecondition } from '../errors/index.js';
 import { cgroupConformance, type Observed } from './cgroup.conformance.js';
 import { detectCgroupDriver } from './drivers.js';
-import { MiB } from './limits.js';
+import { MiB } from '../model/units.js';
 import { CgroupV2 } from './v2.js';
 
 const PATH = 'strata-ab12cd34ef/web1';

@@ -8,12 +8,12 @@
  * recorded for it, so that changing the default strands nothing.
  */
 import { promises as fsp } from 'node:fs';
-import { InvalidArgument } from '../errors/index.js';
+import { FailedPrecondition, InvalidArgument } from '../errors/index.js';
+import { GiB, MiB } from '../model/units.js';
 import { DEFAULT_VOLUME_DRIVER, VOLUME_DRIVERS, type DriverCapabilities, type VolumeDriver } from './volumes/index.js';
+import type { VolumeUsage } from './volumes/driver.js';
 
-export type { VolumeDriver } from './volumes/index.js';
 
-const MiB = 1 << 20;
 
 /** The minimum size of a disk-limited private area (ext4 metadata needs room). */
 const MIN_DISK = 16 * MiB;
@@ -36,6 +36,13 @@ export interface PoolView {
   hostFreeBytes: number;
 }
 
+/** A volume as its callers name it: the driver recorded for it, its name, and where its files appear. */
+export interface VolumeRef {
+  driver: string;
+  volume: string;
+  mountpoint: string;
+}
+
 export class Pool {
   /** The driver of new volumes. */
   readonly driver: VolumeDriver;
@@ -46,7 +53,7 @@ export class Pool {
   }
 
   /** The driver called `name`, as recorded for a volume. */
-  driverNamed(name: string): VolumeDriver {
+  private driverNamed(name: string): VolumeDriver {
     const known = this.drivers.get(name);
     if (known) return known;
     const make = VOLUME_DRIVERS[name];
@@ -54,6 +61,59 @@ export class Pool {
     const driver = make(this.path);
     this.drivers.set(name, driver);
     return driver;
+  }
+
+  /** The name of the driver of new volumes, to record with each. */
+  get defaultDriver(): string {
+    return this.driver.name;
+  }
+
+  // The volume operations: callers name the volume (VolumeRef); the pool picks its driver.
+
+  create(ref: VolumeRef, sizeBytes: number): Promise<void> {
+    return this.driverNamed(ref.driver).create(ref.volume, sizeBytes);
+  }
+
+  activate(ref: VolumeRef): Promise<void> {
+    return this.driverNamed(ref.driver).activate(ref.volume, ref.mountpoint);
+  }
+
+  deactivate(ref: VolumeRef): Promise<void> {
+    return this.driverNamed(ref.driver).deactivate(ref.mountpoint);
+  }
+
+  usage(ref: VolumeRef): Promise<VolumeUsage | null> {
+    return this.driverNamed(ref.driver).usage(ref.volume, ref.mountpoint);
+  }
+
+  /** The block device (major:minor) that holds the volume's data, for I/O limits. */
+  device(ref: Pick<VolumeRef, 'driver' | 'volume'>): Promise<{ major: number; minor: number } | null> {
+    return this.driverNamed(ref.driver).device(ref.volume);
+  }
+
+  remove(ref: Pick<VolumeRef, 'driver' | 'volume'>): Promise<void> {
+    return this.driverNamed(ref.driver).remove(ref.volume);
+  }
+
+  /**
+   * Resizes a volume. One in use (its container runs) is resized online, which its driver's
+   * capabilities must allow (and the driver refuses what it cannot do live, e.g. an ext4 shrink);
+   * one not in use is unmounted, resized and mounted again.
+   */
+  async resize(ref: VolumeRef, sizeBytes: number, opts: { inUse: boolean }): Promise<void> {
+    const driver = this.driverNamed(ref.driver);
+    if (opts.inUse) {
+      if (!driver.capabilities.growOnline && !driver.capabilities.shrinkOnline) {
+        throw new FailedPrecondition(`the disk of ${ref.volume} (${driver.name}) cannot be resized while it is in use: stop the container first`);
+      }
+      return driver.resize(ref.volume, ref.mountpoint, sizeBytes);
+    }
+    await driver.deactivate(ref.mountpoint);
+    try {
+      await driver.resize(ref.volume, ref.mountpoint, sizeBytes);
+    } finally {
+      await driver.activate(ref.volume, ref.mountpoint);
+    }
   }
 
   /** Every volume of every driver: [driver name, volume]. */
@@ -68,7 +128,7 @@ export class Pool {
     if (sizeBytes < MIN_DISK) throw new InvalidArgument(`disk limit ${sizeBytes} bytes is too small: use 16M or more`);
     await fsp.mkdir(this.path, { recursive: true, mode: 0o700 });
     const s = await fsp.statfs(this.path);
-    if (sizeBytes > s.blocks * s.bsize) throw new InvalidArgument(`disk limit of ${(sizeBytes / 2 ** 30).toFixed(1)} GiB is larger than the file system holding the pool (${((s.blocks * s.bsize) / 2 ** 30).toFixed(1)} GiB): choose a smaller --disk`);
+    if (sizeBytes > s.blocks * s.bsize) throw new InvalidArgument(`disk limit of ${(sizeBytes / GiB).toFixed(1)} GiB is larger than the file system holding the pool (${((s.blocks * s.bsize) / GiB).toFixed(1)} GiB): choose a smaller --disk`);
   }
 
   async view(mounts: (volume: string) => string): Promise<PoolView> {

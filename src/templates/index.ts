@@ -20,6 +20,7 @@ import { run } from '../util/exec.js';
 import { buildInto, parseSource, type Progress, type TemplateSource } from './builders.js';
 import { countProgress, describeTree, exportTemplate, importTemplate, readTemplateFile, type ManifestBase } from './pack/index.js';
 import { AppTemplates, checkAppManifest, type AppVersion } from './app/index.js';
+import { MiB } from '../model/units.js';
 
 export { type Progress, type TemplateSource } from './builders.js';
 
@@ -35,6 +36,9 @@ export interface TemplateView extends TemplateRecord {
   versions?: Array<{ version: number; digest: string; sizeBytes: number; files: number; createdAt: string; bases: string[]; usedBy: string[] }>;
 }
 
+/** Progress text keeps whole MiB with one decimal, whatever the size. */
+const mib = (n: number): string => `${(n / MiB).toFixed(1)} MiB`;
+
 export interface TemplateDf {
   templates: Array<{ name: string; files: number; logicalBytes: number }>;
   /** Sum of every template's file sizes, as if each had its own copy. */
@@ -44,7 +48,6 @@ export interface TemplateDf {
   objects: number;
 }
 
-const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
 
 export class Templates {
   private building = new Set<string>();

@@ -1,13 +1,11 @@
 import type { Command } from 'commander';
 import { promises as fsp } from 'node:fs';
-import type { AttachReport } from '../../containers/apps.js';
-import type { CaptureResult, CaptureSession } from '../../containers/capture.js';
+import type { CaptureResult, CaptureSession } from '../../api/client.js';
 import { InvalidArgument } from '../../errors/index.js';
 import { clientOf, humanBytes, printJson, progressPrinter, verb } from '../context.js';
 import { runWithTerminal } from './exec.js';
 
 const repeat = (v: string, prev: string[]): string[] => [...prev, v];
-const ct = (name: string, rest = ''): string => `/v1/containers/${encodeURIComponent(name)}${rest}`;
 
 function versionOf(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -20,8 +18,8 @@ function printCapture(r: CaptureResult): void {
     + `${r.summary.deletions} deletions, ${r.summary.keys} database keys, captured in ${r.seconds.toFixed(1)} s\n`);
 }
 
-export function register(program: Command): void {
-  const template = program.commands.find((c) => c.name() === 'template')!;
+/** `template capture`, `template upgrade` (under the `template` command given), `attach` and `detach`. */
+export function register(program: Command, template: Command): void {
 
   verb(template, 'capture', 'run an installer in a throw-away container and keep what it changed as an application template')
     .argument('<name>')
@@ -35,23 +33,23 @@ export function register(program: Command): void {
     .action(async (name: string, command: string[], opts: { base: string[]; net: string[]; exclude: string[]; script?: string; interactive?: boolean; json?: boolean }, cmd: Command) => {
       const client = clientOf(cmd);
       const body = {
-        name, bases: opts.base, excludes: opts.exclude, ...(opts.net.length ? { nets: opts.net } : {}),
+        bases: opts.base, excludes: opts.exclude, ...(opts.net.length ? { nets: opts.net } : {}),
         ...(command.length ? { command } : {}), ...(opts.interactive ? { interactive: true } : {}),
         ...(opts.script !== undefined ? { script: await fsp.readFile(opts.script, 'utf8').catch((err: Error) => { throw new InvalidArgument(`cannot read the script ${opts.script}: ${err.message}`); }) } : {}),
       };
       let result: CaptureResult;
       if (opts.interactive) {
-        const s = await client.stream<CaptureSession>('POST', '/v1/templates-capture', body, progressPrinter());
+        const s = await client.templates.capture<CaptureSession>(name, body, progressPrinter());
         process.stderr.write(`a shell in ${s.container}: install what the template should hold, then exit the shell to capture it (exit 1… or 'kill -9 $$' to abandon)\n`);
-        const { argv } = await client.call<{ argv: string[] }>('POST', ct(s.container, '/enter'));
+        const { argv } = await client.containers.enterPlan(s.container);
         const status = await runWithTerminal(argv);
         if (status !== 0) {
-          await client.call('DELETE', `/v1/templates-capture/${encodeURIComponent(s.session)}`);
+          await client.templates.abortCapture(name, s.session);
           throw new InvalidArgument(`the shell exited with status ${status}: capture abandoned, nothing was kept (exit with status 0 to capture)`);
         }
-        result = await client.stream<CaptureResult>('POST', `/v1/templates-capture/${encodeURIComponent(s.session)}/finish`, undefined, progressPrinter());
+        result = await client.templates.finishCapture(name, s.session, progressPrinter());
       } else {
-        result = await client.stream<CaptureResult>('POST', '/v1/templates-capture', body, progressPrinter());
+        result = await client.templates.capture(name, body, progressPrinter());
       }
       if (opts.json) return printJson(result);
       printCapture(result);
@@ -62,7 +60,7 @@ export function register(program: Command): void {
     .argument('<template>')
     .option('--force', 'even when the new version was captured on other bases')
     .action(async (container: string, name: string, opts: { force?: boolean }, cmd: Command) => {
-      const r = await clientOf(cmd).call<{ from: number; to: number; conflicts: string[]; remaps: string[] }>('POST', ct(container, `/apps/${encodeURIComponent(name)}/upgrade`), { force: !!opts.force });
+      const r = await clientOf(cmd).containers.upgrade(container, name, !!opts.force);
       process.stdout.write(`${container}: ${name} version ${r.from} → ${r.to}\n`);
       for (const line of [...r.conflicts, ...r.remaps]) process.stdout.write(`  ${line}\n`);
     });
@@ -74,7 +72,7 @@ export function register(program: Command): void {
     .option('--version <n>', 'a version other than the newest')
     .option('--json', 'print JSON')
     .action(async (container: string, name: string, opts: { force?: boolean; version?: string; json?: boolean }, cmd: Command) => {
-      const r = await clientOf(cmd).call<AttachReport>('POST', ct(container, '/apps'), { template: name, force: !!opts.force, version: versionOf(opts.version) });
+      const r = await clientOf(cmd).containers.attach(container, { template: name, force: !!opts.force, version: versionOf(opts.version) });
       if (opts.json) return printJson(r);
       process.stdout.write(`${name} version ${r.version} attached to ${container} at position ${r.position}${r.live ? `, ${r.filesCopied} files (${humanBytes(r.bytesCopied)}) copied in until its next start` : ''} in ${r.milliseconds} ms\n`);
       for (const line of [...r.warnings, ...r.conflicts, ...r.remaps]) process.stdout.write(`  ${line}\n`);
@@ -85,7 +83,7 @@ export function register(program: Command): void {
     .argument('<container>')
     .argument('<template>')
     .action(async (container: string, name: string, _opts: unknown, cmd: Command) => {
-      const r = await clientOf(cmd).call<{ conflicts: string[] }>('DELETE', ct(container, `/apps/${encodeURIComponent(name)}`));
+      const r = await clientOf(cmd).containers.detach(container, name);
       process.stdout.write(`${name} detached from ${container}\n`);
       for (const line of r.conflicts) process.stdout.write(`  ${line}\n`);
     });

@@ -75,7 +75,7 @@ export function register(program: Command): void {
     .option('--env <KEY=VALUE>', 'environment variable (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--cwd <dir>', 'working directory inside')
     .action(async (name: string, command: string[], opts: { tty?: boolean; user?: string; env: string[]; cwd?: string }, cmd: Command) => {
-      const { argv } = await clientOf(cmd).call<{ argv: string[] }>('POST', `/v1/containers/${encodeURIComponent(name)}/exec`, {
+      const { argv } = await clientOf(cmd).containers.execPlan(name, {
         tty: !!opts.tty, user: opts.user, env: opts.env, cwd: opts.cwd, args: command,
       });
       await runHere(argv, name);
@@ -84,14 +84,14 @@ export function register(program: Command): void {
   verb(program, 'console', 'attach to a running container\'s console (Ctrl-a q detaches)')
     .argument('<name>')
     .action(async (name: string, _o: unknown, cmd: Command) => {
-      const plan = await clientOf(cmd).call<{ monitorSocket: string; consoleLog: string }>('POST', `/v1/containers/${encodeURIComponent(name)}/console`);
+      const plan = await clientOf(cmd).containers.consolePlan(name);
       process.exit(await attachConsole(name, plan));
     });
 
   verb(program, 'enter', 'open an interactive login shell inside a running container')
     .argument('<name>')
     .action(async (name: string, _o: unknown, cmd: Command) => {
-      const { argv } = await clientOf(cmd).call<{ argv: string[] }>('POST', `/v1/containers/${encodeURIComponent(name)}/enter`);
+      const { argv } = await clientOf(cmd).containers.enterPlan(name);
       await runHere(argv);
     });
 }

@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
-import type { ContainerView } from '../../containers/index.js';
+import type { ContainerView } from '../../api/client.js';
 import { InvalidArgument } from '../../errors/index.js';
 import { clientOf, printFields, printJson, printTable, since, verb } from '../context.js';
 import { limitsOf, withLimitOptions } from './resources.js';
 import { networkOf, withNetworkOptions } from './network.js';
 
-const path = (name: string, action = ''): string => `/v1/containers/${encodeURIComponent(name)}${action}`;
 
 function timeoutOf(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -28,7 +27,7 @@ export function register(program: Command): void {
         process.stderr.write('WARNING: --privileged turns the user namespace off. Root in this container is root on the host:\n'
           + 'a process that escapes it owns the whole machine. Use it only for trusted workloads.\n');
       }
-      const c = await clientOf(cmd).call<ContainerView>('POST', '/v1/containers', {
+      const c = await clientOf(cmd).containers.create({
         name, template: opts.template, hostname: opts.hostname, privileged: !!opts.privileged, autostart: !!opts.autostart, limits: limitsOf(opts),
         ...(opts.app.length ? { apps: opts.app, force: !!opts.force } : {}),
         ...networkOf(opts as Parameters<typeof networkOf>[0]),
@@ -39,7 +38,7 @@ export function register(program: Command): void {
   verb(program, 'start', 'start a container')
     .argument('<name>')
     .action(async (name: string, _o: unknown, cmd: Command) => {
-      const c = await clientOf(cmd).call<ContainerView>('POST', path(name, '/start'));
+      const c = await clientOf(cmd).containers.start(name);
       process.stdout.write(`container ${c.name} started (init pid ${c.pid})\n`);
     });
 
@@ -47,7 +46,7 @@ export function register(program: Command): void {
     .argument('<name>')
     .option('--timeout <seconds>', 'seconds to wait before killing (default 10)')
     .action(async (name: string, opts: { timeout?: string }, cmd: Command) => {
-      await clientOf(cmd).call('POST', path(name, '/stop'), { timeout: timeoutOf(opts.timeout) });
+      await clientOf(cmd).containers.stop(name, timeoutOf(opts.timeout));
       process.stdout.write(`container ${name} stopped\n`);
     });
 
@@ -55,7 +54,7 @@ export function register(program: Command): void {
     .argument('<name>')
     .option('--timeout <seconds>', 'seconds to wait before killing (default 10)')
     .action(async (name: string, opts: { timeout?: string }, cmd: Command) => {
-      const c = await clientOf(cmd).call<ContainerView>('POST', path(name, '/restart'), { timeout: timeoutOf(opts.timeout) });
+      const c = await clientOf(cmd).containers.restart(name, timeoutOf(opts.timeout));
       process.stdout.write(`container ${c.name} restarted (init pid ${c.pid})\n`);
     });
 
@@ -63,14 +62,15 @@ export function register(program: Command): void {
     .argument('<name>')
     .option('--force', 'kill it first if it runs')
     .action(async (name: string, opts: { force?: boolean }, cmd: Command) => {
-      await clientOf(cmd).call('DELETE', `${path(name)}${opts.force ? '?force=true' : ''}`);
+      await clientOf(cmd).containers.destroy(name, !!opts.force);
       process.stdout.write(`container ${name} destroyed\n`);
     });
 
   verb(program, 'list', 'list containers')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const list = await clientOf(cmd).call<ContainerView[]>('GET', opts.json ? '/v1/containers' : '/v1/containers?brief=true');
+      const client = clientOf(cmd);
+      const list = opts.json ? await client.containers.list() : await client.containers.listBrief();
       if (opts.json) return printJson(list);
       printTable(['NAME', 'STATE', 'PID', 'TEMPLATE', 'HOSTNAME', 'STARTED'],
         list.map((c) => [c.name, c.state, c.pid, c.template, c.hostname, c.state === 'running' ? since(c.startedAt) : '-']));
@@ -80,7 +80,7 @@ export function register(program: Command): void {
     .argument('<name>')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
-      const c = await clientOf(cmd).call<ContainerView>('GET', path(name));
+      const c = await clientOf(cmd).containers.inspect(name);
       if (opts.json) return printJson(c);
       printFields({ ...c, apps: c.apps.map((a) => `${a.template}@${a.version}${a.live ? ' (live until restart)' : ''}`).join(' < ') || '-', idMap: c.idMap ? `container 0-${c.idMap.size - 1} = host ${c.idMap.hostBase}-${c.idMap.hostBase + c.idMap.size - 1}` : 'none (privileged)', lastExit: describeExit(c.lastExit) });
     });
@@ -90,14 +90,14 @@ export function register(program: Command): void {
     .option('-f, --follow', 'keep printing new output')
     .action(async (name: string, opts: { follow?: boolean }, cmd: Command) => {
       const client = clientOf(cmd);
-      if (opts.follow) return client.pipe(`${path(name, '/logs')}?follow=true`, process.stdout);
-      process.stdout.write(await client.call<string>('GET', path(name, '/logs')));
+      if (opts.follow) return client.containers.followLogs(name, process.stdout);
+      process.stdout.write(await client.containers.logs(name));
     });
 
   verb(program, 'events', 'show recent events (lifecycle, reconciliation)')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const events = await clientOf(cmd).call<Array<{ time: string; kind: string; subject: string | null; message: string }>>('GET', '/v1/events');
+      const events = await clientOf(cmd).events();
       if (opts.json) return printJson(events);
       printTable(['TIME', 'KIND', 'SUBJECT', 'MESSAGE'], events.map((e) => [e.time, e.kind, e.subject, e.message]));
     });
@@ -105,7 +105,7 @@ export function register(program: Command): void {
   verb(program, 'info', 'show the daemon\'s facts: version, data root, host features')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const info = await clientOf(cmd).call<Record<string, unknown>>('GET', '/v1/info');
+      const info = await clientOf(cmd).info();
       if (opts.json) return printJson(info);
       printFields(info);
     });

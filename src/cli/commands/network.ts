@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import type { NetworkView, PortView } from '../../network/index.js';
 import { InvalidArgument } from '../../errors/index.js';
 import { clientOf, printFields, printJson, printTable, verb } from '../context.js';
 
@@ -41,14 +40,14 @@ export function register(program: Command): void {
     .option('--no-nat', 'no NAT: route only')
     .option('--isolated', 'containers reach the gateway and the outside, not each other')
     .action(async (name: string, opts: { subnet: string; gateway?: string; nat?: boolean; isolated?: boolean }, cmd: Command) => {
-      const n = await clientOf(cmd).call<NetworkView>('POST', '/v1/networks', { name, subnet: opts.subnet, gateway: opts.gateway, nat: opts.nat !== false, isolated: !!opts.isolated });
+      const n = await clientOf(cmd).networks.create({ name, subnet: opts.subnet, gateway: opts.gateway, nat: opts.nat !== false, isolated: !!opts.isolated });
       process.stdout.write(`network ${n.name} created: ${n.subnet} on bridge ${n.bridge}\n`);
     });
 
   verb(network, 'list', 'list networks')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const list = await clientOf(cmd).call<NetworkView[]>('GET', '/v1/networks');
+      const list = await clientOf(cmd).networks.list();
       if (opts.json) return printJson(list);
       printTable(['NAME', 'SUBNET', 'GATEWAY', 'NAT', 'ISOLATED', 'BRIDGE', 'CONTAINERS'],
         list.map((n) => [n.name, n.subnet, n.gateway, n.nat ? 'yes' : 'no', n.isolated ? 'yes' : 'no', n.bridge, n.containers.length]));
@@ -58,7 +57,7 @@ export function register(program: Command): void {
     .argument('<name>')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
-      const n = await clientOf(cmd).call<NetworkView>('GET', `/v1/networks/${encodeURIComponent(name)}`);
+      const n = await clientOf(cmd).networks.inspect(name);
       if (opts.json) return printJson(n);
       printFields({ ...n, containers: n.containers.join(', ') || '-' });
     });
@@ -66,7 +65,7 @@ export function register(program: Command): void {
   verb(network, 'rm', 'remove a network no container uses, and every host change it made')
     .argument('<name>')
     .action(async (name: string, _o: unknown, cmd: Command) => {
-      await clientOf(cmd).call('DELETE', `/v1/networks/${encodeURIComponent(name)}`);
+      await clientOf(cmd).networks.remove(name);
       process.stdout.write(`network ${name} removed\n`);
     });
 
@@ -76,7 +75,7 @@ export function register(program: Command): void {
     .argument('<name>')
     .argument('<spec>', 'HOSTPORT:CTPORT[/tcp|/udp]')
     .action(async (name: string, spec: string, _o: unknown, cmd: Command) => {
-      const p = await clientOf(cmd).call<PortView>('POST', `/v1/containers/${encodeURIComponent(name)}/ports`, { spec });
+      const p = await clientOf(cmd).containers.publish(name, spec);
       process.stdout.write(`${name}: host port ${p.hostPort}/${p.proto} → ${p.address ?? name}:${p.containerPort}\n`);
     });
 
@@ -84,7 +83,7 @@ export function register(program: Command): void {
     .argument('<name>')
     .argument('<spec>', 'HOSTPORT[:CTPORT][/tcp|/udp]')
     .action(async (name: string, spec: string, _o: unknown, cmd: Command) => {
-      await clientOf(cmd).call('DELETE', `/v1/containers/${encodeURIComponent(name)}/ports/${encodeURIComponent(spec)}`);
+      await clientOf(cmd).containers.unpublish(name, spec);
       process.stdout.write(`${name}: ${spec} no longer published\n`);
     });
 
@@ -92,7 +91,7 @@ export function register(program: Command): void {
     .argument('<name>')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
-      const list = await clientOf(cmd).call<PortView[]>('GET', `/v1/containers/${encodeURIComponent(name)}/ports`);
+      const list = await clientOf(cmd).containers.ports(name);
       if (opts.json) return printJson(list);
       printTable(['HOST PORT', 'PROTO', 'CONTAINER', 'ADDRESS'], list.map((p) => [p.hostPort, p.proto, p.containerPort, p.address]));
     });

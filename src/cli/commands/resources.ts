@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import type { ContainerStats, ContainerView } from '../../containers/index.js';
-import type { PoolView } from '../../storage/pool.js';
+import type { ContainerStats } from '../../api/client.js';
 import { InvalidArgument } from '../../errors/index.js';
 import { clientOf, humanBytes, printFields, printJson, printTable, verb } from '../context.js';
 
@@ -61,7 +60,7 @@ export function register(program: Command): void {
       if (typeof opts.netIn === 'string') limits.netIn = opts.netIn;
       if (typeof opts.netOut === 'string') limits.netOut = opts.netOut;
       if (!Object.keys(limits).length) throw new InvalidArgument('nothing to change: give at least one limit, e.g. --memory 512M or --cpus 1 (see strata set --help)');
-      await clientOf(cmd).call<ContainerView>('PATCH', `/v1/containers/${encodeURIComponent(name)}/limits`, { limits });
+      await clientOf(cmd).containers.setLimits(name, limits);
       process.stdout.write(`container ${name}: ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
     });
 
@@ -71,7 +70,7 @@ export function register(program: Command): void {
     .action(async (name: string | undefined, opts: { json?: boolean }, cmd: Command) => {
       const client = clientOf(cmd);
       if (name) {
-        const s = await client.call<ContainerStats>('GET', `/v1/containers/${encodeURIComponent(name)}/stats`);
+        const s = await client.containers.stats(name);
         if (opts.json) return printJson(s);
         return printFields({
           name: s.name, state: s.state, cpu: `${s.cpuSeconds.toFixed(2)} s, ${pct(s.cpuPercent)} now`,
@@ -81,7 +80,7 @@ export function register(program: Command): void {
           network: `received ${bytes(s.netRxBytes)} in ${s.netRxPackets} packets, sent ${bytes(s.netTxBytes)} in ${s.netTxPackets} packets`,
         });
       }
-      const all = await client.call<ContainerStats[]>('GET', '/v1/stats');
+      const all = await client.containers.allStats();
       if (opts.json) return printJson(all);
       printTable(STATS_HEADERS, statsRows(all));
     });
@@ -97,7 +96,7 @@ export function register(program: Command): void {
       const client = clientOf(cmd);
       let sort = opts.sort;
       const draw = async (): Promise<void> => {
-        const all = (await client.call<ContainerStats[]>('GET', '/v1/stats')).sort(SORTS[sort]);
+        const all = (await client.containers.allStats()).sort(SORTS[sort]);
         if (!opts.once) process.stdout.write('\x1b[H\x1b[2J');
         if (!opts.once) process.stdout.write(`strata top — ${all.filter((s) => s.state === 'running').length} running of ${all.length}, sorted by ${sort}, ${new Date().toLocaleTimeString()}\n\n`);
         printTable(STATS_HEADERS, statsRows(all));
@@ -122,8 +121,7 @@ export function register(program: Command): void {
     .argument('[name]')
     .option('--json', 'print JSON')
     .action(async (name: string | undefined, opts: { json?: boolean }, cmd: Command) => {
-      const list = await clientOf(cmd).call<Array<{ container: string; pid: number; cpid: number; user: string; command: string }>>(
-        'GET', `/v1/processes${name ? `?container=${encodeURIComponent(name)}` : ''}`);
+      const list = await clientOf(cmd).containers.processes(name);
       if (opts.json) return printJson(list);
       printTable(['CONTAINER', 'PID', 'CPID', 'USER', 'COMMAND'], list.map((p) => [p.container, p.pid, p.cpid, p.user, p.command]));
     });
@@ -131,7 +129,7 @@ export function register(program: Command): void {
   verb(program, 'pool', 'the storage pool: driver, size and use')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const p = await clientOf(cmd).call<PoolView>('GET', '/v1/pool');
+      const p = await clientOf(cmd).pool();
       if (opts.json) return printJson(p);
       printFields({
         driver: p.driver, path: p.path, volumes: p.volumes,

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { FailedPrecondition, InvalidArgument } from '../../errors/index.js';
-import type { TemplateDf, TemplateView } from '../../templates/index.js';
 import { clientOf, humanBytes, printFields, printJson, printTable, progressPrinter, since, verb } from '../context.js';
 
-export function register(program: Command): void {
+/** The `template` command and its verbs; returns it for the verbs other files add. */
+export function register(program: Command): Command {
   const template = program.command('template').description('build, list, inspect and remove templates');
 
   verb(template, 'build', 'build an OS template')
@@ -12,14 +12,14 @@ export function register(program: Command): void {
     .requiredOption('--from <source>', 'busybox | debootstrap[:SUITE] | host | rootfs:FILE | oci:PATH')
     .option('--init <init>', 'the init of a debootstrap template: systemd (the default) or sysvinit')
     .action(async (name: string, opts: { from: string; init?: string }, cmd: Command) => {
-      const t = await clientOf(cmd).stream<TemplateView>('POST', '/v1/templates', { name, from: opts.from, ...(opts.init ? { init: opts.init } : {}) }, progressPrinter());
+      const t = await clientOf(cmd).templates.build({ name, from: opts.from, ...(opts.init ? { init: opts.init } : {}) }, progressPrinter());
       process.stdout.write(`template ${t.name} ready: ${humanBytes(t.sizeBytes)}\n`);
     });
 
   verb(template, 'list', 'list templates')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const list = await clientOf(cmd).call<TemplateView[]>('GET', '/v1/templates');
+      const list = await clientOf(cmd).templates.list();
       if (opts.json) return printJson(list);
       printTable(['NAME', 'KIND', 'VERSIONS', 'SOURCE', 'SIZE', 'CREATED', 'USED BY'],
         list.map((t) => [t.name, t.kind, t.versions ? t.versions.map((v) => v.version).join(',') : '-', t.source, humanBytes(t.sizeBytes), since(t.createdAt), t.usedBy.length]));
@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .argument('<name>')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
-      const t = await clientOf(cmd).call<TemplateView>('GET', `/v1/templates/${encodeURIComponent(name)}`);
+      const t = await clientOf(cmd).templates.inspect(name);
       if (opts.json) return printJson(t);
       const { versions, ...rest } = t;
       printFields({ ...rest, sizeBytes: humanBytes(t.sizeBytes), init: t.init.join(' ') || '-', usedBy: t.usedBy.join(', ') || '-' });
@@ -41,7 +41,7 @@ export function register(program: Command): void {
   verb(template, 'df', 'logical size of the templates against what the content store holds')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const df = await clientOf(cmd).call<TemplateDf>('GET', '/v1/templates-df');
+      const df = await clientOf(cmd).templates.usage();
       if (opts.json) return printJson(df);
       printTable(['TEMPLATE', 'FILES', 'LOGICAL'], df.templates.map((t) => [t.name, t.files, humanBytes(t.logicalBytes)]));
       const saved = df.logicalBytes ? (1 - df.storedBytes / df.logicalBytes) * 100 : 0;
@@ -50,7 +50,7 @@ export function register(program: Command): void {
 
   verb(template, 'verify', 're-check every object of the content store against its digest')
     .action(async (_opts: unknown, cmd: Command) => {
-      const r = await clientOf(cmd).stream<{ checked: number; bad: string[] }>('POST', '/v1/templates-verify', undefined, progressPrinter());
+      const r = await clientOf(cmd).templates.verify(progressPrinter());
       if (r.bad.length) {
         process.stdout.write(`${r.bad.length} of ${r.checked} objects are damaged:\n${r.bad.join('\n')}\n`);
         throw new FailedPrecondition(`${r.bad.length} damaged objects in the content store: re-import or rebuild the templates that use them`);
@@ -65,7 +65,7 @@ export function register(program: Command): void {
     .action(async (name: string, opts: { output: string; version?: string }, cmd: Command) => {
       const version = opts.version === undefined ? undefined : Number(opts.version);
       if (version !== undefined && !(Number.isInteger(version) && version > 0)) throw new InvalidArgument(`invalid --version ${JSON.stringify(opts.version)}: give a version number such as 2`);
-      const r = await clientOf(cmd).stream<{ file: string; digest: string; bytes: number }>('POST', `/v1/templates/${encodeURIComponent(name)}/export`, { file: resolve(opts.output), version }, progressPrinter());
+      const r = await clientOf(cmd).templates.export(name, resolve(opts.output), version, progressPrinter());
       process.stdout.write(`${r.file}: ${humanBytes(r.bytes)}, ${r.digest}\n`);
     });
 
@@ -73,7 +73,7 @@ export function register(program: Command): void {
     .argument('<file>')
     .option('--name <name>', 'import under another name')
     .action(async (file: string, opts: { name?: string }, cmd: Command) => {
-      const t = await clientOf(cmd).stream<TemplateView>('POST', '/v1/templates-import', { file: resolve(file), name: opts.name }, progressPrinter());
+      const t = await clientOf(cmd).templates.import(resolve(file), opts.name, progressPrinter());
       process.stdout.write(`template ${t.name} imported: ${humanBytes(t.sizeBytes)}\n`);
     });
 
@@ -82,7 +82,8 @@ export function register(program: Command): void {
     .option('--version <n>', 'remove only this version')
     .action(async (name: string, opts: { version?: string }, cmd: Command) => {
       if (opts.version !== undefined && !/^[1-9]\d*$/.test(opts.version)) throw new InvalidArgument(`invalid --version ${JSON.stringify(opts.version)}: give a version number such as 2`);
-      const r = await clientOf(cmd).call<{ versions: number[] }>('DELETE', `/v1/templates/${encodeURIComponent(name)}${opts.version ? `?version=${opts.version}` : ''}`);
+      const r = await clientOf(cmd).templates.remove(name, opts.version ? Number(opts.version) : undefined);
       process.stdout.write(`template ${name} removed${opts.version ? ` (version ${r.versions.join(', ')})` : ''}\n`);
     });
+  return template;
 }

@@ -10,8 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VolumeDriver } from './driver.js';
-
-const MiB = 1 << 20;
+import { MiB } from '../../model/units.js';
 
 /** Writes MiB blocks into `file` until the kernel refuses one; the MiB written. */
 function fill(file: string, maxMiB: number): { mib: number; error: string } {

@@ -19,6 +19,7 @@ import { countProgress, describeTree, exportTemplate, importTemplate, type BaseR
 import type { ChangeSet, Entry } from '../capture/index.js';
 import { MERGE_RULES } from '../merge/index.js';
 import { diskUsage } from '../../util/fs.js';
+import { MiB } from '../../model/units.js';
 import { checkKeys, countKeys, keysFromCapture, type AppKeys } from './databases.js';
 import { writeWhiteouts } from './files.js';
 
@@ -249,7 +250,7 @@ async function buildTree(tree: string, upper: string, idShift: number, entries: 
       await content.linkInto(stored.digest, target);
       files++;
       bytes += e.size;
-      if (files % 1000 === 0) progress(`stored ${files} files, ${(bytes / 1048576).toFixed(1)} MiB`);
+      if (files % 1000 === 0) progress(`stored ${files} files, ${(bytes / MiB).toFixed(1)} MiB`);
     }
   }
   // Deepest first, so that making entries does not change a directory's metadata afterwards.

@@ -1,0 +1,51 @@
+/** What the routes share: the typed Fastify instance, the services they call, NDJSON streaming, cancellation. */
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { PassThrough } from 'node:stream';
+import { asStrataError, Cancelled } from '../errors/index.js';
+import type { Containers } from '../containers/index.js';
+import type { Captures } from '../containers/capture.js';
+import type { Store } from '../state/index.js';
+import type { Templates } from '../templates/index.js';
+import type { Networks } from '../network/index.js';
+
+export interface Services {
+  networks: Networks;
+  containers: Containers;
+  captures: Captures;
+  templates: Templates;
+  store: Store;
+  info: Record<string, unknown>;
+  log?: (line: string) => void;
+}
+
+/** Fastify typed by the TypeBox schemas of api/types.ts: params, queries and bodies need no casts. */
+export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+/** An AbortSignal that fires when the client goes away before the answer (Ctrl-C on the CLI). */
+export function clientGone(req: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const ac = new AbortController();
+  req.raw.socket.on('close', () => {
+    if (!reply.raw.writableFinished) ac.abort(new Cancelled('the client went away: operation cancelled and rolled back'));
+  });
+  return ac.signal;
+}
+
+/** Runs a long operation, answering with NDJSON lines: {"progress"}… then {"result"} or {"error"}. */
+export async function streamed(reply: FastifyReply, work: (progress: (line: string) => void) => Promise<unknown>): Promise<FastifyReply> {
+  const out = new PassThrough();
+  void reply.type('application/x-ndjson').send(out);
+  const line = (obj: unknown): void => { out.write(`${JSON.stringify(obj)}\n`); };
+  try {
+    line({ result: await work((progress) => line({ progress })) });
+  } catch (err) {
+    const e = asStrataError(err);
+    line({ error: { code: e.code, message: e.message } });
+  }
+  out.end();
+  return reply;
+}
+
+/** OpenAPI tags and the note on routes kept for older clients. */
+export const tag = (name: string) => ({ tags: [name] });
+export const older = (instead: string) => ({ deprecated: true, description: `Kept for older clients: use ${instead}.` });

@@ -1,0 +1,86 @@
+/** Containers: lifecycle, application templates, exec plans, limits, usage, ports, console and logs. */
+import { Type } from 'typebox';
+import {
+  AppParams, Argv, AttachReport, AttachRequest, BriefQuery, BriefView, ConsolePlan, ContainerStats, ContainerView,
+  CreateContainerRequest, Destroyed, DetachReport, ExecRequest, FollowQuery, ForceQuery, LimitsUpdate, NameParams,
+  PoolView, PortParams, PortRequest, PortView, ProcessesQuery, ProcessView, Removed, StopRequest, UpgradeReport, UpgradeRequest,
+} from '../types.js';
+import { clientGone, tag, type App, type Services } from '../http.js';
+
+const t = tag('containers');
+// Text, sent whole or as a stream that follows the log.
+const ConsoleText = Type.Unsafe<string | NodeJS.ReadableStream>({ type: 'string' });
+
+export function containerRoutes(app: App, s: Services): void {
+  app.get('/v1/containers', {
+    schema: { ...t, summary: 'List containers', querystring: BriefQuery, response: { 200: Type.Array(Type.Union([ContainerView, BriefView])) } },
+  }, async (req) => (req.query.brief ? s.containers.listBrief() : s.containers.list()));
+  app.get('/v1/containers/:name', { schema: { ...t, summary: 'Inspect a container', params: NameParams, response: { 200: ContainerView } } },
+    async (req) => s.containers.inspect(req.params.name));
+  app.post('/v1/containers', { schema: { ...t, summary: 'Create a container', body: CreateContainerRequest, response: { 201: ContainerView } } },
+    async (req, reply) => reply.status(201).send(await s.containers.create(req.body, clientGone(req, reply))));
+  app.delete('/v1/containers/:name', {
+    schema: { ...t, summary: 'Destroy a container (force: also a running one)', params: NameParams, querystring: ForceQuery, response: { 200: Destroyed } },
+  }, async (req) => { await s.containers.destroy(req.params.name, !!req.query.force); return { destroyed: req.params.name }; });
+
+  app.post('/v1/containers/:name/start', { schema: { ...t, summary: 'Start a container', params: NameParams, response: { 200: ContainerView } } },
+    async (req) => s.containers.start(req.params.name));
+  app.post('/v1/containers/:name/stop', { schema: { ...t, summary: 'Stop a container', params: NameParams, body: StopRequest, response: { 200: ContainerView } } },
+    async (req) => s.containers.stop(req.params.name, req.body?.timeout ?? 10));
+  app.post('/v1/containers/:name/restart', { schema: { ...t, summary: 'Restart a container', params: NameParams, body: StopRequest, response: { 200: ContainerView } } },
+    async (req) => s.containers.restart(req.params.name, req.body?.timeout ?? 10));
+
+  app.post('/v1/containers/:name/apps', {
+    schema: { ...t, summary: 'Attach an application template', params: NameParams, body: AttachRequest, response: { 200: AttachReport } },
+  }, async (req) => s.containers.attach(req.params.name, req.body.template, { force: req.body.force, version: req.body.version }));
+  app.delete('/v1/containers/:name/apps/:template', {
+    schema: { ...t, summary: 'Detach an application template', params: AppParams, response: { 200: DetachReport } },
+  }, async (req) => s.containers.detach(req.params.name, req.params.template));
+  app.post('/v1/containers/:name/apps/:template/upgrade', {
+    schema: { ...t, summary: "Move an attached application template to its newest version", params: AppParams, body: UpgradeRequest, response: { 200: UpgradeReport } },
+  }, async (req) => s.containers.upgrade(req.params.name, req.params.template, req.body?.force));
+
+  app.post('/v1/containers/:name/exec', {
+    schema: { ...t, summary: 'Plan an exec: the runtime command line to run on the daemon host', params: NameParams, body: ExecRequest, response: { 200: Argv } },
+  }, async (req) => ({ argv: await s.containers.execPlan(req.params.name, req.body) }));
+  app.post('/v1/containers/:name/enter', { schema: { ...t, summary: 'Plan a login shell in the container', params: NameParams, response: { 200: Argv } } },
+    async (req) => ({ argv: await s.containers.enterPlan(req.params.name) }));
+  app.post('/v1/containers/:name/console', { schema: { ...t, summary: "Where to attach to the container's console", params: NameParams, response: { 200: ConsolePlan } } },
+    async (req) => s.containers.consolePlan(req.params.name));
+
+  app.patch('/v1/containers/:name/limits', { schema: { ...t, summary: 'Change limits, live', params: NameParams, body: LimitsUpdate, response: { 200: ContainerView } } },
+    async (req) => s.containers.set(req.params.name, req.body.limits));
+  app.get('/v1/containers/:name/stats', { schema: { ...t, summary: 'What a container uses now', params: NameParams, response: { 200: ContainerStats } } },
+    async (req) => s.containers.stats(req.params.name));
+  app.get('/v1/stats', { schema: { ...t, summary: 'What every container uses now', response: { 200: Type.Array(ContainerStats) } } },
+    async () => Promise.all(s.containers.list().map((c) => s.containers.stats(c.name))));
+  app.get('/v1/processes', { schema: { ...t, summary: 'Processes of all containers, or of one', querystring: ProcessesQuery, response: { 200: Type.Array(ProcessView) } } },
+    async (req) => s.containers.processes(req.query.container));
+  app.get('/v1/pool', { schema: { ...t, summary: 'The storage pool of the private areas', response: { 200: PoolView } } }, async () => s.containers.poolView());
+
+  app.get('/v1/containers/:name/ports', { schema: { ...t, summary: 'Published ports', params: NameParams, response: { 200: Type.Array(PortView) } } }, async (req) => {
+    s.containers.inspect(req.params.name);
+    return s.networks.listPorts(req.params.name);
+  });
+  app.post('/v1/containers/:name/ports', { schema: { ...t, summary: 'Publish a port', params: NameParams, body: PortRequest, response: { 201: PortView } } }, async (req, reply) => {
+    s.containers.inspect(req.params.name);
+    return reply.status(201).send(await s.networks.addPort(req.params.name, req.body.spec));
+  });
+  app.delete('/v1/containers/:name/ports/:spec', { schema: { ...t, summary: 'Unpublish a port', params: PortParams, response: { 200: Removed } } }, async (req) => {
+    s.containers.inspect(req.params.name);
+    await s.networks.removePort(req.params.name, req.params.spec);
+    return { removed: req.params.spec };
+  });
+
+  app.get('/v1/containers/:name/logs', {
+    schema: {
+      ...t, summary: "What the container's console printed (follow: and what it prints from now on)", params: NameParams, querystring: FollowQuery,
+      response: { 200: { description: 'the console log', content: { 'text/plain': { schema: ConsoleText } } } },
+    },
+  }, async (req, reply) => {
+    if (!req.query.follow) return reply.type('text/plain').send(await s.containers.logs(req.params.name));
+    const stop = new AbortController();
+    req.raw.socket.on('close', () => stop.abort());
+    return reply.type('text/plain').send(s.containers.followLogs(req.params.name, stop.signal));
+  });
+}

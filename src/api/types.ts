@@ -1,0 +1,257 @@
+/**
+ * The wire contract: every request and answer of the HTTP API as a TypeBox schema, defined once.
+ * The routes validate and type their input with these (no casts), Fastify serializes answers by
+ * them, the OpenAPI document is generated from them, and the client and the CLI use their static
+ * types (`import type`: the CLI loads no schema code). Answers keep fields a schema does not name
+ * (`additionalProperties: true`), so a field added to a service's view is never silently dropped;
+ * `contract.test.ts` checks that every service view fits its schema.
+ */
+import { Type, type Static, type TSchema, type TProperties } from 'typebox';
+
+/** An answer object: named fields typed, any other field passed through. */
+const Answer = <P extends TProperties>(properties: P, description?: string) =>
+  Type.Object(properties, { additionalProperties: true, ...(description ? { description } : {}) });
+/** A request body: named fields only; a misspelt field is refused (400). */
+const Body = <P extends TProperties>(properties: P) => Type.Object(properties, { additionalProperties: false });
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const Strings = Type.Array(Type.String());
+const Version = Type.Integer({ minimum: 1, description: 'an application template version (default: the newest)' });
+
+// Path parameters and queries
+
+export const NameParams = Type.Object({ name: Type.String() });
+export const AppParams = Type.Object({ name: Type.String(), template: Type.String() });
+export const SessionParams = Type.Object({ name: Type.String(), session: Type.String({ description: 'what starting the interactive capture answered' }) });
+export const PortParams = Type.Object({ name: Type.String(), spec: Type.String() });
+export const VersionQuery = Type.Object({ version: Type.Optional(Version) });
+export const BriefQuery = Type.Object({ brief: Type.Optional(Type.Boolean({ description: 'only the columns of `strata list`' })) });
+export const ForceQuery = Type.Object({ force: Type.Optional(Type.Boolean()) });
+export const FollowQuery = Type.Object({ follow: Type.Optional(Type.Boolean()) });
+export const ProcessesQuery = Type.Object({ container: Type.Optional(Type.String()) });
+
+// Templates
+
+export const BuildTemplateRequest = Body({
+  name: Type.String(),
+  from: Type.String({ description: '`busybox`, `debootstrap:SUITE` or a directory' }),
+  init: Type.Optional(Type.String({ description: 'systemd (default) or sysvinit, for debootstrap' })),
+});
+export type BuildTemplateRequest = Static<typeof BuildTemplateRequest>;
+
+const CaptureFields = {
+  bases: Type.Array(Type.String(), { description: 'the OS template first, then application templates to capture over' }),
+  nets: Type.Optional(Strings),
+  excludes: Type.Optional(Strings),
+  command: Type.Optional(Strings),
+  script: Type.Optional(Type.String()),
+  interactive: Type.Optional(Type.Boolean()),
+};
+/** POST /v1/templates/NAME/captures: the name is the path's. */
+export const CaptureBody = Body(CaptureFields);
+export type CaptureBody = Static<typeof CaptureBody>;
+/** The older POST /v1/templates-capture, name in the body. */
+export const CaptureRequest = Body({ name: Type.String(), ...CaptureFields });
+export type CaptureRequest = Static<typeof CaptureRequest>;
+
+export const ExportRequest = Body({ file: Type.String({ description: 'a path on the daemon host' }), version: Type.Optional(Version) });
+export type ExportRequest = Static<typeof ExportRequest>;
+export const ImportRequest = Body({ file: Type.String({ description: 'a path on the daemon host' }), name: Type.Optional(Type.String()) });
+export type ImportRequest = Static<typeof ImportRequest>;
+
+const AppVersionView = Answer({
+  version: Type.Integer(), digest: Type.String(), sizeBytes: Type.Number(), files: Type.Integer(),
+  createdAt: Type.String(), bases: Strings, usedBy: Strings,
+});
+export const TemplateView = Answer({
+  name: Type.String(),
+  kind: Type.Union([Type.Literal('os'), Type.Literal('app')]),
+  source: Type.String(),
+  init: Strings,
+  stopSignal: Type.String(),
+  sizeBytes: Type.Number(),
+  meta: Type.Record(Type.String(), Type.Unknown()),
+  createdAt: Type.String(),
+  path: Type.String(),
+  usedBy: Strings,
+  versions: Type.Optional(Type.Array(AppVersionView)),
+}, 'an OS or application template');
+export type TemplateView = Static<typeof TemplateView>;
+
+export const TemplateDf = Answer({
+  templates: Type.Array(Answer({ name: Type.String(), files: Type.Integer(), logicalBytes: Type.Number() })),
+  logicalBytes: Type.Number({ description: "sum of every template's file sizes, as if each had its own copy" }),
+  storedBytes: Type.Number({ description: 'what the objects of all templates take, each stored once' }),
+  objects: Type.Integer(),
+}, 'disk use of the templates and what sharing saves');
+export type TemplateDf = Static<typeof TemplateDf>;
+
+export const RemovedTemplate = Answer({ removed: Type.String(), versions: Type.Array(Type.Integer()) });
+
+const CaptureSummary = Answer({ files: Type.Integer(), bytes: Type.Number(), deletions: Type.Integer(), keys: Type.Integer(), skipped: Strings });
+export const CaptureResult = Answer({
+  template: Type.String(), version: Type.Integer(), digest: Type.String(), summary: CaptureSummary,
+  seconds: Type.Number(), installerSeconds: Type.Number(),
+}, 'a captured application template version');
+export type CaptureResult = Static<typeof CaptureResult>;
+export const CaptureSession = Answer({ session: Type.String(), container: Type.String() }, 'an interactive capture waiting for its shell to end');
+export type CaptureSession = Static<typeof CaptureSession>;
+
+// Containers
+
+const Limit = Type.Union([Type.String(), Type.Number()]);
+const LimitsRequest = Type.Record(Type.String(), Limit, { description: 'limits as the CLI gives them: sizes and rates as text ("512M", "none") or numbers, keyed in camelCase' });
+
+export const CreateContainerRequest = Body({
+  name: Type.String(),
+  template: Type.String(),
+  hostname: Type.Optional(Type.String()),
+  privileged: Type.Optional(Type.Boolean()),
+  autostart: Type.Optional(Type.Boolean()),
+  limits: Type.Optional(LimitsRequest),
+  nets: Type.Optional(Type.Array(Type.String(), { description: 'networks to join (default: `default`)' })),
+  ip: Type.Optional(Type.String({ description: 'a static address on the first network' })),
+  noNet: Type.Optional(Type.Boolean()),
+  ports: Type.Optional(Type.Array(Type.String(), { description: 'published ports, HOST:CONTAINER[/tcp|udp]' })),
+  netIn: Type.Optional(Type.String()),
+  netOut: Type.Optional(Type.String()),
+  apps: Type.Optional(Type.Array(Type.String(), { description: 'application templates to attach, bottom first' })),
+  force: Type.Optional(Type.Boolean({ description: 'attach --app templates even when their bases do not match' })),
+});
+export type CreateContainerRequest = Static<typeof CreateContainerRequest>;
+
+export const AttachRequest = Body({ template: Type.String(), force: Type.Optional(Type.Boolean()), version: Type.Optional(Version) });
+export type AttachRequest = Static<typeof AttachRequest>;
+export const UpgradeRequest = Type.Union([Body({ force: Type.Optional(Type.Boolean()) }), Type.Null()]);
+export const StopRequest = Type.Union([Body({ timeout: Type.Optional(Type.Number({ description: 'seconds before SIGKILL (default 10)' })) }), Type.Null()]);
+export const ExecRequest = Body({
+  tty: Type.Optional(Type.Boolean()), user: Type.Optional(Type.String()), cwd: Type.Optional(Type.String()),
+  env: Type.Optional(Type.Array(Type.String(), { description: 'NAME=VALUE' })), args: Strings,
+});
+export type ExecRequest = Static<typeof ExecRequest>;
+export const LimitsUpdate = Body({ limits: LimitsRequest });
+export type LimitsUpdate = Static<typeof LimitsUpdate>;
+export const PortRequest = Body({ spec: Type.String({ description: 'HOST:CONTAINER[/tcp|udp]' }) });
+
+const ContainerState = Type.Union([Type.Literal('created'), Type.Literal('running'), Type.Literal('stopped')]);
+const N = Nullable(Type.Number());
+const Limits = Answer({
+  cpus: Type.Optional(N), cpuWeight: Type.Optional(N), cpuset: Type.Optional(Nullable(Type.String())),
+  memory: Type.Optional(N), swap: Type.Optional(N), pids: Type.Optional(N), ioWeight: Type.Optional(N),
+  ioReadBps: Type.Optional(N), ioWriteBps: Type.Optional(N), ioReadIops: Type.Optional(N), ioWriteIops: Type.Optional(N),
+  disk: Type.Optional(N),
+}, 'limits in bytes, CPUs and operations; null or absent: none');
+
+export const PortView = Answer({
+  container: Type.String(), hostPort: Type.Integer(), containerPort: Type.Integer(),
+  proto: Type.Union([Type.Literal('tcp'), Type.Literal('udp')]),
+  address: Nullable(Type.String({ description: "the container's address on its first network" })), spec: Type.String(),
+});
+export type PortView = Static<typeof PortView>;
+
+export const ContainerView = Answer({
+  name: Type.String(),
+  state: ContainerState,
+  pid: Nullable(Type.Integer()),
+  template: Type.String(),
+  hostname: Type.String(),
+  privileged: Type.Boolean(),
+  autostart: Type.Boolean(),
+  rootfs: Type.String(),
+  privateArea: Type.String(),
+  consoleLog: Type.String(),
+  idMap: Nullable(Answer({ hostBase: Type.Integer(), size: Type.Integer() })),
+  limits: Limits,
+  adapters: Type.Array(Answer({ network: Type.String(), ifname: Type.String(), address: Type.String(), gateway: Type.String(), mac: Type.String() })),
+  ports: Type.Array(PortView),
+  apps: Type.Array(Answer({ template: Type.String(), version: Type.Integer(), position: Type.Integer(), live: Type.Boolean(), attachedAt: Type.String() })),
+  netIn: Nullable(Type.String()),
+  netOut: Nullable(Type.String()),
+  createdAt: Type.String(),
+  startedAt: Nullable(Type.String()),
+  stoppedAt: Nullable(Type.String()),
+  lastExit: Nullable(Answer({ status: Nullable(Type.Integer()), signal: Nullable(Type.String()), at: Type.String(), byItself: Type.Boolean() })),
+}, 'a container');
+export type ContainerView = Static<typeof ContainerView>;
+
+/** `GET /v1/containers?brief=true`: the columns of `strata list`. */
+export const BriefView = Answer({
+  name: Type.String(), state: ContainerState, pid: Nullable(Type.Integer()), template: Type.String(), hostname: Type.String(), startedAt: Nullable(Type.String()),
+});
+export type BriefView = Static<typeof BriefView>;
+
+export const ContainerStats = Answer({
+  name: Type.String(), state: ContainerState,
+  cpuSeconds: Type.Number(), cpuPercent: N, memoryBytes: N, memoryLimitBytes: N, memoryPeakBytes: N,
+  pids: N, pidsLimit: N, ioReadBytes: Type.Number(), ioWriteBytes: Type.Number(), ioReadOps: Type.Number(), ioWriteOps: Type.Number(),
+  diskUsedBytes: N, diskLimitBytes: N, oomKills: Type.Number(),
+  netRxBytes: Type.Number(), netTxBytes: Type.Number(), netRxPackets: Type.Number(), netTxPackets: Type.Number(),
+}, 'what a container uses now');
+export type ContainerStats = Static<typeof ContainerStats>;
+
+export const AttachReport = Answer({
+  container: Type.String(), template: Type.String(), version: Type.Integer(), position: Type.Integer(),
+  live: Type.Boolean({ description: 'attached to a running container' }),
+  filesCopied: Type.Integer(), bytesCopied: Type.Number(),
+  conflicts: Type.Array(Type.String(), { description: 'keys the container had changed itself: its value was kept' }),
+  remaps: Type.Array(Type.String(), { description: 'users and groups given another id than in the template' }),
+  kept: Type.Array(Type.String(), { description: "paths where the container's own entry was kept" }),
+  warnings: Type.Array(Type.String(), { description: 'bases that do not match (attached with --force)' }),
+  milliseconds: Type.Number(),
+}, 'what attaching an application template did');
+export type AttachReport = Static<typeof AttachReport>;
+export const UpgradeReport = Answer({ from: Type.Integer(), to: Type.Integer(), conflicts: Strings, remaps: Strings });
+export type UpgradeReport = Static<typeof UpgradeReport>;
+export const DetachReport = Answer({ conflicts: Strings });
+export type DetachReport = Static<typeof DetachReport>;
+
+export const Argv = Answer({ argv: Type.Array(Type.String(), { description: 'the program to run on the daemon host' }) });
+export type Argv = Static<typeof Argv>;
+export const ConsolePlan = Answer({ monitorSocket: Type.String(), consoleLog: Type.String() });
+export type ConsolePlan = Static<typeof ConsolePlan>;
+
+export const ProcessView = Answer({ container: Type.String(), pid: Type.Integer({ description: 'on the host' }), cpid: Type.Integer({ description: "in the container's pid namespace" }), user: Type.String(), command: Type.String() }, 'a process of a container');
+export type ProcessView = Static<typeof ProcessView>;
+export const PoolView = Answer({
+  driver: Type.String({ description: 'the driver of new volumes' }),
+  capabilities: Answer({ quota: Type.Boolean(), growOnline: Type.Boolean(), shrinkOnline: Type.Boolean(), snapshots: Type.Boolean(), dfShowsLimit: Type.Boolean() }),
+  volumesByDriver: Type.Record(Type.String(), Type.Integer()),
+  path: Type.String(), volumes: Type.Integer(),
+  provisionedBytes: Type.Number(), usedBytes: Type.Number(), allocatedBytes: Type.Number(),
+  hostSizeBytes: Type.Number(), hostFreeBytes: Type.Number(),
+}, 'the storage pool of the private areas');
+export type PoolView = Static<typeof PoolView>;
+
+// Networks
+
+export const CreateNetworkRequest = Body({
+  name: Type.String(), subnet: Type.String({ description: 'CIDR, e.g. 10.88.0.0/24' }), gateway: Type.Optional(Type.String()),
+  nat: Type.Optional(Type.Boolean()), isolated: Type.Optional(Type.Boolean()),
+});
+export type CreateNetworkRequest = Static<typeof CreateNetworkRequest>;
+export const NetworkView = Answer({
+  name: Type.String(), subnet: Type.String(), gateway: Type.String(), nat: Type.Boolean(), isolated: Type.Boolean(),
+  bridge: Type.String(), containers: Strings, createdAt: Type.String(),
+}, 'a network');
+export type NetworkView = Static<typeof NetworkView>;
+
+// System
+
+export const Info = Type.Record(Type.String(), Type.Unknown(), { description: "the daemon's version, data root, drivers and host facts" });
+export const Event = Answer({ id: Type.Integer(), time: Type.String(), kind: Type.String({ description: 'docs/cli.md lists the kinds' }), subject: Nullable(Type.String()), message: Type.String() }, 'an event');
+export type Event = Static<typeof Event>;
+export const Removed = Answer({ removed: Type.String() });
+export const Destroyed = Answer({ destroyed: Type.String() });
+export const Aborted = Answer({ aborted: Type.String() });
+export const ErrorAnswer = Type.Object({ code: Type.String(), message: Type.String() }, { description: 'a typed error (docs/errors.md)' });
+export type ErrorAnswer = Static<typeof ErrorAnswer>;
+/** Long operations answer NDJSON lines: {"progress": TEXT}… then {"result": …} or {"error": {code, message}}. */
+export const NdjsonLines = Type.String({ description: 'NDJSON: {"progress": "…"} lines, then {"result": …} or {"error": {"code", "message"}}' });
+
+// Results of the NDJSON operations (their "result" line)
+
+export const VerifyResult = Answer({ checked: Type.Integer(), bad: Type.Array(Type.String(), { description: 'digests whose object is missing or damaged' }) });
+export type VerifyResult = Static<typeof VerifyResult>;
+export const ExportResult = Answer({ file: Type.String(), digest: Type.String(), bytes: Type.Number() });
+export type ExportResult = Static<typeof ExportResult>;
+export type RemovedTemplate = Static<typeof RemovedTemplate>;
+export type Info = Static<typeof Info>;

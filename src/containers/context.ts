@@ -1,0 +1,110 @@
+/**
+ * The context every part of the orchestration shares: the services it strings together (the
+ * database, templates, the runtime, the host's cgroups, pool, lxcfs and networks) and the
+ * per-container lookups (record, id map, cgroup path, root layers, volume, I/O device, whether
+ * it runs). Lookups only: no operation lives here and nothing here takes the per-container lock
+ * (index.ts holds it).
+ */
+import { promises as fsp } from 'node:fs';
+import type { Paths } from '../config/index.js';
+import { NotFound } from '../errors/index.js';
+import type { Lxcfs } from '../resources/lxcfs.js';
+import { ioDeviceOf, type CgroupDriver, type HostCapacity, type IoDevice } from '../resources/index.js';
+import { isAlive, type IdMap, type OciRuntime } from '../runtime/index.js';
+import type { ContainerRecord, Store } from '../state/index.js';
+import { Storage, type TemplateLayers } from '../storage/index.js';
+import type { Pool, VolumeRef } from '../storage/pool.js';
+import type { Templates } from '../templates/index.js';
+import type { Networks } from '../network/index.js';
+import { AppAttachments } from './apps.js';
+import { idMapFor } from './ids.js';
+
+/** What the orchestration needs of the host, found once at daemon start. */
+export interface HostServices {
+  idmapped: boolean;
+  /** CPUs, memory and swap accounting of the host, read once at daemon start. */
+  capacity: HostCapacity;
+  cgroups: CgroupDriver;
+  pool: Pool;
+  lxcfs: Lxcfs | null;
+  networks: Networks;
+  /** Why container ids cannot reach the data root (a parent directory shut to them), if so. */
+  rootUnreachable?: string | null;
+}
+
+export class ContainerContext {
+  readonly storage: Storage;
+  readonly apps: AppAttachments;
+  /** Inits of capture containers (instead of their template's). */
+  readonly scratchInit = new Map<string, string[]>();
+
+  constructor(
+    readonly paths: Paths,
+    readonly store: Store,
+    readonly templates: Templates,
+    readonly runc: OciRuntime,
+    readonly host: HostServices,
+  ) {
+    this.storage = new Storage(paths.containers, paths.helpers.idmount);
+    this.apps = new AppAttachments({
+      store, templates, idmapped: host.idmapped, layout: (name) => this.storage.layout(name), idMapOf: (c) => this.idMapOf(c),
+    });
+  }
+
+  record(name: string): ContainerRecord {
+    const c = this.store.getContainer(name);
+    if (!c) throw new NotFound(`container ${name} does not exist: see 'strata list'`);
+    return c;
+  }
+
+  /** The container's volume in the pool, with the driver recorded at create, whatever the default is now. */
+  volumeOf(c: ContainerRecord): VolumeRef {
+    return { driver: c.volumeDriver ?? 'loop-ext4', volume: c.name, mountpoint: this.storage.layout(c.name).privateDir };
+  }
+
+  idMapOf(c: ContainerRecord): IdMap | undefined {
+    if (c.idSlot === null) return undefined;
+    // Without idmapped mounts every container shares one range, so that one shifted copy of each template serves all.
+    return idMapFor(this.paths.root, this.host.idmapped ? c.idSlot : 0);
+  }
+
+  /** What the OS template contributes to a root. */
+  osLayers(template: string): TemplateLayers {
+    const t = this.templates.get(template);
+    const hostUsr = typeof t.meta.hostUsr === 'string' ? t.meta.hostUsr : undefined;
+    return { rootfs: this.templates.rootfsOf(template), hostUsr };
+  }
+
+  /** The OS template's layers and the attached application templates' above them. */
+  templateLayers(c: ContainerRecord): TemplateLayers {
+    return { ...this.osLayers(c.template), apps: this.apps.layers(c) };
+  }
+
+  /** The runc id: the name, since each data root has its own runc state directory. */
+  id(name: string): string {
+    return name;
+  }
+
+  /** The container's cgroup, relative to each hierarchy's root. */
+  cgroupPath(name: string): string {
+    return `/${this.paths.cgroupParent}/${name}`;
+  }
+
+  /** The block device that holds the container's data: its volume's device, else the data root's disk. */
+  async ioDevice(c: ContainerRecord): Promise<IoDevice | undefined> {
+    if (c.volume) return (await this.host.pool.device(this.volumeOf(c))) ?? undefined;
+    return ioDeviceOf(this.paths.root);
+  }
+
+  /** The running state of a container recorded running, read from /proc instead of runc; null when unsure. */
+  async knownRunning(c: ContainerRecord): Promise<{ status: 'running'; pid: number } | null> {
+    if (c.state !== 'running' || !c.pid || !(await isAlive(c.pid))) return null;
+    const cgroup = await fsp.readFile(`/proc/${c.pid}/cgroup`, 'utf8').catch(() => '');
+    return cgroup.includes(this.cgroupPath(c.name)) ? { status: 'running', pid: c.pid } : null;
+  }
+
+  async isRunning(c: ContainerRecord): Promise<boolean> {
+    if (c.state !== 'running') return false;
+    return ((await this.knownRunning(c)) ?? (await this.runc.state(this.id(c.name))))?.status === 'running';
+  }
+}
