@@ -1,14 +1,14 @@
 // Integration: application templates — capture, export and import into a second data root,
 // attach to stopped and running containers, key merges, uid collisions, detach, upgrade, 100
 // containers' disk growth, and hostile template files. Real runc, overlayfs and idmapped mounts.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { Client } from '../src/api/client.js';
 import { craft, dirEntry, fileEntry, manifestOf, objectOf } from '../src/templates/pack/testing.js';
-import { TestDaemon } from './harness.js';
+import { TestDaemon, useDaemon } from './harness.js';
 
 interface Attach { version: number; position: number; live: boolean; filesCopied: number; conflicts: string[]; remaps: string[]; kept: string[]; milliseconds: number }
 interface View { name: string; rootfs: string; privateArea: string; apps: Array<{ template: string; version: number; position: number; live: boolean }> }
@@ -51,8 +51,8 @@ mkdir -p /srv/db && echo rows > /srv/db/data && chown -R 1500:1500 /srv/db && ch
 `;
 
 describe('application templates', () => {
-  const a = new TestDaemon();
-  const b = new TestDaemon();
+  const a = useDaemon({ template: 'bb' });
+  const b = useDaemon();
   const scripts = join(a.root, 'scripts');
 
   const capture = async (d: TestDaemon, name: string, script: string, ...more: string[]): Promise<string> => {
@@ -64,16 +64,7 @@ describe('application templates', () => {
   };
   const sh = (d: TestDaemon, ct: string, script: string): Promise<string> => d.ok('exec', ct, '--', 'sh', '-c', script);
 
-  before(async () => {
-    await a.start();
-    await b.start();
-    spawnSync('mkdir', ['-p', scripts]);
-    await a.ok('template', 'build', 'bb', '--from', 'busybox');
-  });
-  after(async () => {
-    await a.cleanup();
-    await b.cleanup();
-  });
+  before(() => { spawnSync('mkdir', ['-p', scripts]); });
 
   test('capture records added, changed and deleted files, modes, owners and keys; nothing volatile', async () => {
     const out = await capture(a, 'app', APP_V1);

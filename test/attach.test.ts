@@ -4,18 +4,18 @@
 // rolled back: no copied file, no key, no record, and the files it replaced are back. A daemon
 // killed in the middle of the copy (STRATA_FAULT_COPY_STALL_AFTER holds the copy there) undoes
 // it at its next start, from the attach's journal.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sleep, TestDaemon } from './harness.js';
+import { sleep, useDaemon, useScratchDir } from './harness.js';
 
 interface View { apps: unknown[] }
 
 describe('live attach that cannot complete', () => {
-  const d = new TestDaemon({ env: { STRATA_FAULT_COPY_AFTER: '40' } });
-  const work = mkdtempSync('/tmp/strata-test-attach-');
+  const d = useDaemon({ env: { STRATA_FAULT_COPY_AFTER: '40' }, template: 'bb' });
+  const work = useScratchDir('strata-test-attach-');
   const capture = async (name: string, script: string): Promise<void> => {
     const file = join(work, `${name}.sh`);
     writeFileSync(file, script);
@@ -23,15 +23,9 @@ describe('live attach that cannot complete', () => {
     assert.equal(r.status, 0, r.stderr);
   };
   before(async () => {
-    await d.start();
-    await d.ok('template', 'build', 'bb', '--from', 'busybox');
     await capture('big', 'head -c 40000000 /dev/urandom > /opt-big\n');
     // 60 files, a user, and a new version of a file the OS template has.
     await capture('many', 'mkdir -p /opt/many && for i in $(seq 60); do echo $i > /opt/many/f$i; done\necho "svc:x:900:900::/:/bin/false" >> /etc/passwd\necho "# changed" >> /etc/init.d/rcK\n');
-  });
-  after(async () => {
-    await d.cleanup();
-    rmSync(work, { recursive: true, force: true });
   });
 
   test('too little disk: refused up front in one line naming the space needed and free; nothing changed', async () => {
@@ -70,19 +64,13 @@ describe('live attach that cannot complete', () => {
 });
 
 describe('live attach interrupted by a killed daemon', () => {
-  const d = new TestDaemon({ env: { STRATA_FAULT_COPY_STALL_AFTER: '40' } });
-  const work = mkdtempSync('/tmp/strata-test-attach-');
+  const d = useDaemon({ env: { STRATA_FAULT_COPY_STALL_AFTER: '40' }, template: 'bb' });
+  const work = useScratchDir('strata-test-attach-');
   before(async () => {
-    await d.start();
-    await d.ok('template', 'build', 'bb', '--from', 'busybox');
     const file = join(work, 'many.sh');
     writeFileSync(file, 'mkdir -p /opt/many && for i in $(seq 60); do echo $i > /opt/many/f$i; done\necho "svc:x:900:900::/:/bin/false" >> /etc/passwd\necho "# changed" >> /etc/init.d/rcK\n');
     const r = await d.cli('template', 'capture', 'many', '--base', 'bb', '--script', file);
     assert.equal(r.status, 0, r.stderr);
-  });
-  after(async () => {
-    await d.cleanup();
-    rmSync(work, { recursive: true, force: true });
   });
 
   test('is undone at the next start: no copied file, no user, the replaced file back; the container runs on', async () => {

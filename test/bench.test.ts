@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { TOP } from './harness.js';
+import { mountPoints, TOP } from './harness.js';
 
 interface Result { id: string; measures: Array<{ label: string; summary: { median: number; n: number } }>; goals: Array<{ text: string; met: boolean | null }>; skipped: string[] }
 
 const links = (): string[] => spawnSync('ip', ['-o', 'link']).stdout.toString().split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0]).filter(Boolean).sort();
-const mounts = (): string[] => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && /strata-(test|bench)/.test(m));
+const mounts = (): string[] => mountPoints().filter((m) => /strata-(test|bench)/.test(m));
 const tables = (): string => spawnSync('nft', ['list', 'tables']).stdout.toString().split('\n').sort().join('\n');
 
 test('the quick suite\'s harness at N=3 produces every result and leaves the host as it was', { timeout: 10 * 60_000 }, () => {

@@ -3,12 +3,12 @@
 // mod_php and openssh-server each answer their real client (curl, redis-cli, psql, mysql, ssh
 // with a key) after a start, attached together at create and attached live to a running
 // container, then detached one by one; on Debian with systemd and with sysvinit.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { sharedDebian, sleep, TestDaemon } from './harness.js';
+import { sharedDebian, sleep, useDaemon } from './harness.js';
 
 /** A service captured from apt, and how a client proves it works in container `ct`. */
 interface Service {
@@ -62,10 +62,9 @@ function ssh(address: string, command: string): { status: number | null; out: st
 
 for (const init of ['systemd', 'sysvinit'] as const) {
 describe(`application templates of real Debian services (Debian with ${init})`, () => {
-  const d = new TestDaemon();
+  const d = useDaemon();
   const port = 20000 + Math.floor(Math.random() * 20000);
   before(async () => {
-    await d.start();
     await sharedDebian(d, 'deb', { init });
     for (const s of SERVICES) {
       const t0 = Date.now();
@@ -74,7 +73,6 @@ describe(`application templates of real Debian services (Debian with ${init})`, 
       console.log(`figure: ${init}: capture of ${s.name} ${((Date.now() - t0) / 1000).toFixed(1)} s: ${r.stdout.trim()}`);
     }
   });
-  after(() => d.cleanup());
 
   const address = async (ct: string): Promise<string> => {
     const v = await d.json<{ adapters: Array<{ address: string }> }>('inspect', ct);

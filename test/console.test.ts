@@ -2,13 +2,13 @@
 // lands in `strata logs`, `strata console` attaches through a real terminal (script(1)), logs in,
 // runs a command and detaches with Ctrl-a q; several viewers may watch; an OCI image whose command
 // is a shell stays up with that shell on its console.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sharedDebian, sleep, STRATA, TestDaemon } from './harness.js';
+import { sharedDebian, sleep, STRATA, TestDaemon, useDaemon, useScratchDir } from './harness.js';
 
 /**
  * Runs `strata console CT` in a terminal made by script(1), typing `keys` (each after its delay,
@@ -32,16 +32,10 @@ function consoleSession(d: TestDaemon, ct: string, keys: Array<[number, string]>
 }
 
 describe('the console', () => {
-  const d = new TestDaemon();
-  const work = mkdtempSync('/tmp/strata-test-console-');
+  const d = useDaemon({ template: 'bb' });
+  const work = useScratchDir('strata-test-console-');
   before(async () => {
-    await d.start();
     await sharedDebian(d, 'deb');
-    await d.ok('template', 'build', 'bb', '--from', 'busybox');
-  });
-  after(async () => {
-    await d.cleanup();
-    rmSync(work, { recursive: true, force: true });
   });
 
   test('a Debian boot shows in strata logs; strata console logs in, runs a command and detaches', { timeout: 3 * 60_000 }, async () => {

@@ -1,24 +1,17 @@
 // Integration: the daemon's life — kill -9 and restart with containers running,
 // reconciliation, two daemons side by side, concurrency.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { TestDaemon, zombies } from './harness.js';
+import { cgroupLayout } from '../src/runtime/index.js';
+import { sleep, TestDaemon, useDaemon, zombies } from './harness.js';
 
 interface View { name: string; state: string; pid: number | null }
 
 describe('daemon', () => {
-  const d = new TestDaemon();
-  const other = new TestDaemon();
-  before(async () => {
-    await d.start();
-    await d.ok('template', 'build', 'bb', '--from', 'busybox');
-  });
-  after(async () => {
-    await d.cleanup();
-    await other.cleanup();
-  });
+  const d = useDaemon({ template: 'bb' });
+  const other = useDaemon({ start: false });
 
   test('containers keep running through kill -9 of the daemon, and a new daemon can stop them', async () => {
     await d.ok('create', 'k1', '--template', 'bb');
@@ -53,7 +46,7 @@ describe('daemon', () => {
     process.kill(pid, 'SIGKILL');
     for (let i = 0; i < 100; i++) {
       try { process.kill(pid, 0); } catch { break; }
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
     d.log = '';
     await d.start();
@@ -63,6 +56,40 @@ describe('daemon', () => {
     const events = await d.json<Array<{ kind: string; subject: string }>>('events');
     assert.ok(events.some((e) => e.kind === 'reconcile' && e.subject === 'k1'));
     await d.ok('start', 'k1');
+  });
+
+  test('the OCI runtime is configuration: info names it; an unknown one is refused at start, listing the known ones', async () => {
+    assert.equal((await d.json<{ runtime: string }>('info')).runtime, 'runc');
+    for (const bad of [new TestDaemon({ args: ['--runtime', 'kata'] }), new TestDaemon({ env: { STRATA_RUNTIME: 'kata' } })]) {
+      try {
+        await assert.rejects(bad.start(), /unknown runtime "kata": use one of runc, crun/);
+        assert.equal(existsSync(bad.paths.run), false, 'refused before anything was made');
+      } finally {
+        await bad.cleanup();
+      }
+    }
+  });
+
+  // crun declares a pure cgroup v2 host (crun 1.8 refuses the hybrid layout).
+  const layout = cgroupLayout();
+  test(`--runtime crun on this ${layout} host: ${layout === 'v2' ? 'runs a container' : 'refused at start, naming --runtime runc'}`, async () => {
+    const c = new TestDaemon({ args: ['--runtime', 'crun'] });
+    try {
+      if (layout === 'v2') {
+        await c.start();
+        assert.equal((await c.json<{ runtime: string }>('info')).runtime, 'crun');
+        await c.ok('template', 'build', 'bb', '--from', 'busybox');
+        await c.ok('create', 'c1', '--template', 'bb', '--no-net');
+        await c.ok('start', 'c1');
+        assert.equal((await c.ok('exec', 'c1', '--', 'hostname')).trim(), 'c1');
+        await c.ok('destroy', 'c1', '--force');
+      } else {
+        await assert.rejects(c.start(), /the runtime crun runs on cgroup v2 only, and this host has .*: start the daemon with --runtime runc \(or STRATA_RUNTIME=runc\)/);
+        assert.equal(existsSync(c.paths.run), false, 'refused before anything was made');
+      }
+    } finally {
+      await c.cleanup();
+    }
   });
 
   test('a second daemon on the same data root is refused', async () => {

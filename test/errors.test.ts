@@ -1,20 +1,17 @@
 // Integration: every bad input gives one clear line, a non-zero status, and changes nothing.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli, TestDaemon } from './harness.js';
+import { runCli, useDaemon } from './harness.js';
 
 describe('bad input', () => {
-  const d = new TestDaemon();
+  const d = useDaemon({ template: 'bb' });
   before(async () => {
-    await d.start();
-    await d.ok('template', 'build', 'bb', '--from', 'busybox');
     await d.ok('create', 'used', '--template', 'bb');
     await d.ok('create', 'live', '--template', 'bb');
     await d.ok('start', 'live');
   });
-  after(() => d.cleanup());
 
   /** Runs a command that must fail: one line on stderr matching `message`, the given status, state unchanged. */
   async function refused(args: string[], status: number, message: RegExp): Promise<void> {

@@ -1,22 +1,16 @@
 // Integration: the fallback for kernels without idmapped mounts. This kernel has them, so the
 // daemon is told to act as if it had not (STRATA_DISABLE_IDMAP=1): a stand-in for the missing
 // kernel feature, not for anything Strata does.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestDaemon } from './harness.js';
+import { useDaemon } from './harness.js';
 
 interface View { pid: number; idMap: { hostBase: number; size: number } }
 
 describe('without idmapped mounts', () => {
-  const d = new TestDaemon({ env: { STRATA_DISABLE_IDMAP: '1' } });
-  before(async () => {
-    await d.start();
-    await d.ok('template', 'build', 'bb', '--from', 'busybox');
-    await d.ok('template', 'build', 'hosty', '--from', 'host');
-  });
-  after(() => d.cleanup());
+  const d = useDaemon({ env: { STRATA_DISABLE_IDMAP: '1' }, template: 'bb', templates: { hosty: 'host' } });
 
   test('the daemon says so, and containers share one range with a shifted template copy', async () => {
     assert.match(d.log, /NOTICE: no idmapped mounts.*ONE host id range/);

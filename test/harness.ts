@@ -4,10 +4,12 @@
  * files) even when it fails. Processes are ended by the pid we started.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { after, before } from 'node:test';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { pathsFor } from '../src/config/index.js';
 
@@ -55,8 +57,12 @@ export class TestDaemon {
   /** The environment of the daemons it starts (a test may change it before a restart). */
   readonly env: Record<string, string>;
 
-  constructor(opts: { shareRoot?: string; env?: Record<string, string> } = {}) {
+  /** Options added to `strata daemon` (`--runtime X`…). */
+  readonly args: string[];
+
+  constructor(opts: { shareRoot?: string; env?: Record<string, string>; args?: string[] } = {}) {
     this.env = opts.env ?? {};
+    this.args = opts.args ?? [];
     this.root = opts.shareRoot ?? mkdtempSync(join('/tmp', 'strata-test-'));
     this.socket = opts.shareRoot ? `${mkdtempSync(join('/tmp', 'strata-test-sock-'))}/api.sock` : join(this.root, 'api.sock');
   }
@@ -66,7 +72,7 @@ export class TestDaemon {
   }
 
   async start(): Promise<void> {
-    const child = spawn(process.execPath, [STRATA, 'daemon', '--root', this.root, '--socket', this.socket], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
+    const child = spawn(process.execPath, [STRATA, 'daemon', '--root', this.root, '--socket', this.socket, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     child.stdout?.on('data', (d: Buffer) => { this.log += d.toString(); });
     child.stderr?.on('data', (d: Buffer) => { this.log += d.toString(); });
     this.daemon = child;
@@ -122,7 +128,7 @@ export class TestDaemon {
   leftovers(opts: { networks?: boolean } = {}): string[] {
     const p = this.paths;
     const found: string[] = [];
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(this.root));
+    const mounts = mountPoints().filter((m) => m.startsWith(this.root));
     found.push(...mounts.map((m) => `mount ${m}`));
     for (const entry of readdirSync('/sys/fs/cgroup')) {
       if (existsSync(join('/sys/fs/cgroup', entry, p.cgroupParent))) found.push(`cgroup ${entry}/${p.cgroupParent}`);
@@ -156,7 +162,7 @@ export class TestDaemon {
     if (existsSync(p.runcRoot)) {
       for (const id of readdirSync(p.runcRoot)) spawnSync('runc', ['--root', p.runcRoot, 'delete', '--force', id]);
     }
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(this.root)).reverse();
+    const mounts = mountPoints().filter((m) => m.startsWith(this.root)).reverse();
     for (const m of mounts) spawnSync('umount', ['--lazy', m]);
     for (const entry of readdirSync('/sys/fs/cgroup')) {
       const dir = join('/sys/fs/cgroup', entry, p.cgroupParent);
@@ -224,7 +230,46 @@ export function zombies(): Array<{ pid: number; ppid: number; comm: string }> {
     .map((f) => ({ pid: Number(f[0]), ppid: Number(f[1]), comm: f[3] }));
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep };
+
+/**
+ * The daemon of a test file or `describe` block, with the hooks every integration file needs:
+ * before its tests, start it and build the templates asked (`template`: one from busybox;
+ * `templates`: name → source); after them, `cleanup()` (also when a test failed). Hooks a file
+ * adds after this call run after these (its own set-up can use the daemon and its templates).
+ * `start: false` starts nothing (a test starts it), yet still cleans up.
+ */
+export function useDaemon(opts: { template?: string; templates?: Record<string, string>; start?: boolean; shareRoot?: string; env?: Record<string, string>; args?: string[] } = {}): TestDaemon {
+  const d = new TestDaemon(opts);
+  const templates = { ...(opts.template ? { [opts.template]: 'busybox' } : {}), ...opts.templates };
+  if (opts.start !== false) {
+    before(async () => {
+      await d.start();
+      for (const [name, from] of Object.entries(templates)) await d.ok('template', 'build', name, '--from', from);
+    });
+  }
+  after(() => d.cleanup());
+  return d;
+}
+
+/** A scratch directory under /tmp for a test file or `describe` block, removed after its tests. */
+export function useScratchDir(prefix = 'strata-test-work-'): string {
+  const dir = mkdtempSync(join('/tmp', prefix));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The host's mounts from /proc/self/mountinfo, in its order, with octal escapes (\040 …) decoded. */
+export function mountTable(): Array<{ root: string; mountPoint: string }> {
+  const decode = (field: string): string => field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((line) => {
+    const f = line.split(' ');
+    return { root: decode(f[3]), mountPoint: decode(f[4]) };
+  });
+}
+
+/** Every mount point of the host, in mount order. */
+export const mountPoints = (): string[] => mountTable().map((m) => m.mountPoint);
 
 /**
  * A Debian template named `name` in daemon `d` (bookworm with systemd unless told otherwise):

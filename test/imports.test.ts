@@ -1,26 +1,23 @@
 // Integration: OS templates from untrusted archives through the daemon — a root file system
 // tarball and an OCI image layout that work, and hostile archives that are refused whole.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzip, tarOf } from '../src/templates/archive/testing.js';
-import { TestDaemon } from './harness.js';
+import { useDaemon } from './harness.js';
 
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
 describe('templates from archives', () => {
-  const d = new TestDaemon();
+  const d = useDaemon({ template: 'bb' });
   let rootfsTar: Buffer;
   before(async () => {
-    await d.start();
-    await d.ok('template', 'build', 'bb', '--from', 'busybox');
     // A real root file system tarball: the busybox template's tree, as tar(1) writes it.
     rootfsTar = execFileSync('tar', ['-C', join(d.root, 'templates', 'bb', 'rootfs'), '-cf', '-', '.'], { maxBuffer: 1 << 28 });
   });
-  after(() => d.cleanup());
 
   test('rootfs:FILE (.tar.gz) builds a template whose container boots', async () => {
     // With device nodes under /dev, as every debootstrap or LXC tarball has: skipped, and said so.

@@ -1,19 +1,17 @@
 // Integration: what a container sees of the host and of its neighbours, and copy-on-write.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestDaemon } from './harness.js';
+import { useDaemon } from './harness.js';
 
 interface View { pid: number; rootfs: string; privateArea: string; idMap: { hostBase: number; size: number } | null }
 
 describe('isolation', () => {
-  const d = new TestDaemon();
+  const d = useDaemon({ template: 'bb' });
   let a: View;
   let b: View;
   before(async () => {
-    await d.start();
-    await d.ok('template', 'build', 'bb', '--from', 'busybox');
     for (const n of ['iso-a', 'iso-b']) {
       await d.ok('create', n, '--template', 'bb');
       await d.ok('start', n);
@@ -21,7 +19,6 @@ describe('isolation', () => {
     a = await d.json<View>('inspect', 'iso-a');
     b = await d.json<View>('inspect', 'iso-b');
   });
-  after(() => d.cleanup());
 
   test('the init is pid 1 and only the container\'s processes are visible', async () => {
     const out = await d.ok('exec', 'iso-a', '--', 'ps', '-o', 'pid,comm');

@@ -1,18 +1,13 @@
 // Integration: the whole container lifecycle through the CLI, real runc and kernel.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { runIn, sleep, STRATA, TestDaemon, zombies } from './harness.js';
+import { runIn, sleep, STRATA, useDaemon, zombies } from './harness.js';
 
 interface View { name: string; state: string; pid: number | null; template: string; hostname: string; rootfs: string; privateArea: string; createdAt: string; startedAt: string | null; idMap: { hostBase: number; size: number } | null }
 
 describe('container lifecycle', () => {
-  const d = new TestDaemon();
-  before(async () => {
-    await d.start();
-    await d.ok('template', 'build', 'bb', '--from', 'busybox');
-  });
-  after(() => d.cleanup());
+  const d = useDaemon({ template: 'bb' });
 
   test('template list and inspect describe the busybox template', async () => {
     const list = await d.json<Array<{ name: string; kind: string }>>('template', 'list');

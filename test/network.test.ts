@@ -1,11 +1,11 @@
 // Integration: networking through the CLI — addresses, reachability, published ports (live),
 // bandwidth, counters across restarts, bad input, and a host left as it was found.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { spawnSync } from 'node:child_process';
-import { sleep, TestDaemon } from './harness.js';
+import { sleep, useDaemon } from './harness.js';
 
 interface Adapter { network: string; ifname: string; address: string; gateway: string; mac: string }
 interface View { name: string; state: string; adapters: Adapter[]; ports: Array<{ hostPort: number; containerPort: number; proto: string }>; netIn: string | null; netOut: string | null }
@@ -40,18 +40,15 @@ const sysctls = ['net/ipv4/ip_forward', 'net/bridge/bridge-nf-call-iptables'];
 const readSysctls = (): string[] => sysctls.map((s) => { try { return readFileSync(`/proc/sys/${s}`, 'utf8').trim(); } catch { return '-'; } });
 
 describe('networking', () => {
-  const d = new TestDaemon();
+  const d = useDaemon({ template: 'bb' });
   const sysctlsBefore = readSysctls();
   const linksBefore = spawnSync('ip', ['-o', 'link']).stdout.toString().split('\n').map((l) => l.split(':')[1]?.trim()).filter(Boolean).sort();
   before(async () => {
-    await d.start();
-    await d.ok('template', 'build', 'bb', '--from', 'busybox');
     await d.ok('create', 'n1', '--template', 'bb');
     await d.ok('create', 'n2', '--template', 'bb');
     await d.ok('start', 'n1');
     await d.ok('start', 'n2');
   });
-  after(() => d.cleanup());
 
   test('a default network exists on a private subnet that no host route covers', async () => {
     const nets = await d.json<Net[]>('network', 'list');

@@ -1,10 +1,10 @@
 // Integration: limits, live changes, the container's own /proc view, and accounting,
 // on real containers and the real (cgroup v1) kernel.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sleep, TestDaemon } from './harness.js';
+import { sleep, useDaemon } from './harness.js';
 
 interface Stats { cpuSeconds: number; cpuPercent: number | null; memoryBytes: number | null; memoryLimitBytes: number | null; pids: number | null; ioWriteBytes: number; diskUsedBytes: number | null; diskLimitBytes: number | null; oomKills: number; state: string }
 const MiB = 1 << 20;
@@ -15,15 +15,9 @@ function hasCapability(bit: number): boolean {
 }
 
 describe('resources', () => {
-  const d = new TestDaemon();
+  const d = useDaemon({ template: 'bb' });
   const cg = (controller: string, name: string, file: string): string =>
     readFileSync(join('/sys/fs/cgroup', controller, d.paths.cgroupParent, name, file), 'utf8').trim();
-
-  before(async () => {
-    await d.start();
-    await d.ok('template', 'build', 'bb', '--from', 'busybox');
-  });
-  after(() => d.cleanup());
 
   test('limits given at create reach the kernel', async () => {
     await d.ok('create', 'lim', '--template', 'bb', '--cpus', '0.5', '--cpu-weight', '200', '--cpuset', '0', '--memory', '64M', '--pids', '50', '--io-weight', '300', '--io-read-bps', '10M');

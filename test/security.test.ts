@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli, sharedDebian, sleep, TestDaemon } from './harness.js';
+import { runCli, sharedDebian, sleep, useDaemon, useScratchDir } from './harness.js';
 
 const PROBE_C = `
 #include <fcntl.h>
@@ -80,21 +80,16 @@ function installer(work: string, extra = ''): string {
 }
 
 describe('host users gain nothing through Strata\'s files', () => {
-  const d = new TestDaemon();
-  const work = mkdtempSync('/tmp/strata-test-sec-');
+  const d = useDaemon();
+  const work = useScratchDir('strata-test-sec-');
   const appFile = join(work, 'probe.strata');
   before(async () => {
-    await d.start();
     await sharedDebian(d, 'deb');
     // Captured, exported, removed and imported again: the template arrives as an untrusted file.
     await d.ok('template', 'capture', 'probe-src', '--base', 'deb', '--script', installer(work));
     await d.ok('template', 'export', 'probe-src', '-o', appFile);
     await d.ok('template', 'rm', 'probe-src');
     await d.ok('template', 'import', appFile, '--name', 'probe');
-  });
-  after(async () => {
-    await d.cleanup();
-    rmSync(work, { recursive: true, force: true });
   });
 
   test('a running container, a live attach and a capture in progress: every privileged file gains nothing', { timeout: 10 * 60_000 }, async () => {
@@ -171,16 +166,11 @@ describe('host users gain nothing through Strata\'s files', () => {
 
 describe('host users gain nothing through Strata\'s files, without idmapped mounts', () => {
   // STRATA_DISABLE_IDMAP=1 stands in for a kernel without idmapped mounts (this one has them).
-  const d = new TestDaemon({ env: { STRATA_DISABLE_IDMAP: '1' } });
-  const work = mkdtempSync('/tmp/strata-test-secf-');
+  const d = useDaemon({ env: { STRATA_DISABLE_IDMAP: '1' } });
+  const work = useScratchDir('strata-test-secf-');
   before(async () => {
-    await d.start();
     await sharedDebian(d, 'deb');
     await d.ok('template', 'capture', 'probe', '--base', 'deb', '--script', installer(work));
-  });
-  after(async () => {
-    await d.cleanup();
-    rmSync(work, { recursive: true, force: true });
   });
 
   test('the shifted template copies, captures and the container gain nothing; su works inside', { timeout: 10 * 60_000 }, async () => {
@@ -202,10 +192,8 @@ describe('host users gain nothing through Strata\'s files, without idmapped moun
 
 describe('a data root that container ids cannot reach', () => {
   const parent = mkdtempSync('/tmp/strata-test-shut-'); // mode 0700: other users cannot pass
-  const d = new TestDaemon({ shareRoot: join(parent, 'root') });
-  before(() => d.start());
+  const d = useDaemon({ shareRoot: join(parent, 'root') });
   after(async () => {
-    await d.cleanup();
     rmSync(parent, { recursive: true, force: true });
   });
 

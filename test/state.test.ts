@@ -1,22 +1,20 @@
 // Integration: the records follow reality. An init that ends by itself (killed, poweroff, a
 // command that ends) makes its container stopped within a second, with how it ended; reboot
 // from inside starts it again; an init that ended while no daemon watched is found at start.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sleep, TestDaemon } from './harness.js';
+import { sleep, useDaemon, useScratchDir } from './harness.js';
 
 interface View { state: string; pid: number | null; lastExit: { status: number | null; signal: string | null; byItself: boolean } | null }
 interface Event { kind: string; subject: string | null; message: string }
 
 describe('state follows reality', () => {
-  const d = new TestDaemon();
-  const work = mkdtempSync('/tmp/strata-test-state-');
+  const d = useDaemon({ template: 'bb' });
+  const work = useScratchDir('strata-test-state-');
   before(async () => {
-    await d.start();
-    await d.ok('template', 'build', 'bb', '--from', 'busybox');
     // A template whose init is a command that ends with status 3 after a moment.
     const tree = join(work, 'tree');
     cpSync(join(d.root, 'templates', 'bb', 'rootfs'), tree, { recursive: true, verbatimSymlinks: true });
@@ -25,10 +23,6 @@ describe('state follows reality', () => {
     chmodSync(join(tree, 'sbin', 'init'), 0o755);
     execFileSync('tar', ['-C', tree, '-czf', join(work, 'ends.tar.gz'), '.']);
     await d.ok('template', 'build', 'ends', '--from', `rootfs:${join(work, 'ends.tar.gz')}`);
-  });
-  after(async () => {
-    await d.cleanup();
-    rmSync(work, { recursive: true, force: true });
   });
 
   /** Polls until the container is in `state` (or fails after `ms`); returns the view and the time it took. */

@@ -3,19 +3,14 @@
 // inside the container and grows while it runs; after the default changes back to loop-ext4 the
 // btrfs container still starts on its disk, new disks are loop-ext4, and destroying both leaves
 // no volume.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestDaemon } from './harness.js';
+import { TestDaemon, useDaemon } from './harness.js';
 
 interface Pool { driver: string; volumes: number; volumesByDriver: Record<string, number>; capabilities: Record<string, boolean> }
 
 describe('storage drivers', () => {
-  const d = new TestDaemon({ env: { STRATA_STORAGE_DRIVER: 'btrfs' } });
-  before(async () => {
-    await d.start();
-    await d.ok('template', 'build', 'bb', '--from', 'busybox');
-  });
-  after(() => d.cleanup());
+  const d = useDaemon({ env: { STRATA_STORAGE_DRIVER: 'btrfs' }, template: 'bb' });
 
   test('a btrfs disk: the limit holds inside, and grows while the container runs', async () => {
     assert.equal((await d.json<{ storageDriver: string }>('info')).storageDriver, 'btrfs');

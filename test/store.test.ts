@@ -1,11 +1,11 @@
 // Integration: OS templates in the content store — sharing, df, verify, export and import between
 // two data roots, hostile template files, and collection of unreferenced objects.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, statSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { TestDaemon } from './harness.js';
+import { useDaemon } from './harness.js';
 
 interface Df { templates: Array<{ name: string; files: number; logicalBytes: number }>; logicalBytes: number; storedBytes: number; objects: number }
 
@@ -16,18 +16,8 @@ function objectFiles(root: string): string[] {
 }
 
 describe('content store', () => {
-  const a = new TestDaemon();
-  const b = new TestDaemon();
-  before(async () => {
-    await a.start();
-    await b.start();
-    await a.ok('template', 'build', 'bb1', '--from', 'busybox');
-    await a.ok('template', 'build', 'bb2', '--from', 'busybox');
-  });
-  after(async () => {
-    await a.cleanup();
-    await b.cleanup();
-  });
+  const a = useDaemon({ templates: { bb1: 'busybox', bb2: 'busybox' } });
+  const b = useDaemon();
 
   test('identical files of two templates are one object, hardlinked into both trees', async () => {
     const one = statSync(join(a.root, 'templates', 'bb1', 'rootfs', 'bin', 'busybox'));

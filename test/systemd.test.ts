@@ -2,18 +2,16 @@
 // bookworm and trixie boot to `running`, systemctl and hostnamectl work, strata stop halts it
 // cleanly, reboot and poweroff inside behave like a machine's, and the limits Strata set hold
 // from above. Also trixie with sysvinit (bookworm with sysvinit: templates.test.ts).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sharedDebian, sleep, TestDaemon } from './harness.js';
+import { sharedDebian, sleep, useDaemon } from './harness.js';
 
 interface View { state: string; pid: number | null; lastExit: { signal: string | null; byItself: boolean } | null; idMap: { hostBase: number } }
 
 describe('systemd containers', () => {
-  const d = new TestDaemon();
-  before(() => d.start());
-  after(() => d.cleanup());
+  const d = useDaemon();
 
   /** Waits for `systemctl is-system-running` to settle; returns its answer and the seconds since `t0`. */
   async function settled(ct: string, t0: number): Promise<{ state: string; seconds: number }> {

@@ -1,17 +1,15 @@
 // Integration: OS templates other than busybox — host-linked and debootstrap — on real containers.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { TestDaemon } from './harness.js';
+import { useDaemon } from './harness.js';
 
 interface Tpl { name: string; sizeBytes: number; meta: { buildSeconds: number; hostUsr?: string } }
 
 describe('OS templates', () => {
-  const d = new TestDaemon();
-  before(() => d.start());
-  after(() => d.cleanup());
+  const d = useDaemon();
 
   test('host-linked: the host\'s /usr in place, built in under a second, a few MiB', async () => {
     const t0 = Date.now();

@@ -10,7 +10,7 @@ import type { Paths } from '../config/index.js';
 import { NotFound } from '../errors/index.js';
 import type { Lxcfs } from '../resources/lxcfs.js';
 import { ioDeviceOf, type CgroupDriver, type HostCapacity, type IoDevice } from '../resources/index.js';
-import { isAlive, type IdMap, type Runc } from '../runtime/index.js';
+import { isAlive, type IdMap, type OciRuntime } from '../runtime/index.js';
 import type { ContainerRecord, Store } from '../state/index.js';
 import { Storage, type TemplateLayers } from '../storage/index.js';
 import type { Pool, VolumeRef } from '../storage/pool.js';
@@ -42,7 +42,7 @@ export class ContainerContext {
     readonly paths: Paths,
     readonly store: Store,
     readonly templates: Templates,
-    readonly runc: Runc,
+    readonly runc: OciRuntime,
     readonly host: HostServices,
   ) {
     this.storage = new Storage(paths.containers, paths.helpers.idmount);

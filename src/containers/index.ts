@@ -15,7 +15,7 @@
 import type { Readable } from 'node:stream';
 import type { Paths } from '../config/index.js';
 import { FailedPrecondition } from '../errors/index.js';
-import type { InitDeath, Runc } from '../runtime/index.js';
+import type { InitDeath, OciRuntime } from '../runtime/index.js';
 import type { ContainerRecord, Store } from '../state/index.js';
 import type { Storage } from '../storage/index.js';
 import type { PoolView } from '../storage/pool.js';
@@ -40,13 +40,13 @@ export type { ContainerView } from './views.js';
 export class Containers {
   private readonly lock = new KeyedLock();
   readonly storage: Storage;
-  readonly runc: Runc;
+  readonly runc: OciRuntime;
   private readonly ctx: ContainerContext;
   private readonly usage: UsageMonitor;
   private readonly life: Lifecycle;
   private readonly reconciler: Reconciler;
 
-  constructor(paths: Paths, store: Store, templates: Templates, runc: Runc, host: HostServices) {
+  constructor(paths: Paths, store: Store, templates: Templates, runc: OciRuntime, host: HostServices) {
     this.ctx = new ContainerContext(paths, store, templates, runc, host);
     this.storage = this.ctx.storage;
     this.runc = runc;

@@ -12,7 +12,7 @@ import { idMapFor } from '../containers/ids.js';
 import { FailedPrecondition } from '../errors/index.js';
 import { pathsFor, VERSION } from '../config/index.js';
 import { buildServer } from '../api/server.js';
-import { isAlive, Monitor, Runc, type InitDeath } from '../runtime/index.js';
+import { isAlive, Monitor, openRuntime, type InitDeath } from '../runtime/index.js';
 import { Store } from '../state/index.js';
 import { Templates } from '../templates/index.js';
 import { ContentStore } from '../store/index.js';
@@ -29,6 +29,8 @@ export interface DaemonOptions {
   socket: string;
   /** The storage driver of new disks (default loop-ext4); existing disks keep theirs. */
   storageDriver?: string;
+  /** The OCI runtime that runs the containers (default runc), from RUNTIMES. */
+  runtime?: string;
   log?: (line: string) => void;
 }
 
@@ -52,13 +54,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   const paths = pathsFor(opts.root);
   // First: an unknown --storage-driver is refused before anything is made.
   const pool = new Pool(paths.pool, opts.storageDriver || undefined);
+  // So is an unknown --runtime, or one whose capabilities exclude this host's cgroup layout.
+  const monitor = new Monitor(paths.monitorSocket, paths.helpers.monitor);
+  const runtime = openRuntime(opts.runtime, { stateRoot: paths.runcRoot, monitor });
   if (/\n/.test(paths.root)) throw new FailedPrecondition('the data root path must not contain a newline');
   for (const [what, file] of Object.entries(paths.helpers)) {
     if (!existsSync(file)) throw new FailedPrecondition(`the native helper ${what} is missing at ${file}: run 'npm run build'`);
   }
-  await run(['runc', '--version'], { context: 'checking for runc' }).catch(() => {
-    throw new FailedPrecondition('runc is not installed: run \'npm run quickstart\' or \'apt-get install runc\'');
-  });
+  await runtime.version();
 
   const freshBoot = !existsSync(paths.run);
   await fsp.mkdir(paths.run, { recursive: true, mode: 0o700 });
@@ -87,9 +90,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     log(`WARNING: ${message}`);
     try { store.addEvent('rollback-failed', null, message); } catch { /* the log has it */ }
   });
-  const monitor = new Monitor(paths.monitorSocket, paths.helpers.monitor);
   await monitor.ensureRunning();
-  const runc = new Runc(paths.runcRoot, monitor);
   const templates = new Templates(store, paths.templates, new ContentStore(paths.store));
   await templates.cleanScratch();
   const cgroups = detectCgroupDriver();
@@ -97,7 +98,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   if (!lxcfs.available()) log('NOTICE: lxcfs is not installed: containers will see the host\'s /proc/meminfo, uptime… (run \'npm run quickstart\')');
   else await lxcfs.ensure();
   const networks = new Networks(store.db, { rootId: paths.rootId, runDir: paths.run });
-  const containers = new Containers(paths, store, templates, runc, { idmapped, capacity: hostCapacity(), cgroups, pool, lxcfs: lxcfs.available() ? lxcfs : null, networks, rootUnreachable });
+  const containers = new Containers(paths, store, templates, runtime, { idmapped, capacity: hostCapacity(), cgroups, pool, lxcfs: lxcfs.available() ? lxcfs : null, networks, rootUnreachable });
 
   for (const line of await containers.reconcile(monitor.takeRecordedDeaths())) log(`reconcile: ${line}`);
   // From now on the monitor tells at once when a container's init ends by itself.
@@ -120,7 +121,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
 
   const app = await buildServer({
     containers, captures: new Captures(containers, templates), templates, store, networks, log,
-    info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent, storageDriver: pool.driver.name },
+    info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent, storageDriver: pool.driver.name, runtime: runtime.name },
   });
   await fsp.mkdir(dirname(opts.socket), { recursive: true, mode: 0o755 });
   await fsp.rm(opts.socket, { force: true });

@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Store } from '../state/index.js';
@@ -21,6 +22,7 @@ import { Networks, containerNetFiles } from './index.js';
 import { StrataError } from '../errors/index.js';
 import { cniContainerId, cniNetworkName, ifbName, tableName, vethName } from './names.js';
 import { SharedSysctls } from './host.js';
+import { mountPoints, mountTable } from '../../test/harness.js';
 
 const sh = (cmd: string, args: string[], input?: string): string =>
   execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'], timeout: 30_000 });
@@ -34,7 +36,6 @@ const inNsAsync = async (pid: number, args: string[]): Promise<string> =>
   (await promisify(execFile)('nsenter', ['-t', String(pid), '-n', ...args], { encoding: 'utf8', timeout: 30_000 })).stdout;
 const canPing = (pid: number, to: string, from?: string): boolean =>
   tryRun('nsenter', ['-t', String(pid), '-n', 'busybox', 'ping', '-c', '1', '-W', '1', ...(from ? ['-I', from] : []), to]);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const rootId = randomBytes(5).toString('hex');
 const runDir = `/run/strata/${rootId}`;
@@ -104,7 +105,7 @@ function snapshot(): HostSnapshot {
     nft: blocks.filter((b) => !/^table \w+ strata_/.test(b) || b.startsWith(`table ip strata_${rootId}_`) || b.startsWith(`table bridge strata_${rootId}_`)).join(''),
     iptables: sh('iptables-save', []).split('\n').filter((l) => !l.startsWith('#')).join('\n'),
     sysctls: Object.fromEntries(sysctlKeys.map((k) => { try { return [k, readFileSync(`/proc/sys/${k}`, 'utf8').trim()]; } catch { return [k, '-']; } })),
-    mounts: readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(rootId)).map((l) => l.split(' ').slice(3, 5).join(' ')),
+    mounts: mountTable().map((m) => `${m.root} ${m.mountPoint}`).filter((m) => m.includes(rootId)),
   };
 }
 
@@ -166,7 +167,7 @@ describe('networks on real namespaces', { concurrency: false }, () => {
     try { store.close(); } catch { /* closed */ }
     for (const l of readdirSync('/sys/class/net').filter((x) => x.startsWith(`stb${rootId.slice(0, 8)}`))) tryRun('ip', ['link', 'del', l]);
     for (const t of sh('nft', ['list', 'tables']).split('\n').filter((l) => l.includes(`strata_${rootId}_`))) tryRun('nft', ['delete', ...t.trim().split(' ').slice(1)]);
-    for (const m of readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`${runDir}/netns/`))) tryRun('umount', [m.split(' ')[4]]);
+    for (const m of mountPoints().filter((p) => p.startsWith(`${runDir}/netns/`))) tryRun('umount', [m]);
     rmSync(runDir, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
   });

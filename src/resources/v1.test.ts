@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fsp, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FailedPrecondition, InvalidArgument } from '../errors/index.js';
 import { cgroupConformance, type Observed } from './cgroup.conformance.js';
 import { detectCgroupDriver } from './drivers.js';
@@ -22,14 +23,10 @@ const CONTROLLERS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'pids', 'blkio'];
 const usable = process.getuid?.() === 0 && CONTROLLERS.every((c) => existsSync(join(ROOT, c, 'cgroup.procs')));
 const skip = usable ? false : 'needs root and the v1 controllers cpu, cpuacct, cpuset, memory, pids, blkio at /sys/fs/cgroup';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const UNLIMITED = 2 ** 62;
 
 /** The block device of the file system holding `path` (this host: /dev/vda). */
-function deviceOf(path: string): IoDevice {
-  const dev = statSync(path).dev;
-  return { major: (dev >> 8) & 0xfff, minor: (dev & 0xff) | ((dev >> 12) & 0xfff00) };
-}
+const deviceOf = (path: string): IoDevice => decodeDev(statSync(path).dev);
 
 /** A scratch cgroup `strata-rtest-<random>/c1` under every controller, and the processes put in it. */
 class Scratch {

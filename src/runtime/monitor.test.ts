@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pathsFor } from '../config/index.js';
 import { Monitor } from './monitor.js';
 
@@ -51,7 +52,7 @@ async function answering(monitor: Monitor): Promise<number> {
   for (let i = 0; i < 200; i++) {
     const pid = await monitor.ping();
     if (pid) return pid;
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
   throw new Error('the monitor did not answer');
 }
@@ -77,7 +78,7 @@ test('a daemon that comes back cancels a QUIT: the monitor stays after its child
   await answering(new Monitor(socket, binary));
   // A child that outlives the QUIT, as a running container does.
   const running = ask(socket, ['OUT /dev/null', 'ARG /bin/sleep', 'ARG 1', 'RUN']);
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   assert.equal(await ask(socket, ['QUIT']), 'OK');
   assert.match(await ask(socket, ['PING']), /^PONG \d+$/, 'a quitting monitor still answers');
   assert.equal(await running, 'EXIT 0');
@@ -91,7 +92,7 @@ test('a CLOSE after QUIT (a daemon on its way out letting a console go) does not
   const monitor = startMonitor(socket);
   await answering(new Monitor(socket, binary));
   const running = ask(socket, ['OUT /dev/null', 'ARG /bin/sleep', 'ARG 1', 'RUN']);
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   assert.equal(await ask(socket, ['QUIT']), 'OK');
   assert.equal(await ask(socket, ['CLOSE /nonexistent/console.log']), 'OK');
   assert.equal(await running, 'EXIT 0');

@@ -11,3 +11,14 @@ export async function isAlive(pid: number): Promise<boolean> {
     return false;
   }
 }
+
+/** Waits until `pid` has ended (or is a zombie); false when it still lives after `timeoutMs`. */
+export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  // Short polls first: a SIGKILLed init is gone within a millisecond or two.
+  for (let wait = 1; Date.now() < deadline; wait = Math.min(wait * 2, 25)) {
+    if (!(await isAlive(pid))) return true;
+    await new Promise((r) => setTimeout(r, wait));
+  }
+  return !(await isAlive(pid));
+}

@@ -8,13 +8,14 @@ export function register(program: Command): void {
     .option('--root <dir>', 'data root (default: $STRATA_ROOT or /var/lib/strata)')
     .option('--socket <path>', 'API socket (default: $STRATA_SOCKET or /run/strata/strata.sock)')
     .option('--storage-driver <name>', 'driver of new disks (--disk): loop-ext4 (default) or btrfs; $STRATA_STORAGE_DRIVER')
+    .option('--runtime <name>', 'OCI runtime that runs the containers: runc (default) or crun (cgroup v2 hosts); $STRATA_RUNTIME')
     .option('--debug', 'show stack traces of errors')
     .action(async (_opts: unknown, cmd: Command) => {
       // --socket may also stand before the verb (`strata --socket X daemon`).
-      const opts = cmd.optsWithGlobals<{ root?: string; socket?: string; storageDriver?: string }>();
+      const opts = cmd.optsWithGlobals<{ root?: string; socket?: string; storageDriver?: string; runtime?: string }>();
       // Loaded only here: the daemon's modules (Fastify, SQLite) would slow every other verb.
       const { runDaemon } = await import('../../daemon/index.js');
-      const daemon = await runDaemon({ root: resolveRoot(opts.root), socket: resolveSocket(opts.socket), storageDriver: opts.storageDriver ?? process.env.STRATA_STORAGE_DRIVER });
+      const daemon = await runDaemon({ root: resolveRoot(opts.root), socket: resolveSocket(opts.socket), storageDriver: opts.storageDriver ?? process.env.STRATA_STORAGE_DRIVER, runtime: opts.runtime ?? process.env.STRATA_RUNTIME });
       const stop = (): void => { void daemon.stop().then(() => process.exit(0)); };
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);

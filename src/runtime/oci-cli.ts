@@ -1,40 +1,52 @@
 /**
- * Drives the runc binary for one data root (its own --root state directory).
- * Knows OCI bundles and runc's verbs; knows nothing of templates or the database.
+ * The driver of an OCI runtime with runc's command line (runc, crun: the same verbs and flags,
+ * `--root` per data root, JSON log lines). Each runtime folder gives it a name, a binary, its
+ * capabilities, how to install it and its error dialect (how it says "no such container" or
+ * "already stopped"). Knows OCI bundles and those verbs; knows nothing of templates or the database.
  */
 import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { isAlive } from '../util/process.js';
-
-export { isAlive };
-import { ToolError } from '../errors/index.js';
+import { FailedPrecondition, ToolError } from '../errors/index.js';
 import { run } from '../util/exec.js';
-import { LOG_CAP, Monitor } from './monitor.js';
+import { LOG_CAP } from './monitor.js';
+import type { ExecOptions, OciRuntime, RuntimeCapabilities, RuntimeOptions, RuntimeState } from './runtime.js';
 import type { OciSpec } from './spec.js';
 
-type RuntimeStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+type RuntimeStatus = RuntimeState['status'];
 
-export interface RuntimeState {
-  id: string;
-  status: RuntimeStatus;
-  pid: number;
-  bundle: string;
+/** One runtime of runc's command line. */
+export interface CliRuntime {
+  name: string;
+  binary: string;
+  capabilities: RuntimeCapabilities;
+  /** How to install it, for the error of a daemon that cannot find it. */
+  install: string;
+  /** Its words on stderr for a container it does not know. */
+  unknownContainer: RegExp;
+  /** Its words on stderr when signalling a container whose processes already ended. */
+  alreadyStopped: RegExp;
 }
 
-export interface ExecOptions {
-  tty: boolean;
-  user?: { uid: number; gid: number };
-  env: string[];
-  cwd?: string;
-  args: string[];
-}
+export class OciCliRuntime implements OciRuntime {
+  readonly name: string;
+  readonly capabilities: RuntimeCapabilities;
+  private readonly binary: string;
+  private readonly stateRoot: string;
+  private readonly monitor: RuntimeOptions['monitor'];
 
-export class Runc {
-  constructor(
-    private readonly stateRoot: string,
-    private readonly monitor: Monitor,
-    private readonly binary = 'runc',
-  ) {}
+  constructor(private readonly cli: CliRuntime, opts: RuntimeOptions) {
+    this.name = cli.name;
+    this.capabilities = cli.capabilities;
+    this.binary = cli.binary;
+    this.stateRoot = opts.stateRoot;
+    this.monitor = opts.monitor;
+  }
+
+  async version(): Promise<string> {
+    const res = await run([this.binary, '--version'], { allowFailure: true }).catch(() => null);
+    if (!res || res.status !== 0) throw new FailedPrecondition(`${this.name} is not installed: ${this.cli.install}`);
+    return res.stdout.split('\n')[0].trim();
+  }
 
   private argv(...rest: string[]): string[] {
     return [this.binary, '--root', this.stateRoot, ...rest];
@@ -45,27 +57,23 @@ export class Runc {
     await fsp.writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2), { mode: 0o600 });
   }
 
-  /**
-   * Creates the container: namespaces and cgroups exist, the init waits to be started (so that
-   * its network can be set up first). Runs below the monitor, which becomes the init's parent;
-   * the console goes to `consoleLog`. Returns the init's host pid.
-   */
   async create(id: string, bundle: string, consoleLog: string): Promise<number> {
-    const runcLog = join(bundle, 'runc.log');
+    const logFile = join(bundle, `${this.name}.log`);
     const pidFile = join(bundle, 'init.pid');
-    await fsp.rm(runcLog, { force: true });
+    await fsp.rm(logFile, { force: true });
     await fsp.rm(pidFile, { force: true });
-    // runc hands the console's pty master over this socket; the monitor takes and keeps it.
+    // The runtime hands the console's pty master over this socket; the monitor takes and keeps it.
     const consoleSocket = this.consoleSocket(id);
-    const argv = [this.binary, '--root', this.stateRoot, '--log', runcLog, '--log-format', 'json', 'create', '--bundle', bundle, '--pid-file', pidFile, '--console-socket', consoleSocket, id];
+    const argv = [this.binary, '--root', this.stateRoot, '--log', logFile, '--log-format', 'json', 'create', '--bundle', bundle, '--pid-file', pidFile, '--console-socket', consoleSocket, id];
     const status = await this.monitor.run(argv, consoleLog, LOG_CAP, consoleSocket);
     if (status !== 0) {
-      throw new ToolError(argv, status, await lastRuncError(runcLog), `creating container ${id}`);
+      // The monitor still listens on the console socket for a pty that will never come.
+      await this.monitor.closeConsole(consoleLog);
+      throw new ToolError(argv, status, await lastLogError(logFile, this.name), `creating container ${id}`);
     }
     return Number((await fsp.readFile(pidFile, 'utf8')).trim());
   }
 
-  /** Lets a created container's init run. */
   async start(id: string): Promise<void> {
     await run(this.argv('start', id), { context: `starting container ${id}` });
   }
@@ -73,7 +81,7 @@ export class Runc {
   async state(id: string): Promise<RuntimeState | null> {
     const res = await run(this.argv('state', id), { allowFailure: true });
     if (res.status !== 0) {
-      if (/does not exist|not found/i.test(res.stderr)) return null;
+      if (this.cli.unknownContainer.test(res.stderr)) return null;
       throw new ToolError(this.argv('state', id), res.status, res.stderr);
     }
     const s = JSON.parse(res.stdout) as { id: string; status: RuntimeStatus; pid: number; bundle: string };
@@ -92,26 +100,24 @@ export class Runc {
   }
 
   async kill(id: string, signal: string, all = false): Promise<void> {
-    const res = await run(this.argv('kill', ...(all ? ['--all'] : []), id, runcSignal(signal)), { allowFailure: true });
+    const res = await run(this.argv('kill', ...(all ? ['--all'] : []), id, cliSignal(signal)), { allowFailure: true });
     // A container that already stopped cannot be signalled; that is the goal anyway.
-    if (res.status !== 0 && !/not running|process already finished|container not running|does not exist/i.test(res.stderr)) {
+    if (res.status !== 0 && !this.cli.alreadyStopped.test(res.stderr) && !this.cli.unknownContainer.test(res.stderr)) {
       throw new ToolError(this.argv('kill', id, signal), res.status, res.stderr);
     }
   }
 
-  /** The monitor lets go of a stopped container's console. */
   closeConsole(consoleLog: string): Promise<void> {
     return this.monitor.closeConsole(consoleLog);
   }
 
   async delete(id: string, force = false): Promise<void> {
     const res = await run(this.argv('delete', ...(force ? ['--force'] : []), id), { allowFailure: true });
-    if (res.status !== 0 && !/does not exist|not found/i.test(res.stderr)) {
+    if (res.status !== 0 && !this.cli.unknownContainer.test(res.stderr)) {
       throw new ToolError(this.argv('delete', id), res.status, res.stderr);
     }
   }
 
-  /** The argv that runs a process inside a running container (run by whoever owns the terminal). */
   execArgv(id: string, opts: ExecOptions): string[] {
     const argv = this.argv('exec');
     if (opts.tty) argv.push('--tty');
@@ -123,13 +129,13 @@ export class Runc {
   }
 }
 
-/** runc writes JSON log lines; the last "error" level message is the reason it failed. */
-async function lastRuncError(logFile: string): Promise<string> {
+/** runc and crun write JSON log lines; the last "error" level message is the reason it failed. */
+async function lastLogError(logFile: string, name: string): Promise<string> {
   let text = '';
   try {
     text = await fsp.readFile(logFile, 'utf8');
   } catch {
-    return 'runc left no log';
+    return `${name} left no log`;
   }
   const errors = text.split('\n').filter(Boolean).map((line) => {
     try {
@@ -142,18 +148,8 @@ async function lastRuncError(logFile: string): Promise<string> {
 }
 
 
-export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  // Short polls first: a SIGKILLed init is gone within a millisecond or two.
-  for (let wait = 1; Date.now() < deadline; wait = Math.min(wait * 2, 25)) {
-    if (!(await isAlive(pid))) return true;
-    await new Promise((r) => setTimeout(r, wait));
-  }
-  return !(await isAlive(pid));
-}
-
 /** runc knows signals by name but not real-time ones (systemd halts on SIGRTMIN+3): those by number. */
-function runcSignal(signal: string): string {
+function cliSignal(signal: string): string {
   const rt = /^(?:SIG)?RTMIN(?:\+(\d+))?$/.exec(signal);
   return rt ? String(34 + Number(rt[1] ?? 0)) : signal;
 }
