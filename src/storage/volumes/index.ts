@@ -3,9 +3,9 @@
  * volume.conformance.ts in its test). The daemon picks the default by configuration
  * (`strata daemon --storage-driver NAME`); each volume remembers its own.
  */
-import { BtrfsDriver } from './btrfs.js';
+import { BtrfsDriver } from './btrfs/index.js';
 import type { VolumeDriver } from './driver.js';
-import { LoopExt4Driver } from './loop-ext4.js';
+import { LoopExt4Driver } from './loop-ext4/index.js';
 
 export type { DriverCapabilities, VolumeDriver } from './driver.js';
 

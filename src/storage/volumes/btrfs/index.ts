@@ -9,11 +9,11 @@
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { FailedPrecondition, InvalidArgument } from '../../errors/index.js';
-import { decodeDev } from '../../model/index.js';
-import { run } from '../../util/exec.js';
-import { mountedTargets, unmountTargets } from '../mounts.js';
-import type { DriverCapabilities, VolumeDriver, VolumeUsage } from './driver.js';
+import { FailedPrecondition, InvalidArgument } from '../../../errors/index.js';
+import { decodeDev } from '../../../model/index.js';
+import { run } from '../../../util/exec.js';
+import { mountedTargets, unmountTargets } from '../../mounts.js';
+import type { DriverCapabilities, VolumeDriver, VolumeUsage } from '../driver.js';
 
 /** The inode number of a btrfs subvolume's root directory. */
 const SUBVOLUME_INO = 256;

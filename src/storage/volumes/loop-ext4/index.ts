@@ -7,11 +7,11 @@
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { FailedPrecondition, ToolError } from '../../errors/index.js';
-import { decodeDev } from '../../model/index.js';
-import { run } from '../../util/exec.js';
-import { mountedTargets, unmountTargets } from '../mounts.js';
-import type { DriverCapabilities, VolumeDriver, VolumeUsage } from './driver.js';
+import { FailedPrecondition, ToolError } from '../../../errors/index.js';
+import { decodeDev } from '../../../model/index.js';
+import { run } from '../../../util/exec.js';
+import { mountedTargets, unmountTargets } from '../../mounts.js';
+import type { DriverCapabilities, VolumeDriver, VolumeUsage } from '../driver.js';
 
 async function statfsUsage(mountpoint: string): Promise<{ size: number; used: number }> {
   const s = await fsp.statfs(mountpoint);
