@@ -50,8 +50,8 @@ export function networkConformance(driver: string, setup: () => Promise<Conforma
     const runDir = `/run/strata/${rootId}`;
     const work = mkdtempSync(join(tmpdir(), 'strata-netconf-'));
     const kids: ChildProcess[] = [];
-    let store: Store;
-    let nets: Networks;
+    let store: Store | undefined;
+    let nets!: Networks;
     let s: ConformanceSetup;
     const caps = NETWORK_DRIVERS[driver].capabilities;
     const ours = (): string[] => readdirSync('/sys/class/net').filter((l) => s.linkPrefixes.some((p) => l.startsWith(p)) || l.startsWith(`stb${rootId.slice(0, 8)}`)).sort();
@@ -76,15 +76,21 @@ export function networkConformance(driver: string, setup: () => Promise<Conforma
     });
 
     after(async () => {
-      for (const k of kids) if (k.exitCode === null && k.pid) { try { process.kill(k.pid, 'SIGKILL'); } catch { /* gone */ } }
-      for (const c of ['m1', 'm2', 'm3']) await nets.release(c).catch(() => undefined);
-      for (const n of nets.list()) await nets.remove(n.name).catch(() => undefined);
-      try { store.close(); } catch { /* closed */ }
-      for (const m of readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`${runDir}/netns/`))) {
-        try { sh('umount', [m.split(' ')[4]]); } catch { /* gone */ }
+      try {
+        for (const k of kids) if (k.exitCode === null && k.pid) { try { process.kill(k.pid, 'SIGKILL'); } catch { /* gone */ } }
+        // Set-up may have failed before the service existed.
+        if (store) {
+          for (const c of ['m1', 'm2', 'm3']) await nets.release(c).catch(() => undefined);
+          for (const n of nets.list()) await nets.remove(n.name).catch(() => undefined);
+        }
+        try { store?.close(); } catch { /* closed */ }
+        for (const m of readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`${runDir}/netns/`))) {
+          try { sh('umount', [m.split(' ')[4]]); } catch { /* gone */ }
+        }
+      } finally {
+        rmSync(runDir, { recursive: true, force: true });
+        rmSync(work, { recursive: true, force: true });
       }
-      rmSync(runDir, { recursive: true, force: true });
-      rmSync(work, { recursive: true, force: true });
     });
 
     test('a network is made and described with its driver', async () => {
