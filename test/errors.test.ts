@@ -1,9 +1,9 @@
 // Integration: every bad input gives one clear line, a non-zero status, and changes nothing.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli, useDaemon } from './harness.js';
+import { mountPoints, runCli, useDaemon } from './harness.js';
 
 describe('bad input', () => {
   const d = useDaemon({ template: 'bb' });
@@ -80,5 +80,29 @@ describe('bad input', () => {
     // Once it is moved away, the next create of that name works.
     await d.ok('create', 'half', '--template', 'bb');
     await d.ok('destroy', 'half');
+  });
+
+  test('a start that fails half-way (runc create refuses an init that is gone) leaves no mount, cgroup, runtime state or attached adapter', async () => {
+    await d.ok('create', 'broken', '--template', 'bb');
+    await d.ok('start', 'broken');
+    await d.ok('exec', 'broken', '--', 'rm', '/sbin/init');
+    await d.ok('stop', 'broken', '--timeout', '1');
+    const veths = (): string[] => readdirSync('/sys/class/net').filter((l) => l.startsWith('stv')).sort();
+    const vethsBefore = veths();
+    const r = await d.cli('start', 'broken');
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /init|no such file/i);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    const v = await d.json<{ state: string; pid: number | null }>('inspect', 'broken');
+    assert.equal(v.state, 'stopped');
+    assert.equal(v.pid, null);
+    const p = d.paths;
+    assert.deepEqual(mountPoints().filter((m) => m.startsWith(join(p.containers, 'broken'))), [], 'no mount of its root');
+    assert.ok(!existsSync(join(p.runcRoot, 'broken')), 'no runtime state');
+    for (const controller of readdirSync('/sys/fs/cgroup')) {
+      assert.ok(!existsSync(join('/sys/fs/cgroup', controller, p.cgroupParent, 'broken')), `no cgroup in ${controller}`);
+    }
+    assert.deepEqual(veths(), vethsBefore, 'no adapter left on the host');
+    await d.ok('destroy', 'broken');
   });
 });

@@ -177,8 +177,9 @@ export class Lifecycle {
     try {
       await storage.deactivate(mounts, layout);
       sw.lap('clean');
-      r.add(() => storage.deactivate(mounts, layout), `the root mounts of ${c.name}`);
+      // Each step cleans up after itself when it fails half-way; its undo is registered once it is done.
       await storage.activate(mounts);
+      r.add(() => storage.deactivate(mounts, layout), `the root mounts of ${c.name}`);
       sw.lap('mount');
       const env = Array.isArray(template.meta.env) ? (template.meta.env as string[]) : undefined;
       if (host.lxcfs) await host.lxcfs.ensure();
@@ -191,16 +192,16 @@ export class Lifecycle {
       });
       await runc.writeBundle(layout.bundle, spec);
       sw.lap('spec');
-      r.add(() => runc.delete(ctx.id(c.name), true), `the runtime state of ${c.name}`);
       const pid = await runc.create(ctx.id(c.name), layout.bundle, layout.consoleLog);
+      r.add(() => runc.delete(ctx.id(c.name), true), `the runtime state of ${c.name}`);
       // Its own cgroup subtree is the container root's (systemd makes its slices there); limits stay above.
       if (idMap) await host.cgroups.delegate(ctx.cgroupPath(c.name), idMap.hostBase);
       sw.lap('runc-create');
       // Created: root, mounts and namespaces are the container's, its init has not run yet.
       await this.recomputeDerived(c);
       // Created, not started: the network is up before the init runs.
-      r.add(() => host.networks.detach(c.name), `the network adapters of ${c.name}`);
       await host.networks.attach(c.name, pid, c.hostname);
+      r.add(() => host.networks.detach(c.name), `the network adapters of ${c.name}`);
       sw.lap('network');
       await runc.start(ctx.id(c.name));
       sw.lap('runc-start');

@@ -67,11 +67,18 @@ export class OciCliRuntime implements OciRuntime {
     const argv = [this.binary, '--root', this.stateRoot, '--log', logFile, '--log-format', 'json', 'create', '--bundle', bundle, '--pid-file', pidFile, '--console-socket', consoleSocket, id];
     const status = await this.monitor.run(argv, consoleLog, LOG_CAP, consoleSocket);
     if (status !== 0) {
-      // The monitor still listens on the console socket for a pty that will never come.
+      // The monitor still listens on the console socket for a pty that will never come, and the
+      // runtime may have left a half-made container: create cleans up after itself.
       await this.monitor.closeConsole(consoleLog);
+      await this.delete(id, true).catch(() => undefined);
       throw new ToolError(argv, status, await lastLogError(logFile, this.name), `creating container ${id}`);
     }
-    return Number((await fsp.readFile(pidFile, 'utf8')).trim());
+    try {
+      return Number((await fsp.readFile(pidFile, 'utf8')).trim());
+    } catch (err) {
+      await this.delete(id, true).catch(() => undefined);
+      throw err;
+    }
   }
 
   async start(id: string): Promise<void> {
