@@ -146,3 +146,14 @@ test('docs/api.md is the reference rendered from the routes (node scripts/api-do
   assert.equal(readFileSync(docs, 'utf8'), apiReference(app.swagger() as Parameters<typeof apiReference>[0]), 'docs/api.md is out of step: run npm run build && node scripts/api-doc.mjs');
   await app.close();
 });
+
+test('a refused body that may also be empty names its real problem, not the alternatives', async () => {
+  const app = await buildServer(services({}));
+  const unknown = await app.inject({ method: 'POST', url: '/v1/containers/web/stop', payload: { timeout: 5, when: 'now' } });
+  assert.equal(unknown.statusCode, 400);
+  assert.equal(unknown.json<{ message: string }>().message, "invalid request: body has an unknown field 'when' (see docs/api.md)");
+  const wrong = await app.inject({ method: 'POST', url: '/v1/containers/web/stop', payload: { timeout: 'soon' } });
+  assert.equal(wrong.statusCode, 400);
+  assert.match(wrong.json<{ message: string }>().message, /^invalid request: body\.timeout must be number$/);
+  await app.close();
+});

@@ -21,7 +21,11 @@ export type { Services } from './http.js';
 
 /** What the schema refused, naming the field: `body has an unknown field 'colour' (see docs/api.md)`. */
 function describeInvalid(where: string, problems: NonNullable<FastifyError['validation']>): string {
-  return problems.map((p) => {
+  // A body that may also be empty (null) fails each alternative: name the real problem, not the union.
+  const unknown = problems.filter((p) => p.keyword === 'additionalProperties');
+  const specific = problems.filter((p) => p.keyword !== 'anyOf' && !(p.keyword === 'type' && p.params.type === 'null'));
+  const chosen = unknown.length ? unknown : specific.length ? specific : problems;
+  return chosen.map((p) => {
     const at = p.instancePath ? `${where}${p.instancePath.replace(/\//g, '.')}` : where;
     if (p.keyword === 'additionalProperties') return `${at} has an unknown field '${String(p.params.additionalProperty)}' (see docs/api.md)`;
     return `${at} ${p.message ?? 'is invalid'}`;
