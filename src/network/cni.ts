@@ -55,6 +55,16 @@ export function bridgeConf(i: BridgeConfInput): PluginConf {
     isDefaultGateway: false,
     ipMasq: false, // NAT is Strata's own nft rule per network (removed with the network)
     hairpinMode: false,
+    ...fixedAddress(i),
+  };
+}
+
+/**
+ * The part every Strata adapter conf shares: the MAC Strata derives and its address through the
+ * `static` IPAM (Strata allocates addresses itself, SQLite: stable), the default route on the first.
+ */
+export function fixedAddress(i: Pick<BridgeConfInput, 'address' | 'gateway' | 'mac' | 'defaultRoute'>): Record<string, unknown> {
+  return {
     capabilities: { mac: true },
     runtimeConfig: { mac: i.mac },
     ipam: {

@@ -6,7 +6,7 @@
  * Members reach each other (mode bridge) unless the network is isolated (mode private).
  */
 import { FailedPrecondition } from '../../../errors/index.js';
-import { CNI_VERSION } from '../../cni.js';
+import { CNI_VERSION, fixedAddress } from '../../cni.js';
 import type { NetworkDriver, NetworkSpec } from '../../driver.js';
 import { linkExists } from '../../host.js';
 
@@ -41,13 +41,7 @@ export const macvlanDriver: NetworkDriver = {
       type: 'macvlan',
       master: parentOf(net),
       mode: net.isolated ? 'private' : 'bridge',
-      capabilities: { mac: true },
-      runtimeConfig: { mac: a.mac },
-      ipam: {
-        type: 'static',
-        addresses: [{ address: a.address, gateway: net.gateway }],
-        routes: a.defaultRoute ? [{ dst: '0.0.0.0/0', gw: net.gateway }] : [],
-      },
+      ...fixedAddress({ address: a.address, gateway: net.gateway, mac: a.mac, defaultRoute: a.defaultRoute }),
     };
   },
 };
