@@ -1,6 +1,7 @@
 // Integration: the whole container lifecycle through the CLI, real runc and kernel.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { runIn, sleep, STRATA, useDaemon, zombies } from './harness.js';
 
@@ -137,6 +138,33 @@ describe('container lifecycle', () => {
     assert.ok(took >= 900, `stop returned after ${took} ms, before the timeout`);
     assert.equal((await d.json<View>('inspect', 'stubborn')).state, 'stopped');
     await d.ok('destroy', 'stubborn');
+  });
+
+  test('events --follow prints each event of a container as it happens, and --since picks up after an id', async () => {
+    const child = spawn(process.execPath, [STRATA, 'events', '--follow', '--json', '--container', 'ev1'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STRATA_SOCKET: d.socket } });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (t: string) => { out += t; });
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      await sleep(300); // the stream is open before the first event
+      await d.ok('create', 'ev1', '--template', 'bb');
+      await d.ok('start', 'ev1');
+      await d.ok('create', 'other', '--template', 'bb');
+      for (let i = 0; i < 100 && !out.includes('container-started'); i++) await sleep(50);
+      const seen = out.trim().split('\n').map((l) => JSON.parse(l) as { id: number; kind: string; subject: string });
+      assert.deepEqual(seen.map((e) => [e.kind, e.subject]), [['container-created', 'ev1'], ['container-started', 'ev1']]);
+      // What happened after the first one, asked for later by its id.
+      const after = await d.json<Array<{ kind: string; subject: string }>>('events', '--since', String(seen[0].id));
+      assert.deepEqual(after.map((e) => [e.kind, e.subject]), [['container-started', 'ev1'], ['container-created', 'other']]);
+      const bad = await d.cli('events', '--since', 'yesterday-ish');
+      assert.equal(bad.status, 2);
+      assert.match(bad.stderr, /invalid --since "yesterday-ish": give an event id/);
+    } finally {
+      child.kill();
+      await exited;
+      await d.cli('destroy', 'ev1', '--force');
+      await d.cli('destroy', 'other', '--force');
+    }
   });
 
   test('no zombies are left by stopped containers', async () => {

@@ -8,13 +8,19 @@ import { createInterface } from 'node:readline';
 import { errorFromWire, Internal, Unavailable } from '../errors/index.js';
 import type {
   Argv, AttachReport, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
-  ContainerStats, ContainerView, CreateContainerRequest, CreateNetworkRequest, DetachReport, Event, ExecRequest, ExportResult,
+  ContainerStats, ContainerView, CreateContainerRequest, CreateNetworkRequest, DetachReport, Event, EventsQuery, ExecRequest, ExportResult,
   Info, NetworkView, PoolView, PortView, ProcessView, RemovedTemplate, TemplateDf, TemplateView, UpgradeReport, VerifyResult,
 } from './types.js';
 
 export type * from './types.js';
 
 type Progress = (line: string) => void;
+
+/** `?a=1&b=x` of the defined fields, or ''. */
+function queryString(q: Record<string, string | number | boolean | undefined>): string {
+  const pairs = Object.entries(q).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`);
+  return pairs.length ? `?${pairs.join('&')}` : '';
+}
 const seg = encodeURIComponent;
 const ct = (name: string, rest = ''): string => `/v1/containers/${seg(name)}${rest}`;
 const tpl = (name: string, rest = ''): string => `/v1/templates/${seg(name)}${rest}`;
@@ -23,7 +29,27 @@ export class Client {
   constructor(readonly socket: string) {}
 
   readonly info = (): Promise<Info> => this.call('GET', '/v1/info');
-  readonly events = (): Promise<Event[]> => this.call('GET', '/v1/events');
+  /** The last 200 events, or those the query selects. */
+  readonly events = (query: Omit<EventsQuery, 'follow'> = {}): Promise<Event[]> => this.call('GET', `/v1/events${queryString(query)}`);
+
+  /** Every event the query selects, then each new one as it happens, until the daemon or `signal` ends the stream. */
+  async followEvents(query: Omit<EventsQuery, 'follow'>, onEvent: (e: Event) => void, signal?: AbortSignal): Promise<void> {
+    const res = await this.open('GET', `/v1/events${queryString({ ...query, follow: true })}`);
+    if ((res.statusCode ?? 500) >= 400) {
+      const parsed = JSON.parse(await Client.text(res)) as { code: string; message: string };
+      throw errorFromWire(parsed.code, parsed.message);
+    }
+    signal?.addEventListener('abort', () => res.destroy(), { once: true });
+    let data = '';
+    try {
+      for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
+        if (line.startsWith('data: ')) data += line.slice(6);
+        else if (line === '' && data) { onEvent(JSON.parse(data) as Event); data = ''; }
+      }
+    } catch (err) {
+      if (!signal?.aborted) throw err;
+    }
+  }
 
   readonly templates = {
     list: (): Promise<TemplateView[]> => this.call('GET', '/v1/templates'),

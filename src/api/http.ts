@@ -46,6 +46,25 @@ export async function streamed(reply: FastifyReply, work: (progress: (line: stri
   return reply;
 }
 
+const openStreams = new WeakMap<object, Set<() => void>>();
+
+/**
+ * Registers `end` to run when the server closes: a stream that never finishes by itself (events
+ * and logs followed) would otherwise keep the daemon's shutdown waiting. Returns the unregister.
+ */
+export function endsWithServer(app: App, end: () => void): () => void {
+  let ends = openStreams.get(app);
+  if (!ends) { ends = new Set(); openStreams.set(app, ends); }
+  const set = ends;
+  set.add(end);
+  return () => { set.delete(end); };
+}
+
+/** Ends every stream registered with endsWithServer (the server's preClose hook). */
+export function endOpenStreams(app: App): void {
+  for (const end of openStreams.get(app) ?? []) end();
+}
+
 /** OpenAPI tags and the note on routes kept for older clients. */
 export const tag = (name: string) => ({ tags: [name] });
 export const older = (instead: string) => ({ deprecated: true, description: `Kept for older clients: use ${instead}.` });

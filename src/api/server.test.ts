@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cancelled, FailedPrecondition, NotFound, PermissionDenied } from '../errors/index.js';
 import { readFileSync } from 'node:fs';
+import { get, type IncomingMessage } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { apiReference } from './reference.js';
@@ -156,4 +157,61 @@ test('a refused body that may also be empty names its real problem, not the alte
   assert.equal(wrong.statusCode, 400);
   assert.match(wrong.json<{ message: string }>().message, /^invalid request: body\.timeout must be number$/);
   await app.close();
+});
+
+test('events: filtered by container and kind after an id; with follow, a server-sent stream of the backlog and then of each new event', async () => {
+  type E = { id: number; time: string; kind: string; subject: string | null; message: string };
+  const all: E[] = [
+    { id: 1, time: 't1', kind: 'container-created', subject: 'a', message: 'created' },
+    { id: 2, time: 't2', kind: 'container-started', subject: 'a', message: 'started' },
+    { id: 3, time: 't3', kind: 'container-started', subject: 'b', message: 'started' },
+  ];
+  const listeners = new Set<(e: E) => void>();
+  const app = await buildServer(services({
+    store: {
+      listEvents: () => all,
+      eventsAfter: (id: number) => all.filter((e) => e.id > id),
+      onEvent: (l: (e: E) => void) => { listeners.add(l); return () => listeners.delete(l); },
+    },
+  }));
+  const filtered = await app.inject({ method: 'GET', url: '/v1/events?since=1&container=a' });
+  assert.deepEqual(filtered.json<E[]>().map((e) => e.id), [2]);
+  const kinds = await app.inject({ method: 'GET', url: '/v1/events?kind=container-started,container-exited' });
+  assert.deepEqual(kinds.json<E[]>().map((e) => e.id), [2, 3]);
+  assert.equal((await app.inject({ method: 'GET', url: '/v1/events?since=-1' })).statusCode, 400);
+
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as { port: number };
+  /** A followed stream, read as it comes (a plain connection, as the CLI makes). */
+  const follow = (path: string, headers: Record<string, string> = {}) => new Promise<{ res: IncomingMessage; text: () => string; next: (re: RegExp) => Promise<void> }>((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+      let text = '';
+      const waiting: Array<() => void> = [];
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { text += d; for (const w of waiting.splice(0)) w(); });
+      const next = async (re: RegExp): Promise<void> => { while (!re.test(text)) await new Promise<void>((r) => waiting.push(r)); };
+      resolve({ res, text: () => text, next });
+    }).on('error', reject);
+  });
+  const stream = await follow('/v1/events?follow=true&kind=container-started', { 'last-event-id': '2' });
+  assert.match(String(stream.res.headers['content-type']), /text\/event-stream/);
+  await stream.next(/id: 3\n/);
+  assert.doesNotMatch(stream.text(), /id: [12]\n/, 'Last-Event-ID 2: only later events');
+  for (const l of listeners) l({ id: 4, time: 't4', kind: 'container-exited', subject: 'b', message: 'exited' });
+  for (const l of listeners) l({ id: 5, time: 't5', kind: 'container-started', subject: 'c', message: 'started' });
+  await stream.next(/id: 5\n/);
+  assert.doesNotMatch(stream.text(), /id: 4\n/, 'a kind not asked for is not sent');
+  assert.match(stream.text(), /event: container-started\ndata: \{"id":5,/);
+  // A client going away unsubscribes its stream.
+  const other = await follow('/v1/events?follow=true');
+  await other.next(/strata events/);
+  assert.equal(listeners.size, 2);
+  other.res.destroy();
+  for (let i = 0; i < 100 && listeners.size > 1; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(listeners.size, 1, 'the stream of the client that went away unsubscribed');
+  // The daemon stopping ends the stream (it would otherwise keep the close waiting), and unsubscribes it.
+  const ended = new Promise((r) => stream.res.on('end', r));
+  await app.close();
+  await ended;
+  assert.equal(listeners.size, 0, 'the stream unsubscribed when the server closed');
 });

@@ -10,7 +10,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { asStrataError, InvalidArgument } from '../errors/index.js';
 import { VERSION } from '../config/index.js';
 import { httpStatusOf } from './errors.js';
-import type { App, Services } from './http.js';
+import { endOpenStreams, type App, type Services } from './http.js';
 import { containerRoutes } from './routes/containers.js';
 import { networkRoutes } from './routes/networks.js';
 import { systemRoutes } from './routes/system.js';
@@ -64,6 +64,9 @@ export async function buildServer(s: Services): Promise<App> {
     if (e.code === 'internal') s.log?.(`internal error: ${(e.cause instanceof Error ? e.cause.stack : undefined) ?? e.stack ?? e.message}`);
     void reply.status(httpStatusOf[e.code]).send({ code: e.code, message: e.message });
   });
+
+  // Followed streams end when the daemon stops, so that closing waits only for real work.
+  app.addHook('preClose', (done) => { endOpenStreams(app); done(); });
 
   systemRoutes(app, s);
   templateRoutes(app, s);

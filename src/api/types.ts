@@ -28,6 +28,14 @@ export const BriefQuery = Type.Object({ brief: Type.Optional(Type.Boolean({ desc
 export const ForceQuery = Type.Object({ force: Type.Optional(Type.Boolean()) });
 export const FollowQuery = Type.Object({ follow: Type.Optional(Type.Boolean()) });
 export const ProcessesQuery = Type.Object({ container: Type.Optional(Type.String()) });
+export const EventsQuery = Type.Object({
+  since: Type.Optional(Type.Integer({ minimum: 0, description: 'only events after this event id (an SSE client reconnecting sends Last-Event-ID instead)' })),
+  after: Type.Optional(Type.String({ format: 'date-time', description: 'only events at or after this time (ISO 8601)' })),
+  container: Type.Optional(Type.String({ description: 'only events about this container (or other subject)' })),
+  kind: Type.Optional(Type.String({ description: 'only these kinds, comma-separated (docs/cli.md lists them)' })),
+  follow: Type.Optional(Type.Boolean({ description: 'keep the answer open as a server-sent event stream (text/event-stream)' })),
+});
+export type EventsQuery = Static<typeof EventsQuery>;
 
 // Templates
 

@@ -350,10 +350,31 @@ export class Store {
   // Events
 
   addEvent(kind: string, subject: string | null, message: string): void {
-    this.db.prepare('INSERT INTO events (time, kind, subject, message) VALUES (?, ?, ?, ?)').run(new Date().toISOString(), kind, subject, message);
+    const time = new Date().toISOString();
+    const id = Number(this.db.prepare('INSERT INTO events (time, kind, subject, message) VALUES (?, ?, ?, ?)').run(time, kind, subject, message).lastInsertRowid);
+    const event: EventRecord = { id, time, kind, subject, message };
+    for (const listener of this.eventListeners) listener(event);
+  }
+
+  private readonly eventListeners = new Set<(e: EventRecord) => void>();
+
+  /** Calls `listener` with every event recorded from now on, until the returned function is called. */
+  onEvent(listener: (e: EventRecord) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => { this.eventListeners.delete(listener); };
   }
 
   listEvents(limit = 100): EventRecord[] {
     return (this.db.prepare('SELECT * FROM events ORDER BY id DESC LIMIT ?').all(limit) as EventRecord[]).reverse();
+  }
+
+  /** Events after event `afterId` (oldest first), at most `limit`. */
+  eventsAfter(afterId: number, limit = 10_000): EventRecord[] {
+    return this.db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as EventRecord[];
+  }
+
+  /** Events recorded at or after `time` (ISO), oldest first, at most `limit`. */
+  eventsSince(time: string, limit = 10_000): EventRecord[] {
+    return this.db.prepare('SELECT * FROM events WHERE time >= ? ORDER BY id LIMIT ?').all(time, limit) as EventRecord[];
   }
 }

@@ -5,7 +5,7 @@ import {
   CreateContainerRequest, Destroyed, DetachReport, ExecRequest, FollowQuery, ForceQuery, LimitsUpdate, NameParams,
   PoolView, PortParams, PortRequest, PortView, ProcessesQuery, ProcessView, Removed, StopRequest, UpgradeReport, UpgradeRequest,
 } from '../types.js';
-import { clientGone, tag, type App, type Services } from '../http.js';
+import { clientGone, endsWithServer, tag, type App, type Services } from '../http.js';
 
 const t = tag('containers');
 // Text, sent whole or as a stream that follows the log.
@@ -80,7 +80,8 @@ export function containerRoutes(app: App, s: Services): void {
   }, async (req, reply) => {
     if (!req.query.follow) return reply.type('text/plain').send(await s.containers.logs(req.params.name));
     const stop = new AbortController();
-    req.raw.socket.on('close', () => stop.abort());
+    const forget = endsWithServer(app, () => stop.abort());
+    req.raw.socket.on('close', () => { forget(); stop.abort(); });
     return reply.type('text/plain').send(s.containers.followLogs(req.params.name, stop.signal));
   });
 }

@@ -1,12 +1,44 @@
 /** The daemon itself: facts, events, and this API's own OpenAPI document. */
+import { PassThrough } from 'node:stream';
 import { Type } from 'typebox';
-import { Event, Info } from '../types.js';
-import { tag, type App, type Services } from '../http.js';
+import type { EventRecord } from '../../state/index.js';
+import { Event, EventsQuery, Info } from '../types.js';
+import { endsWithServer, tag, type App, type Services } from '../http.js';
+
+/** Text, sent whole or as a stream. */
+const EventStream = Type.Unsafe<unknown>({ type: 'string', description: 'server-sent events: `id: N`, `event: KIND`, `data: {event as JSON}`' });
+/** A comment line every so often keeps proxies from closing an idle stream. */
+const HEARTBEAT_MS = 15_000;
 
 const t = tag('system');
 
 export function systemRoutes(app: App, s: Services): void {
   app.get('/v1/info', { schema: { ...t, summary: "The daemon's version, data root, drivers and host facts", response: { 200: Info } } }, async () => s.info);
-  app.get('/v1/events', { schema: { ...t, summary: 'The last 200 events, oldest first', response: { 200: Type.Array(Event) } } }, async () => s.store.listEvents(200));
+  app.get('/v1/events', {
+    schema: {
+      ...t, summary: 'Events, oldest first: the last 200, or those after `since`/`after`; with `follow`, a server-sent event stream of them and of every new one',
+      querystring: EventsQuery,
+      response: { 200: { description: 'the events', content: { 'application/json': { schema: Type.Array(Event) }, 'text/event-stream': { schema: EventStream } } } },
+    },
+  }, async (req, reply) => {
+    const q = req.query;
+    const lastId = Number(req.headers['last-event-id']);
+    const since = Number.isInteger(lastId) && lastId >= 0 ? lastId : q.since;
+    const kinds = q.kind ? new Set(q.kind.split(',').map((k) => k.trim()).filter(Boolean)) : null;
+    const wanted = (e: EventRecord): boolean => (!q.container || e.subject === q.container) && (!kinds || kinds.has(e.kind));
+    const backlog = (since !== undefined ? s.store.eventsAfter(since) : q.after ? s.store.eventsSince(q.after) : q.follow ? [] : s.store.listEvents(200)).filter(wanted);
+    if (!q.follow) return backlog;
+    // The backlog is read and the listener added in one synchronous step: no event falls between.
+    const out = new PassThrough();
+    const send = (e: EventRecord): void => { if (wanted(e)) out.write(`id: ${e.id}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`); };
+    out.write(': strata events\n\n');
+    for (const e of backlog) send(e);
+    const unsubscribe = s.store.onEvent(send);
+    const heartbeat = setInterval(() => out.write(': keep-alive\n\n'), HEARTBEAT_MS);
+    const end = (): void => { unsubscribe(); clearInterval(heartbeat); forget(); out.end(); };
+    const forget = endsWithServer(app, end);
+    req.raw.socket.on('close', end);
+    return reply.type('text/event-stream').header('cache-control', 'no-cache').send(out);
+  });
   app.get('/v1/openapi.json', { schema: { ...t, summary: 'This API as an OpenAPI 3 document' } }, async () => app.swagger());
 }

@@ -13,6 +13,19 @@ function timeoutOf(value: string | undefined): number | undefined {
   return n;
 }
 
+const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `--since`: an event id, a duration ago (10m), or a time. */
+function sinceOf(text: string | undefined): { since?: number; after?: string } {
+  if (text === undefined) return {};
+  if (/^\d+$/.test(text)) return { since: Number(text) };
+  const ago = /^(\d+)([smhd])$/.exec(text);
+  if (ago) return { after: new Date(Date.now() - Number(ago[1]) * UNITS[ago[2]]).toISOString() };
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new InvalidArgument(`invalid --since ${JSON.stringify(text)}: give an event id (42), a duration ago (10m, 2h, 1d) or a time (2026-11-26T10:00:00Z)`);
+  return { after: new Date(t).toISOString() };
+}
+
 export function register(program: Command): void {
   withNetworkOptions(withLimitOptions(verb(program, 'create', 'create a container from a template')))
     .argument('<name>')
@@ -94,10 +107,21 @@ export function register(program: Command): void {
       process.stdout.write(await client.containers.logs(name));
     });
 
-  verb(program, 'events', 'show recent events (lifecycle, reconciliation)')
-    .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const events = await clientOf(cmd).events();
+  verb(program, 'events', 'show recent events (lifecycle, exits, reconciliation), or follow them as they happen')
+    .option('-f, --follow', 'keep printing new events (Ctrl-C ends)')
+    .option('--since <when>', 'events after this event id, or since a time: 10m, 2h, 1d ago, or an ISO time')
+    .option('--container <name>', 'only events about this container')
+    .option('--kind <kinds>', 'only these kinds, comma-separated (e.g. container-started,container-exited)')
+    .option('--json', 'print JSON (with --follow: one event per line)')
+    .action(async (opts: { follow?: boolean; since?: string; container?: string; kind?: string; json?: boolean }, cmd: Command) => {
+      const query = { ...sinceOf(opts.since), container: opts.container, kind: opts.kind };
+      const client = clientOf(cmd);
+      if (opts.follow) {
+        return client.followEvents(query, (e) => {
+          process.stdout.write(opts.json ? `${JSON.stringify(e)}\n` : `${e.time}  ${e.kind}  ${e.subject ?? '-'}  ${e.message}\n`);
+        });
+      }
+      const events = await client.events(query);
       if (opts.json) return printJson(events);
       printTable(['TIME', 'KIND', 'SUBJECT', 'MESSAGE'], events.map((e) => [e.time, e.kind, e.subject, e.message]));
     });
