@@ -215,3 +215,22 @@ test('events: filtered by container and kind after an id; with follow, a server-
   await ended;
   assert.equal(listeners.size, 0, 'the stream unsubscribed when the server closed');
 });
+
+test('malformed JSON, a huge body, another media type and an unknown route are refused with a clear message, never as internal errors', async () => {
+  const log: string[] = [];
+  const app = await buildServer(services({}, log));
+  const cases: Array<[string, string, string, number, RegExp]> = [
+    ['/v1/containers', '{"name": "a",', 'application/json', 400, /^invalid request: the body is not valid JSON$/],
+    ['/v1/containers', 'x'.repeat(2 << 20), 'application/json', 400, /^invalid request: the body is larger than 1 MiB$/],
+    ['/v1/containers', 'name=a', 'application/x-www-form-urlencoded', 400, /^invalid request: send the body as application\/json$/],
+    ['/v1/no-such-thing', '{}', 'application/json', 404, /^there is no API route POST \/v1\/no-such-thing: see docs\/api\.md/],
+  ];
+  for (const [url, payload, type, status, message] of cases) {
+    const r = await app.inject({ method: 'POST', url, payload, headers: { 'content-type': type } });
+    assert.equal(r.statusCode, status, url);
+    assert.match(r.json<{ message: string }>().message, message);
+    assert.notEqual(r.json<{ code: string }>().code, 'internal');
+  }
+  assert.deepEqual(log, [], 'nothing logged as an internal error');
+  await app.close();
+});

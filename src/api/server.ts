@@ -19,6 +19,22 @@ import { ErrorAnswer } from './types.js';
 
 export type { Services } from './http.js';
 
+/** Requests are small (names, options); files travel as paths on the daemon host. */
+const BODY_LIMIT = 1 << 20;
+
+/** Fastify's own refusals of a request (before any route runs), in words that name the fix. */
+const CLIENT_ERRORS: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'the body is not valid JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'the body is empty but its content-type says JSON: send {} or no content-type',
+  FST_ERR_CTP_BODY_TOO_LARGE: `the body is larger than ${BODY_LIMIT >> 20} MiB`,
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'send the body as application/json',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'its content-length does not match the body',
+};
+
+function isClientError(err: FastifyError): boolean {
+  return typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 && err.code?.startsWith('FST_');
+}
+
 /** What the schema refused, naming the field: `body has an unknown field 'colour' (see docs/api.md)`. */
 function describeInvalid(where: string, problems: NonNullable<FastifyError['validation']>): string {
   // A body that may also be empty (null) fails each alternative: name the real problem, not the union.
@@ -35,7 +51,7 @@ function describeInvalid(where: string, problems: NonNullable<FastifyError['vali
 export async function buildServer(s: Services): Promise<App> {
   // Fastify's validator would drop unknown body fields silently (removeAdditional): a misspelt
   // field must be refused, not ignored.
-  const app = Fastify({ logger: false, bodyLimit: 1 << 20, ajv: { customOptions: { removeAdditional: false } } }).withTypeProvider<TypeBoxTypeProvider>();
+  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, ajv: { customOptions: { removeAdditional: false } } }).withTypeProvider<TypeBoxTypeProvider>();
 
   await app.register(swagger, {
     openapi: {
@@ -59,10 +75,16 @@ export async function buildServer(s: Services): Promise<App> {
   });
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
-    const e = err.validation ? new InvalidArgument(`invalid request: ${describeInvalid(err.validationContext ?? 'request', err.validation)}`) : asStrataError(err);
+    const e = err.validation ? new InvalidArgument(`invalid request: ${describeInvalid(err.validationContext ?? 'request', err.validation)}`)
+      : isClientError(err) ? new InvalidArgument(`invalid request: ${CLIENT_ERRORS[err.code] ?? err.message}`)
+      : asStrataError(err);
     // The stack of what was thrown, not of its wrapper (asStrataError wraps plain errors).
     if (e.code === 'internal') s.log?.(`internal error: ${(e.cause instanceof Error ? e.cause.stack : undefined) ?? e.stack ?? e.message}`);
     void reply.status(httpStatusOf[e.code]).send({ code: e.code, message: e.message });
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ code: 'not_found', message: `there is no API route ${req.method} ${req.url.split('?')[0]}: see docs/api.md or GET /v1/openapi.json` });
   });
 
   // Followed streams end when the daemon stops, so that closing waits only for real work.
