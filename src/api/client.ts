@@ -34,11 +34,7 @@ export class Client {
 
   /** Every event the query selects, then each new one as it happens, until the daemon or `signal` ends the stream. */
   async followEvents(query: Omit<EventsQuery, 'follow'>, onEvent: (e: Event) => void, signal?: AbortSignal): Promise<void> {
-    const res = await this.open('GET', `/v1/events${queryString({ ...query, follow: true })}`);
-    if ((res.statusCode ?? 500) >= 400) {
-      const parsed = JSON.parse(await Client.text(res)) as { code: string; message: string };
-      throw errorFromWire(parsed.code, parsed.message);
-    }
+    const res = await this.opened('GET', `/v1/events${queryString({ ...query, follow: true })}`);
     signal?.addEventListener('abort', () => res.destroy(), { once: true });
     let data = '';
     try {
@@ -127,27 +123,32 @@ export class Client {
     return text;
   }
 
+  /** The typed error of a refused request, from its `{code, message}` body (or what came instead). */
+  private static failure(res: import('node:http').IncomingMessage, text: string): Error {
+    let parsed: { code?: string; message?: string } = {};
+    try { parsed = JSON.parse(text) as typeof parsed; } catch { /* not JSON */ }
+    return errorFromWire(parsed.code ?? 'internal', parsed.message ?? `the daemon answered ${res.statusCode}: ${text.slice(0, 200)}`);
+  }
+
+  /** Opens a request whose answer is read as it comes: a refusal is thrown as its typed error. */
+  private async opened(method: string, path: string, body?: unknown): Promise<import('node:http').IncomingMessage> {
+    const res = await this.open(method, path, body);
+    if ((res.statusCode ?? 500) >= 400) throw Client.failure(res, await Client.text(res));
+    return res;
+  }
+
   /** Any route, untyped (tests of the HTTP layer itself); the CLI uses the typed methods above. */
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.open(method, path, body);
     const text = await Client.text(res);
-    if ((res.statusCode ?? 500) >= 400) {
-      let parsed: { code?: string; message?: string } = {};
-      try { parsed = JSON.parse(text) as typeof parsed; } catch { /* not JSON */ }
-      throw errorFromWire(parsed.code ?? 'internal', parsed.message ?? `the daemon answered ${res.statusCode}: ${text.slice(0, 200)}`);
-    }
+    if ((res.statusCode ?? 500) >= 400) throw Client.failure(res, text);
     const type = String(res.headers['content-type'] ?? '');
     return (type.includes('json') ? JSON.parse(text) : text) as T;
   }
 
   /** A streamed NDJSON call: each {"progress"} line goes to onProgress; resolves with "result". */
   async stream<T>(method: string, path: string, body: unknown, onProgress: (line: string) => void): Promise<T> {
-    const res = await this.open(method, path, body);
-    if ((res.statusCode ?? 500) >= 400) {
-      const text = await Client.text(res);
-      const parsed = JSON.parse(text) as { code: string; message: string };
-      throw errorFromWire(parsed.code, parsed.message);
-    }
+    const res = await this.opened(method, path, body);
     let result: T | undefined;
     let failure: Error | undefined;
     for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
@@ -164,11 +165,7 @@ export class Client {
 
   /** A raw streamed body (logs --follow). */
   async pipe(path: string, out: NodeJS.WritableStream): Promise<void> {
-    const res = await this.open('GET', path);
-    if ((res.statusCode ?? 500) >= 400) {
-      const parsed = JSON.parse(await Client.text(res)) as { code: string; message: string };
-      throw errorFromWire(parsed.code, parsed.message);
-    }
+    const res = await this.opened('GET', path);
     for await (const chunk of res) out.write(chunk as Buffer);
   }
 }
