@@ -2,6 +2,7 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { PassThrough } from 'node:stream';
+import './scopes.js';
 import { asStrataError, Cancelled } from '../errors/index.js';
 import type { Containers } from '../containers/index.js';
 import type { Captures } from '../containers/capture.js';
