@@ -1,12 +1,12 @@
 /**
  * The import rules of src/ (docs/architecture.md): no cycles; imports point down the layers
- *   model, util, errors, config  <  state (the database)  <  store, runtime, storage, resources, network
+ *   model, util, errors, config  <  state (the database)  <  store, runtime, storage, resources, network, access
  *   (leaves, not each other)  <  templates (OS and app)  <  containers  <  api  <  daemon, cli
  * and the CLI reaches the daemon only through the API client. Violations that the tree had when
  * the rules came are listed in .dependency-cruiser-known-violations.json (CI fails on any new
  * one); the architecture step takes them out.
  */
-const LEAVES = ['store', 'runtime', 'storage', 'resources', 'network'];
+const LEAVES = ['store', 'runtime', 'storage', 'resources', 'network', 'access'];
 const leafRules = LEAVES.map((leaf) => ({
   name: `leaf-${leaf}`,
   comment: `${leaf} is a leaf: it imports only the state, model, util, errors, config and itself`,

@@ -166,10 +166,7 @@ export class TestDaemon {
     for (const m of mounts) spawnSync('umount', ['--lazy', m]);
     for (const entry of readdirSync('/sys/fs/cgroup')) {
       const dir = join('/sys/fs/cgroup', entry, p.cgroupParent);
-      if (existsSync(dir)) {
-        for (const sub of readdirSync(dir, { withFileTypes: true })) if (sub.isDirectory()) spawnSync('rmdir', [join(dir, sub.name)]);
-        spawnSync('rmdir', [dir]);
-      }
+      if (existsSync(dir)) removeCgroupTree(dir);
     }
     // Networks a failed test could not remove through the daemon: bridges and rule tables by name.
     const links = spawnSync('ip', ['-o', 'link']).stdout.toString();
@@ -183,6 +180,12 @@ export class TestDaemon {
     // A daemon on a given root got a socket directory of its own.
     if (!this.socket.startsWith(`${this.root}/`)) rmSync(dirname(this.socket), { recursive: true, force: true });
   }
+}
+
+/** Removes a cgroup directory and the (empty) ones below it, deepest first: tenants' groups hold containers'. */
+function removeCgroupTree(dir: string): void {
+  for (const sub of readdirSync(dir, { withFileTypes: true })) if (sub.isDirectory()) removeCgroupTree(join(dir, sub.name));
+  spawnSync('rmdir', [dir]);
 }
 
 async function stopMonitor(socket: string): Promise<void> {

@@ -10,6 +10,7 @@ import type {
   Argv, AttachReport, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
   ContainerStats, ContainerView, CreateContainerRequest, CreateNetworkRequest, DetachReport, Event, EventsQuery, ExecRequest, ExportResult,
   Info, NetworkView, PoolView, PortView, ProcessView, RemovedTemplate, TemplateDf, TemplateView, UpgradeReport, VerifyResult,
+  AuditEntry, CreateTokenRequest, CreateUserRequest, MeView, NewTokenView, PlanRequest, TenantView, TokenView, UserView,
 } from './types.js';
 
 export type * from './types.js';
@@ -92,6 +93,35 @@ export class Client {
   };
 
   readonly pool = (): Promise<PoolView> => this.call('GET', '/v1/pool');
+
+  /** Who the caller is and what it may do. */
+  readonly me = (): Promise<MeView> => this.call('GET', '/v1/me');
+
+  readonly tenants = {
+    list: (): Promise<TenantView[]> => this.call('GET', '/v1/tenants'),
+    inspect: (name: string): Promise<TenantView> => this.call('GET', `/v1/tenants/${seg(name)}`),
+    create: (name: string, plan: PlanRequest): Promise<TenantView> => this.call('POST', '/v1/tenants', { name, plan }),
+    setPlan: (name: string, plan: PlanRequest): Promise<TenantView> => this.call('PATCH', `/v1/tenants/${seg(name)}/plan`, plan),
+    suspend: (name: string, reason?: string): Promise<TenantView> => this.call('POST', `/v1/tenants/${seg(name)}/suspend`, { reason }),
+    unsuspend: (name: string): Promise<TenantView> => this.call('POST', `/v1/tenants/${seg(name)}/unsuspend`),
+    remove: (name: string): Promise<{ removed: string }> => this.call('DELETE', `/v1/tenants/${seg(name)}`),
+    audit: (query: { after?: number; limit?: number } = {}): Promise<AuditEntry[]> => this.call('GET', `/v1/audit${queryString(query)}`),
+  };
+
+  readonly users = {
+    list: (): Promise<UserView[]> => this.call('GET', '/v1/users'),
+    create: (req: CreateUserRequest): Promise<UserView> => this.call('POST', '/v1/users', req),
+    remove: (name: string): Promise<{ removed: string }> => this.call('DELETE', `/v1/users/${seg(name)}`),
+    setPassword: (name: string, password: string | null): Promise<UserView> => this.call('PUT', `/v1/users/${seg(name)}/password`, { password }),
+  };
+
+  readonly tokens = {
+    list: (): Promise<TokenView[]> => this.call('GET', '/v1/tokens'),
+    create: (req: CreateTokenRequest): Promise<NewTokenView> => this.call('POST', '/v1/tokens', req),
+    revoke: (id: string): Promise<{ removed: string }> => this.call('DELETE', `/v1/tokens/${seg(id)}`),
+    /** A token from a user's password (the panel's log-in). */
+    login: (user: string, password: string): Promise<NewTokenView> => this.call('POST', '/v1/sessions', { user, password }),
+  };
 
   readonly networks = {
     list: (): Promise<NetworkView[]> => this.call('GET', '/v1/networks'),

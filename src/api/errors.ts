@@ -14,4 +14,5 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   cancelled: 499,
   resource_exhausted: 429,
   permission_denied: 403,
+  unauthenticated: 401,
 };

@@ -18,6 +18,7 @@ function services(given: Record<string, Record<string, unknown>>, log: string[] 
   });
   return {
     containers: stand('containers'), templates: stand('templates'), captures: stand('captures'), networks: stand('networks'), store: stand('store'),
+    access: stand('access'), quota: stand('quota'),
     info: { version: 'test' }, log: (line: string) => log.push(line),
   } as unknown as Services;
 }
@@ -110,7 +111,7 @@ test('answers keep fields their schema does not name, and nulls stay null', asyn
   const view = {
     name: 'a', state: 'stopped', pid: null, template: 'bb', hostname: 'a', privileged: false, autostart: false, rootfs: '/r', privateArea: '/p',
     consoleLog: '/c', idMap: null, limits: { memory: null, cpus: 1.5 }, adapters: [], ports: [], apps: [], netIn: null, netOut: null,
-    createdAt: 'now', startedAt: null, stoppedAt: null, lastExit: null, futureField: { nested: [1, 2] },
+    createdAt: 'now', startedAt: null, stoppedAt: null, lastExit: null, tenant: null, futureField: { nested: [1, 2] },
   };
   const app = await buildServer(services({ containers: { inspect: () => view } }));
   const r = await app.inject({ method: 'GET', url: '/v1/containers/a' });

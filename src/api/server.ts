@@ -11,6 +11,8 @@ import { asStrataError, InvalidArgument } from '../errors/index.js';
 import { VERSION } from '../config/index.js';
 import { httpStatusOf } from './errors.js';
 import { endOpenStreams, type App, type Services } from './http.js';
+import { installAccess } from './access.js';
+import { accessRoutes } from './routes/access.js';
 import { containerRoutes } from './routes/containers.js';
 import { networkRoutes } from './routes/networks.js';
 import { systemRoutes } from './routes/system.js';
@@ -65,6 +67,7 @@ export async function buildServer(s: Services): Promise<App> {
         { name: 'templates', description: 'OS and application templates' },
         { name: 'networks', description: 'networks' },
         { name: 'system', description: 'the daemon' },
+        { name: 'access', description: 'who the caller is; tenants and plans, users, API tokens, the audit log' },
       ],
     },
   });
@@ -90,7 +93,9 @@ export async function buildServer(s: Services): Promise<App> {
   // Followed streams end when the daemon stops, so that closing waits only for real work.
   app.addHook('preClose', (done) => { endOpenStreams(app); done(); });
 
+  installAccess(app, s.access, s.store);
   systemRoutes(app, s);
+  accessRoutes(app, s);
   templateRoutes(app, s);
   containerRoutes(app, s);
   networkRoutes(app, s);

@@ -124,6 +124,7 @@ export const CreateContainerRequest = Body({
   netOut: Type.Optional(Type.String()),
   apps: Type.Optional(Type.Array(Type.String(), { description: 'application templates to attach, bottom first' })),
   force: Type.Optional(Type.Boolean({ description: 'attach --app templates even when their bases do not match' })),
+  tenant: Type.Optional(Type.String({ description: "the owning tenant (a host administrator's choice; a tenant's users make their own tenant's)" })),
 });
 export type CreateContainerRequest = Static<typeof CreateContainerRequest>;
 
@@ -178,12 +179,14 @@ export const ContainerView = Answer({
   startedAt: Nullable(Type.String()),
   stoppedAt: Nullable(Type.String()),
   lastExit: Nullable(Answer({ status: Nullable(Type.Integer()), signal: Nullable(Type.String()), at: Type.String(), byItself: Type.Boolean() })),
+  tenant: Nullable(Type.String({ description: 'the tenant that owns it; null: the host' })),
 }, 'a container');
 export type ContainerView = Static<typeof ContainerView>;
 
 /** `GET /v1/containers?brief=true`: the columns of `strata list`. */
 export const BriefView = Answer({
   name: Type.String(), state: ContainerState, pid: Nullable(Type.Integer()), template: Type.String(), hostname: Type.String(), startedAt: Nullable(Type.String()),
+  tenant: Nullable(Type.String()),
 });
 export type BriefView = Static<typeof BriefView>;
 
@@ -248,7 +251,7 @@ export type NetworkView = Static<typeof NetworkView>;
 // System
 
 export const Info = Type.Record(Type.String(), Type.Unknown(), { description: "the daemon's version, data root, drivers and host facts" });
-export const Event = Answer({ id: Type.Integer(), time: Type.String(), kind: Type.String({ description: 'docs/cli.md lists the kinds' }), subject: Nullable(Type.String()), message: Type.String() }, 'an event');
+export const Event = Answer({ id: Type.Integer(), time: Type.String(), kind: Type.String({ description: 'docs/cli.md lists the kinds' }), subject: Nullable(Type.String()), message: Type.String(), tenant: Type.Optional(Nullable(Type.String())) }, 'an event');
 export type Event = Static<typeof Event>;
 export const Removed = Answer({ removed: Type.String() });
 export const Destroyed = Answer({ destroyed: Type.String() });
@@ -266,3 +269,74 @@ export const ExportResult = Answer({ file: Type.String(), digest: Type.String(),
 export type ExportResult = Static<typeof ExportResult>;
 export type RemovedTemplate = Static<typeof RemovedTemplate>;
 export type Info = Static<typeof Info>;
+
+// Access: tenants, users, tokens, the caller, the audit log
+
+// Null first: Fastify's validator coerces types, and would turn a null meant as 'remove' into 0 or ''.
+const NullFirst = <T extends TSchema>(t: T) => Type.Union([Type.Null(), t]);
+const SizeOrNumber = NullFirst(Type.Union([Type.Number(), Type.String()]));
+export const PlanRequest = Body({
+  cpus: Type.Optional(SizeOrNumber), memory: Type.Optional(SizeOrNumber), pids: Type.Optional(SizeOrNumber), disk: Type.Optional(SizeOrNumber),
+  containers: Type.Optional(SizeOrNumber), ports: Type.Optional(SizeOrNumber), traffic: Type.Optional(SizeOrNumber),
+  trafficPolicy: Type.Optional(NullFirst(Type.Union([Type.Literal('throttle'), Type.Literal('suspend')]))),
+});
+export type PlanRequest = Static<typeof PlanRequest>;
+const Plan = Answer({
+  cpus: Type.Optional(Type.Number()), memory: Type.Optional(Type.Number()), pids: Type.Optional(Type.Number()), disk: Type.Optional(Type.Number()),
+  containers: Type.Optional(Type.Number()), ports: Type.Optional(Type.Number()), trafficBytes: Type.Optional(Type.Number()),
+  trafficPolicy: Type.Optional(Type.String()),
+}, "a tenant's plan: sizes in bytes; an absent field is no limit");
+export const TenantParams = Type.Object({ tenant: Type.String() });
+export const CreateTenantRequest = Body({ name: Type.String(), plan: Type.Optional(PlanRequest) });
+export type CreateTenantRequest = Static<typeof CreateTenantRequest>;
+export const SuspendRequest = Type.Union([Body({ reason: Type.Optional(Type.String()) }), Type.Null()]);
+export const TenantView = Answer({
+  name: Type.String(), plan: Plan, suspendedAt: Nullable(Type.String()), suspendedWhy: Nullable(Type.String()), createdAt: Type.String(),
+  holdings: Answer({ containers: Type.Integer(), disk: Type.Number(), ports: Type.Integer() }, 'what its containers hold now, against the plan'),
+  containers: Strings,
+}, 'a tenant');
+export type TenantView = Static<typeof TenantView>;
+
+const Role = Type.Union([Type.Literal('admin'), Type.Literal('owner'), Type.Literal('operator'), Type.Literal('viewer'), Type.Literal('billing')]);
+export const UserParams = Type.Object({ user: Type.String() });
+export const CreateUserRequest = Body({
+  name: Type.String(), role: Role, tenant: Type.Optional(Type.String({ description: 'required unless the role is admin' })),
+  password: Type.Optional(Type.String({ description: "for the panel's log-in; at least 8 characters" })),
+});
+export type CreateUserRequest = Static<typeof CreateUserRequest>;
+export const PasswordRequest = Body({ password: NullFirst(Type.String({ description: 'null removes it' })) });
+export const UserView = Answer({ name: Type.String(), tenant: Nullable(Type.String()), role: Type.String(), hasPassword: Type.Boolean(), createdAt: Type.String() }, 'a user');
+export type UserView = Static<typeof UserView>;
+
+export const TokenParams = Type.Object({ id: Type.String() });
+export const CreateTokenRequest = Body({
+  user: Type.Optional(Type.String({ description: 'whose token (default: the caller)' })),
+  scopes: Type.Optional(Type.Array(Type.String(), { description: "default: all the user's role grants" })),
+  containers: Type.Optional(Type.Array(Type.String(), { description: 'only these containers' })),
+  cidrs: Type.Optional(Type.Array(Type.String(), { description: 'only from these address ranges' })),
+  expiresIn: Type.Optional(Type.Integer({ minimum: 1, description: 'seconds from now' })),
+  description: Type.Optional(Type.String()),
+});
+export type CreateTokenRequest = Static<typeof CreateTokenRequest>;
+export const TokenView = Answer({
+  id: Type.String(), user: Type.String(), scopes: Strings, containers: Nullable(Strings), cidrs: Nullable(Strings), description: Type.String(),
+  expiresAt: Nullable(Type.String()), createdAt: Type.String(), lastUsedAt: Nullable(Type.String()),
+}, 'an API token (never its secret)');
+export type TokenView = Static<typeof TokenView>;
+export const NewTokenView = Answer({ token: Type.String({ description: 'the secret: shown once, stored only hashed' }), record: TokenView });
+export type NewTokenView = Static<typeof NewTokenView>;
+export const LoginRequest = Body({ user: Type.String(), password: Type.String() });
+
+export const MeView = Answer({
+  user: Type.String(), role: Type.String(), tenant: Nullable(Type.String()), actingAs: Nullable(Type.String()),
+  scopes: Strings, containers: Nullable(Strings), token: Nullable(Type.String()), source: Type.String(),
+  tenantView: Type.Optional(TenantView),
+}, 'who the caller is and what it may do');
+export type MeView = Static<typeof MeView>;
+
+export const AuditQuery = Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })) });
+export const AuditEntry = Answer({
+  id: Type.Integer(), time: Type.String(), actor: Type.String(), token: Nullable(Type.String()), asTenant: Nullable(Type.String()),
+  tenant: Nullable(Type.String()), source: Type.String(), method: Type.String(), path: Type.String(), status: Type.Integer(),
+}, 'one audited change');
+export type AuditEntry = Static<typeof AuditEntry>;

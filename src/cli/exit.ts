@@ -13,4 +13,5 @@ export const exitStatusOf: Readonly<Record<ErrorCode, number>> = {
   cancelled: 9,
   resource_exhausted: 10,
   permission_denied: 11,
+  unauthenticated: 12,
 };

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { asStrataError } from '../errors/index.js';
 import { exitStatusOf } from './exit.js';
 import { VERSION } from '../config/index.js';
+import { register as access } from './commands/access.js';
 import { register as apps } from './commands/apps.js';
 import { register as daemon } from './commands/daemon.js';
 import { register as exec } from './commands/exec.js';
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<void> {
   exec(program);
   resources(program);
   network(program);
+  access(program);
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv);

@@ -4,9 +4,13 @@ import { join } from 'node:path';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
-/** Removes `parent` from every hierarchy (v1 controllers and v2) where it is empty; busy ones stay. */
+/** Removes `parent` (and its empty tenant groups) from every hierarchy (v1 controllers and v2) where it is empty; busy ones stay. */
 export async function removeCgroupParent(parent: string): Promise<void> {
   const dirs = [join(CGROUP_ROOT, parent)];
   for (const entry of await fsp.readdir(CGROUP_ROOT).catch(() => [] as string[])) dirs.push(join(CGROUP_ROOT, entry, parent));
-  await Promise.all(dirs.map((d) => fsp.rmdir(d).catch(() => undefined)));
+  await Promise.all(dirs.map(async (d) => {
+    // Tenants' groups (tenant.NAME) go with the parent when no container is left in them.
+    for (const e of await fsp.readdir(d).catch(() => [] as string[])) if (e.startsWith('tenant.')) await fsp.rmdir(join(d, e)).catch(() => undefined);
+    await fsp.rmdir(d).catch(() => undefined);
+  }));
 }

@@ -16,6 +16,7 @@ import { Storage, type TemplateLayers } from '../storage/index.js';
 import type { Pool, VolumeRef } from '../storage/pool.js';
 import type { Templates } from '../templates/index.js';
 import type { Networks } from '../network/index.js';
+import type { QuotaBook } from '../access/index.js';
 import { AppAttachments } from './apps.js';
 import { idMapFor } from './ids.js';
 
@@ -30,6 +31,8 @@ export interface HostServices {
   networks: Networks;
   /** Why container ids cannot reach the data root (a parent directory shut to them), if so. */
   rootUnreachable?: string | null;
+  /** Tenants' plans, checked before a tenant's container is made, resized or started (none: no tenants). */
+  quota?: QuotaBook;
 }
 
 export class ContainerContext {
@@ -85,9 +88,25 @@ export class ContainerContext {
     return name;
   }
 
-  /** The container's cgroup, relative to each hierarchy's root. */
+  /**
+   * The container's cgroup, relative to each hierarchy's root: a tenant's containers are below
+   * the tenant's cgroup (`tenant.NAME`: '.' is in no container name), whose ceilings are its plan.
+   */
   cgroupPath(name: string): string {
-    return `/${this.paths.cgroupParent}/${name}`;
+    const tenant = this.store.getContainer(name)?.tenant;
+    return tenant ? `${this.tenantCgroup(tenant)}/${name}` : `/${this.paths.cgroupParent}/${name}`;
+  }
+
+  tenantCgroup(tenant: string): string {
+    return `/${this.paths.cgroupParent}/tenant.${tenant}`;
+  }
+
+  /** Makes the tenant's cgroup and sets its plan's CPU, memory and process ceilings (absent: none). */
+  async applyTenantCeilings(tenant: string): Promise<void> {
+    const plan = this.host.quota?.plan(tenant) ?? {};
+    const path = this.tenantCgroup(tenant);
+    await this.host.cgroups.makeGroup(path);
+    await this.host.cgroups.apply(path, { cpus: plan.cpus ?? null, memory: plan.memory ?? null, pids: plan.pids ?? null });
   }
 
   /** The block device that holds the container's data: its volume's device, else the data root's disk. */

@@ -134,6 +134,11 @@ export class Containers {
     return this.usage.sample();
   }
 
+  /** Sets a tenant's plan ceilings on its cgroup now (after a plan change; starts set them too). */
+  async applyTenantCeilings(tenant: string): Promise<void> {
+    if (this.ctx.store.listContainers().some((c) => c.tenant === tenant && c.state === 'running')) await this.ctx.applyTenantCeilings(tenant);
+  }
+
   poolView(): Promise<PoolView> {
     return this.ctx.host.pool.view((volume) => this.storage.layout(volume).privateDir);
   }

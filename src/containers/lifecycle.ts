@@ -12,6 +12,7 @@ import { AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotSuppor
 import { containerNetFiles, hostNameservers } from '../network/index.js';
 import { parseLimits, toOciResources, type Limits } from '../resources/index.js';
 import { buildSpec, isAlive, waitForExit, type InitDeath } from '../runtime/index.js';
+import type { Reservation } from '../access/index.js';
 import type { ContainerRecord, LastExit } from '../state/index.js';
 import type { ContainerLayout } from '../storage/index.js';
 import { lstatInside } from '../templates/app/index.js';
@@ -46,6 +47,8 @@ export interface CreateOptions {
   force?: boolean;
   /** Internal: a capture's throw-away container, run with `init` instead of the template's. */
   scratch?: { init: string[] };
+  /** The tenant that owns it (its plan is checked, its cgroup is below the tenant's); none: the host's own. */
+  tenant?: string | null;
 }
 
 /** A create request checked before the lock: the name, hostname, application templates and limits it resolved to. */
@@ -96,12 +99,20 @@ export class Lifecycle {
     const layers = this.ctx.osLayers(opts.template);
     const layout = storage.layout(name);
     const r = new Reverter();
+    // Ports counted for the tenant until they are recorded (or given up).
+    let reservation: Reservation | undefined;
     try {
       if (limits.disk) await host.pool.checkSize(limits.disk);
+      // The plan is checked and the container recorded in one turn of the event loop: parallel creates cannot overshoot.
+      if (opts.tenant) {
+        if (!host.quota) throw new FailedPrecondition('this daemon has no tenants');
+        reservation = host.quota.checkCreate(opts.tenant, limits, opts.ports?.length ?? 0);
+      }
       const record = store.insertContainer({
         name, template: opts.template, hostname, privileged: !!opts.privileged, autostart: !!opts.autostart,
         state: 'created', pid: null, createdAt: new Date().toISOString(), startedAt: null, stoppedAt: null,
         limits: limits as Record<string, unknown>, volume: !!limits.disk, volumeDriver: limits.disk ? host.pool.defaultDriver : null, scratch: !!opts.scratch,
+        tenant: opts.tenant ?? null,
       });
       r.add(() => store.deleteContainer(name), `the record of ${name}`);
       if (opts.scratch) {
@@ -140,6 +151,7 @@ export class Lifecycle {
       return record;
     } finally {
       await r.fail();
+      reservation?.release();
     }
   }
 
@@ -161,6 +173,10 @@ export class Lifecycle {
     const { host, storage, runc, templates } = ctx;
     const sw = stopwatch(`start ${c.name}`);
     const template = templates.get(c.template);
+    if (c.tenant) {
+      host.quota?.checkActive(c.tenant);
+      await ctx.applyTenantCeilings(c.tenant);
+    }
     // The private area must be there (a disk-limited one is a volume) before copies leave it.
     if (c.volume) await host.pool.activate(ctx.volumeOf(c));
     await ctx.apps.restoreLive(c);

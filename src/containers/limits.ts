@@ -40,6 +40,7 @@ export async function applyChange(ctx: ContainerContext, name: string, { change,
   const c = ctx.record(name);
   const before = c.limits as Limits;
   const after = stripUnset(mergeLimits(before, change));
+  if (c.tenant) host.quota?.checkResize(c.tenant, before, after);
   if (change.disk !== undefined) {
     if (!c.volume) throw new FailedPrecondition(`container ${name} was created without --disk, so its private area has no size limit to change: recreate it with --disk SIZE`);
     if (change.disk === null) throw new InvalidArgument('a disk limit cannot be removed, only changed: give a size such as --disk 20G');

@@ -34,10 +34,12 @@ export interface ContainerView {
   stoppedAt: string | null;
   /** How its init last ended (status or signal, when, and whether by itself); null before it first did. */
   lastExit: LastExit | null;
+  /** The tenant that owns it; null: the host's own. */
+  tenant: string | null;
 }
 
 /** The columns of the `strata list` table. */
-export type BriefView = Pick<ContainerView, 'name' | 'state' | 'pid' | 'template' | 'hostname' | 'startedAt'>;
+export type BriefView = Pick<ContainerView, 'name' | 'state' | 'pid' | 'template' | 'hostname' | 'startedAt' | 'tenant'>;
 
 /** What list() reads once for all containers instead of per container. */
 export interface ListBulk {
@@ -58,13 +60,13 @@ export function viewOf(ctx: ContainerContext, c: ContainerRecord, bulk?: ListBul
     ports: net?.ports ?? [],
     apps: apps.map((a) => ({ template: a.template, version: a.version, position: a.position, live: a.live, attachedAt: a.attachedAt })),
     ...(net?.bandwidth ?? { netIn: null, netOut: null }),
-    createdAt: c.createdAt, startedAt: c.startedAt, stoppedAt: c.stoppedAt, lastExit: c.lastExit ?? null,
+    createdAt: c.createdAt, startedAt: c.startedAt, stoppedAt: c.stoppedAt, lastExit: c.lastExit ?? null, tenant: c.tenant ?? null,
   };
 }
 
 /** What the `strata list` table shows, straight from the records: cheap for thousands. */
 export function listBrief(ctx: ContainerContext): BriefView[] {
-  return ctx.store.listContainers().map((c) => ({ name: c.name, state: c.state, pid: c.pid, template: c.template, hostname: c.hostname, startedAt: c.startedAt }));
+  return ctx.store.listContainers().map((c) => ({ name: c.name, state: c.state, pid: c.pid, template: c.template, hostname: c.hostname, startedAt: c.startedAt, tenant: c.tenant ?? null }));
 }
 
 export function listViews(ctx: ContainerContext): ContainerView[] {

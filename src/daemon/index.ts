@@ -13,7 +13,8 @@ import { FailedPrecondition } from '../errors/index.js';
 import { pathsFor, VERSION } from '../config/index.js';
 import { buildServer } from '../api/server.js';
 import { isAlive, Monitor, openRuntime, type InitDeath } from '../runtime/index.js';
-import { Store } from '../state/index.js';
+import { AccessRecords, Store } from '../state/index.js';
+import { Access, QuotaBook } from '../access/index.js';
 import { Templates } from '../templates/index.js';
 import { ContentStore } from '../store/index.js';
 import { Networks } from '../network/index.js';
@@ -98,7 +99,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   if (!lxcfs.available()) log('NOTICE: lxcfs is not installed: containers will see the host\'s /proc/meminfo, uptime… (run \'npm run quickstart\')');
   else await lxcfs.ensure();
   const networks = new Networks(store.db, { rootId: paths.rootId, runDir: paths.run });
-  const containers = new Containers(paths, store, templates, runtime, { idmapped, capacity: hostCapacity(), cgroups, pool, lxcfs: lxcfs.available() ? lxcfs : null, networks, rootUnreachable });
+  const access = new Access(new AccessRecords(store.db));
+  const quota = new QuotaBook(access.records);
+  const containers = new Containers(paths, store, templates, runtime, { idmapped, capacity: hostCapacity(), cgroups, pool, lxcfs: lxcfs.available() ? lxcfs : null, networks, rootUnreachable, quota });
 
   for (const line of await containers.reconcile(monitor.takeRecordedDeaths())) log(`reconcile: ${line}`);
   // From now on the monitor tells at once when a container's init ends by itself.
@@ -120,7 +123,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   }
 
   const app = await buildServer({
-    containers, captures: new Captures(containers, templates), templates, store, networks, log,
+    containers, captures: new Captures(containers, templates), templates, store, networks, access, quota, log,
     info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent, storageDriver: pool.driver.name, runtime: runtime.name },
   });
   await fsp.mkdir(dirname(opts.socket), { recursive: true, mode: 0o755 });

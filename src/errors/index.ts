@@ -16,12 +16,13 @@ export type ErrorCode =
   | 'internal'
   | 'cancelled'
   | 'resource_exhausted'
-  | 'permission_denied';
+  | 'permission_denied'
+  | 'unauthenticated';
 
 /** Every code, in the order of the CLI's exit statuses. */
 export const ERROR_CODES: readonly ErrorCode[] = [
   'internal', 'invalid_argument', 'not_found', 'already_exists', 'conflict', 'failed_precondition', 'unavailable', 'not_supported',
-  'cancelled', 'resource_exhausted', 'permission_denied',
+  'cancelled', 'resource_exhausted', 'permission_denied', 'unauthenticated',
 ];
 
 export class StrataError extends Error {
@@ -63,12 +64,17 @@ export class Cancelled extends StrataError {
   constructor(message: string, options?: { cause?: unknown }) { super('cancelled', message, options); }
 }
 /** A quota or a finite resource (disk, addresses, ids, a plan's allowance) has no room left. */
-class ResourceExhausted extends StrataError {
+export class ResourceExhausted extends StrataError {
   constructor(message: string, options?: { cause?: unknown }) { super('resource_exhausted', message, options); }
 }
 /** The caller may not do this (a token's scope, a tenant's role, a file the daemon may not read). */
 export class PermissionDenied extends StrataError {
   constructor(message: string, options?: { cause?: unknown }) { super('permission_denied', message, options); }
+}
+
+/** The caller did not say who it is, or its credentials are not valid (no token, a wrong or expired one). */
+export class Unauthenticated extends StrataError {
+  constructor(message: string, options?: { cause?: unknown }) { super('unauthenticated', message, options); }
 }
 
 /** A failed external tool (runc, mount, debootstrap…): command, exit status and its own words. */
@@ -98,6 +104,7 @@ const byCode: Record<ErrorCode, new (m: string, o?: { cause?: unknown }) => Stra
   cancelled: Cancelled,
   resource_exhausted: ResourceExhausted,
   permission_denied: PermissionDenied,
+  unauthenticated: Unauthenticated,
 };
 
 /** Rebuilds a typed error from the API's `{code, message}` body. */

@@ -59,4 +59,9 @@ export interface CgroupDriver {
    * limits set by Strata hold from above and cannot be raised from inside.
    */
   delegate(path: string, owner: number): Promise<void>;
+  /**
+   * Makes a grouping cgroup (a tenant's, above its containers') with the cpu, memory and pids
+   * controllers, so that `apply` can set ceilings that hold for everything below it. Idempotent.
+   */
+  makeGroup(path: string): Promise<void>;
 }

@@ -36,6 +36,11 @@ export class CgroupV1 implements CgroupDriver {
     return join(this.root, controller, path, name);
   }
 
+  async makeGroup(path: string): Promise<void> {
+    // Only the hierarchies whose ceilings a group sets; runc makes the rest of a container's path.
+    for (const c of ['cpu', 'cpuacct', 'memory', 'pids']) await fsp.mkdir(join(this.root, c, path), { recursive: true });
+  }
+
   private async exists(path: string): Promise<boolean> {
     for (const c of ['memory', 'pids', 'cpu', 'cpuacct']) if (await isDir(join(this.root, c, path))) return true;
     return false;

@@ -8,6 +8,7 @@
  * Unlike v1, memory.max below the current use is not refused by the kernel:
  * it reclaims and then OOM-kills inside the container.
  */
+import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { FailedPrecondition } from '../errors/index.js';
 import type { CgroupDriver, CgroupUsage } from './cgroup.js';
@@ -32,6 +33,16 @@ export class CgroupV2 implements CgroupDriver {
 
   private file(path: string, name: string): string {
     return join(this.root, path, name);
+  }
+
+  async makeGroup(path: string): Promise<void> {
+    // Each level down to the group hands cpu, memory and pids to its children (the root's are the host's).
+    const parts = path.split('/').filter(Boolean);
+    for (let i = 0; i < parts.length; i++) {
+      const dir = join(this.root, ...parts.slice(0, i + 1));
+      await fsp.mkdir(dir, { recursive: true });
+      if (i < parts.length - 1) await fsp.writeFile(join(dir, 'cgroup.subtree_control'), '+cpu +memory +pids').catch(() => undefined);
+    }
   }
 
   async apply(path: string, limits: Limits, ioDevice?: IoDevice): Promise<void> {

@@ -1,6 +1,7 @@
 /**
  * The state: one SQLite database per data root, the source of truth for
- * templates, containers and events (Store), and networks (NetworkRecords, networks.ts).
+ * templates, containers and events (Store), networks (NetworkRecords, networks.ts), and tenants,
+ * users, tokens and the audit log (AccessRecords, access.ts).
  * Synchronous (better-sqlite3) and small on purpose; it knows nothing of runc, mounts or the API.
  */
 import Database from 'better-sqlite3';
@@ -8,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+export { AccessRecords, type Plan, type Role, type TenantRecord, type TokenRecord, type UserRecord } from './access.js';
 export { NetworkRecords, type AdRow, type ChangeRow, type ContRow, type NetRow, type PortRow } from './networks.js';
 
 export type ContainerState = 'created' | 'running' | 'stopped';
@@ -47,6 +49,8 @@ export interface ContainerRecord {
   lastExit?: LastExit | null;
   /** The application templates its derived files were last computed for ('' for none: the OS template's own). */
   derivedFor?: string;
+  /** The tenant that owns it; null: the host's own. */
+  tenant?: string | null;
 }
 
 /** How a container's init ended. */
@@ -102,12 +106,14 @@ export interface EventRecord {
   kind: string;
   subject: string | null;
   message: string;
+  /** The tenant of the container it is about, when it is about one. */
+  tenant?: string | null;
 }
 
 const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 interface TemplateRow { name: string; kind: 'os' | 'app'; source: string; init: string; stop_signal: string; size_bytes: number; meta: string; created_at: string }
-interface ContainerRow { name: string; template: string; hostname: string; privileged: number; autostart: number; state: ContainerState; pid: number | null; id_slot: number | null; created_at: string; started_at: string | null; stopped_at: string | null; limits: string; volume: number; scratch: number; last_exit: string | null; derived_for: string; volume_driver: string | null }
+interface ContainerRow { name: string; template: string; hostname: string; privileged: number; autostart: number; state: ContainerState; pid: number | null; id_slot: number | null; created_at: string; started_at: string | null; stopped_at: string | null; limits: string; volume: number; scratch: number; last_exit: string | null; derived_for: string; volume_driver: string | null; tenant: string | null }
 interface VersionRow { template: string; version: number; digest: string; manifest: string; size_bytes: number; created_at: string }
 interface AppRow { container: string; template: string; version: number; position: number; live: number; applied: string; attached_at: string }
 
@@ -132,6 +138,7 @@ const toContainer = (r: ContainerRow): ContainerRecord => ({
   lastExit: r.last_exit ? JSON.parse(r.last_exit) as LastExit : null,
   derivedFor: r.derived_for,
   volumeDriver: r.volume_driver,
+  tenant: r.tenant,
 });
 
 const NO_USAGE: UsageTotals = { cpuNs: 0, ioReadBytes: 0, ioWriteBytes: 0, ioReadOps: 0, ioWriteOps: 0, oomKills: 0, memoryPeak: 0 };
@@ -293,10 +300,10 @@ export class Store {
         idSlot = row.slot;
       }
       this.db.prepare(
-        `INSERT INTO containers (name, template, hostname, privileged, autostart, state, pid, id_slot, created_at, started_at, stopped_at, limits, volume, scratch, volume_driver)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO containers (name, template, hostname, privileged, autostart, state, pid, id_slot, created_at, started_at, stopped_at, limits, volume, scratch, volume_driver, tenant)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(c.name, c.template, c.hostname, c.privileged ? 1 : 0, c.autostart ? 1 : 0, c.state, c.pid, idSlot, c.createdAt, c.startedAt, c.stoppedAt,
-        JSON.stringify(c.limits), c.volume ? 1 : 0, c.scratch ? 1 : 0, c.volume ? (c.volumeDriver ?? null) : null);
+        JSON.stringify(c.limits), c.volume ? 1 : 0, c.scratch ? 1 : 0, c.volume ? (c.volumeDriver ?? null) : null, c.tenant ?? null);
       return { ...c, idSlot };
     })();
   }
@@ -351,8 +358,10 @@ export class Store {
 
   addEvent(kind: string, subject: string | null, message: string): void {
     const time = new Date().toISOString();
-    const id = Number(this.db.prepare('INSERT INTO events (time, kind, subject, message) VALUES (?, ?, ?, ?)').run(time, kind, subject, message).lastInsertRowid);
-    const event: EventRecord = { id, time, kind, subject, message };
+    // An event about a container belongs to its tenant, who may read it (also after a destroy).
+    const tenant = subject === null ? null : (this.db.prepare('SELECT tenant FROM containers WHERE name = ?').get(subject) as { tenant: string | null } | undefined)?.tenant ?? null;
+    const id = Number(this.db.prepare('INSERT INTO events (time, kind, subject, message, tenant) VALUES (?, ?, ?, ?, ?)').run(time, kind, subject, message, tenant).lastInsertRowid);
+    const event: EventRecord = { id, time, kind, subject, message, tenant };
     for (const listener of this.eventListeners) listener(event);
   }
 

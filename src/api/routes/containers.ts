@@ -5,38 +5,51 @@ import {
   CreateContainerRequest, Destroyed, DetachReport, ExecRequest, FollowQuery, ForceQuery, LimitsUpdate, NameParams,
   PoolView, PortParams, PortRequest, PortView, ProcessesQuery, ProcessView, Removed, StopRequest, UpgradeReport, UpgradeRequest,
 } from '../types.js';
+import { scopeTenant, type Caller } from '../../access/index.js';
+import { PermissionDenied } from '../../errors/index.js';
+import { visibleTo } from '../access.js';
 import { clientGone, endsWithServer, tag, type App, type Services } from '../http.js';
 
 const t = tag('containers');
 // Text, sent whole or as a stream that follows the log.
 const ConsoleText = Type.Unsafe<string | NodeJS.ReadableStream>({ type: 'string' });
 
+/** The tenant a new container belongs to: the caller's own (or the one acted as); an administrator's choice otherwise. */
+function ownerOf(caller: Caller, asked: string | undefined): string | null {
+  const own = scopeTenant(caller);
+  if (own !== null && asked !== undefined && asked !== own) throw new PermissionDenied(`${caller.user} makes containers of tenant ${own} only, not of ${asked}`);
+  return own ?? asked ?? null;
+}
+
 export function containerRoutes(app: App, s: Services): void {
-  app.get('/v1/containers', {
+  app.get('/v1/containers', { config: { scope: 'containers:read' },
     schema: { ...t, summary: 'List containers', querystring: BriefQuery, response: { 200: Type.Array(Type.Union([ContainerView, BriefView])) } },
-  }, async (req) => (req.query.brief ? s.containers.listBrief() : s.containers.list()));
-  app.get('/v1/containers/:name', { schema: { ...t, summary: 'Inspect a container', params: NameParams, response: { 200: ContainerView } } },
+  }, async (req) => {
+    const visible = visibleTo(req.caller);
+    return (req.query.brief ? s.containers.listBrief() : s.containers.list()).filter(visible);
+  });
+  app.get('/v1/containers/:name', { config: { scope: 'containers:read' }, schema: { ...t, summary: 'Inspect a container', params: NameParams, response: { 200: ContainerView } } },
     async (req) => s.containers.inspect(req.params.name));
-  app.post('/v1/containers', { schema: { ...t, summary: 'Create a container', body: CreateContainerRequest, response: { 201: ContainerView } } },
-    async (req, reply) => reply.status(201).send(await s.containers.create(req.body, clientGone(req, reply))));
-  app.delete('/v1/containers/:name', {
+  app.post('/v1/containers', { config: { scope: 'containers:write' }, schema: { ...t, summary: 'Create a container', body: CreateContainerRequest, response: { 201: ContainerView } } },
+    async (req, reply) => reply.status(201).send(await s.containers.create({ ...req.body, tenant: ownerOf(req.caller, req.body.tenant) }, clientGone(req, reply))));
+  app.delete('/v1/containers/:name', { config: { scope: 'containers:write' },
     schema: { ...t, summary: 'Destroy a container (force: also a running one)', params: NameParams, querystring: ForceQuery, response: { 200: Destroyed } },
   }, async (req) => { await s.containers.destroy(req.params.name, !!req.query.force); return { destroyed: req.params.name }; });
 
-  app.post('/v1/containers/:name/start', { schema: { ...t, summary: 'Start a container', params: NameParams, response: { 200: ContainerView } } },
+  app.post('/v1/containers/:name/start', { config: { scope: 'containers:write' }, schema: { ...t, summary: 'Start a container', params: NameParams, response: { 200: ContainerView } } },
     async (req) => s.containers.start(req.params.name));
-  app.post('/v1/containers/:name/stop', { schema: { ...t, summary: 'Stop a container', params: NameParams, body: StopRequest, response: { 200: ContainerView } } },
+  app.post('/v1/containers/:name/stop', { config: { scope: 'containers:write' }, schema: { ...t, summary: 'Stop a container', params: NameParams, body: StopRequest, response: { 200: ContainerView } } },
     async (req) => s.containers.stop(req.params.name, req.body?.timeout ?? 10));
-  app.post('/v1/containers/:name/restart', { schema: { ...t, summary: 'Restart a container', params: NameParams, body: StopRequest, response: { 200: ContainerView } } },
+  app.post('/v1/containers/:name/restart', { config: { scope: 'containers:write' }, schema: { ...t, summary: 'Restart a container', params: NameParams, body: StopRequest, response: { 200: ContainerView } } },
     async (req) => s.containers.restart(req.params.name, req.body?.timeout ?? 10));
 
-  app.post('/v1/containers/:name/apps', {
+  app.post('/v1/containers/:name/apps', { config: { scope: 'containers:write' },
     schema: { ...t, summary: 'Attach an application template', params: NameParams, body: AttachRequest, response: { 200: AttachReport } },
   }, async (req) => s.containers.attach(req.params.name, req.body.template, { force: req.body.force, version: req.body.version }));
-  app.delete('/v1/containers/:name/apps/:template', {
+  app.delete('/v1/containers/:name/apps/:template', { config: { scope: 'containers:write' },
     schema: { ...t, summary: 'Detach an application template', params: AppParams, response: { 200: DetachReport } },
   }, async (req) => s.containers.detach(req.params.name, req.params.template));
-  app.post('/v1/containers/:name/apps/:template/upgrade', {
+  app.post('/v1/containers/:name/apps/:template/upgrade', { config: { scope: 'containers:write' },
     schema: { ...t, summary: "Move an attached application template to its newest version", params: AppParams, body: UpgradeRequest, response: { 200: UpgradeReport } },
   }, async (req) => s.containers.upgrade(req.params.name, req.params.template, req.body?.force));
 
@@ -48,31 +61,41 @@ export function containerRoutes(app: App, s: Services): void {
   app.post('/v1/containers/:name/console', { schema: { ...t, summary: "Where to attach to the container's console", params: NameParams, response: { 200: ConsolePlan } } },
     async (req) => s.containers.consolePlan(req.params.name));
 
-  app.patch('/v1/containers/:name/limits', { schema: { ...t, summary: 'Change limits, live', params: NameParams, body: LimitsUpdate, response: { 200: ContainerView } } },
+  app.patch('/v1/containers/:name/limits', { config: { scope: 'containers:write' }, schema: { ...t, summary: 'Change limits, live', params: NameParams, body: LimitsUpdate, response: { 200: ContainerView } } },
     async (req) => s.containers.set(req.params.name, req.body.limits));
-  app.get('/v1/containers/:name/stats', { schema: { ...t, summary: 'What a container uses now', params: NameParams, response: { 200: ContainerStats } } },
+  app.get('/v1/containers/:name/stats', { config: { scope: 'containers:read' }, schema: { ...t, summary: 'What a container uses now', params: NameParams, response: { 200: ContainerStats } } },
     async (req) => s.containers.stats(req.params.name));
-  app.get('/v1/stats', { schema: { ...t, summary: 'What every container uses now', response: { 200: Type.Array(ContainerStats) } } },
-    async () => Promise.all(s.containers.list().map((c) => s.containers.stats(c.name))));
-  app.get('/v1/processes', { schema: { ...t, summary: 'Processes of all containers, or of one', querystring: ProcessesQuery, response: { 200: Type.Array(ProcessView) } } },
-    async (req) => s.containers.processes(req.query.container));
+  app.get('/v1/stats', { config: { scope: 'containers:read' }, schema: { ...t, summary: 'What every container uses now', response: { 200: Type.Array(ContainerStats) } } },
+    async (req) => Promise.all(s.containers.listBrief().filter(visibleTo(req.caller)).map((c) => s.containers.stats(c.name))));
+  app.get('/v1/processes', { config: { scope: 'containers:read' }, schema: { ...t, summary: 'Processes of all containers, or of one', querystring: ProcessesQuery, response: { 200: Type.Array(ProcessView) } } },
+    async (req) => {
+      if (req.query.container) return s.containers.processes(req.query.container);
+      const visible = new Set(s.containers.listBrief().filter(visibleTo(req.caller)).map((c) => c.name));
+      return (await s.containers.processes()).filter((p) => visible.has(p.container));
+    });
   app.get('/v1/pool', { schema: { ...t, summary: 'The storage pool of the private areas', response: { 200: PoolView } } }, async () => s.containers.poolView());
 
-  app.get('/v1/containers/:name/ports', { schema: { ...t, summary: 'Published ports', params: NameParams, response: { 200: Type.Array(PortView) } } }, async (req) => {
+  app.get('/v1/containers/:name/ports', { config: { scope: 'containers:read' }, schema: { ...t, summary: 'Published ports', params: NameParams, response: { 200: Type.Array(PortView) } } }, async (req) => {
     s.containers.inspect(req.params.name);
     return s.networks.listPorts(req.params.name);
   });
-  app.post('/v1/containers/:name/ports', { schema: { ...t, summary: 'Publish a port', params: NameParams, body: PortRequest, response: { 201: PortView } } }, async (req, reply) => {
-    s.containers.inspect(req.params.name);
-    return reply.status(201).send(await s.networks.addPort(req.params.name, req.body.spec));
+  app.post('/v1/containers/:name/ports', { config: { scope: 'containers:write' }, schema: { ...t, summary: 'Publish a port', params: NameParams, body: PortRequest, response: { 201: PortView } } }, async (req, reply) => {
+    const c = s.containers.inspect(req.params.name);
+    // Counted against the tenant's plan until it is recorded.
+    const reservation = c.tenant ? s.quota.checkPorts(c.tenant, 1) : null;
+    try {
+      return reply.status(201).send(await s.networks.addPort(req.params.name, req.body.spec));
+    } finally {
+      reservation?.release();
+    }
   });
-  app.delete('/v1/containers/:name/ports/:spec', { schema: { ...t, summary: 'Unpublish a port', params: PortParams, response: { 200: Removed } } }, async (req) => {
+  app.delete('/v1/containers/:name/ports/:spec', { config: { scope: 'containers:write' }, schema: { ...t, summary: 'Unpublish a port', params: PortParams, response: { 200: Removed } } }, async (req) => {
     s.containers.inspect(req.params.name);
     await s.networks.removePort(req.params.name, req.params.spec);
     return { removed: req.params.spec };
   });
 
-  app.get('/v1/containers/:name/logs', {
+  app.get('/v1/containers/:name/logs', { config: { scope: 'containers:read' },
     schema: {
       ...t, summary: "What the container's console printed (follow: and what it prints from now on)", params: NameParams, querystring: FollowQuery,
       response: { 200: { description: 'the console log', content: { 'text/plain': { schema: ConsoleText } } } },

@@ -2,6 +2,7 @@
 import { PassThrough } from 'node:stream';
 import { Type } from 'typebox';
 import type { EventRecord } from '../../state/index.js';
+import { scopeTenant } from '../../access/index.js';
 import { Event, EventsQuery, Info } from '../types.js';
 import { endsWithServer, tag, type App, type Services } from '../http.js';
 
@@ -13,8 +14,9 @@ const HEARTBEAT_MS = 15_000;
 const t = tag('system');
 
 export function systemRoutes(app: App, s: Services): void {
-  app.get('/v1/info', { schema: { ...t, summary: "The daemon's version, data root, drivers and host facts", response: { 200: Info } } }, async () => s.info);
+  app.get('/v1/info', { config: { scope: 'caller' }, schema: { ...t, summary: "The daemon's version, data root, drivers and host facts", response: { 200: Info } } }, async () => s.info);
   app.get('/v1/events', {
+    config: { scope: 'containers:read' },
     schema: {
       ...t, summary: 'Events, oldest first: the last 200, or those after `since`/`after`; with `follow`, a server-sent event stream of them and of every new one',
       querystring: EventsQuery,
@@ -25,7 +27,11 @@ export function systemRoutes(app: App, s: Services): void {
     const lastId = Number(req.headers['last-event-id']);
     const since = Number.isInteger(lastId) && lastId >= 0 ? lastId : q.since;
     const kinds = q.kind ? new Set(q.kind.split(',').map((k) => k.trim()).filter(Boolean)) : null;
-    const wanted = (e: EventRecord): boolean => (!q.container || e.subject === q.container) && (!kinds || kinds.has(e.kind));
+    // A tenant's users see the events of its containers; a token limited to containers, theirs.
+    const tenant = scopeTenant(req.caller);
+    const only = req.caller.containers;
+    const theirs = (e: EventRecord): boolean => (tenant === null || e.tenant === tenant) && (!only || (e.subject !== null && only.has(e.subject)));
+    const wanted = (e: EventRecord): boolean => theirs(e) && (!q.container || e.subject === q.container) && (!kinds || kinds.has(e.kind));
     const backlog = (since !== undefined ? s.store.eventsAfter(since) : q.after ? s.store.eventsSince(q.after) : q.follow ? [] : s.store.listEvents(200)).filter(wanted);
     if (!q.follow) return backlog;
     // The backlog is read and the listener added in one synchronous step: no event falls between.
@@ -40,5 +46,5 @@ export function systemRoutes(app: App, s: Services): void {
     req.raw.socket.on('close', end);
     return reply.type('text/event-stream').header('cache-control', 'no-cache').send(out);
   });
-  app.get('/v1/openapi.json', { schema: { ...t, summary: 'This API as an OpenAPI 3 document' } }, async () => app.swagger());
+  app.get('/v1/openapi.json', { config: { public: true }, schema: { ...t, summary: 'This API as an OpenAPI 3 document' } }, async () => app.swagger());
 }

@@ -11,14 +11,14 @@ const ndjson = { 200: { description: 'NDJSON progress, then the result', content
 const t = tag('templates');
 
 export function templateRoutes(app: App, s: Services): void {
-  app.get('/v1/templates', { schema: { ...t, summary: 'List templates', response: { 200: Type.Array(TemplateView) } } }, async () => s.templates.list());
-  app.get('/v1/templates/:name', { schema: { ...t, summary: 'Inspect a template', params: NameParams, response: { 200: TemplateView } } },
+  app.get('/v1/templates', { config: { scope: 'templates:read' }, schema: { ...t, summary: 'List templates', response: { 200: Type.Array(TemplateView) } } }, async () => s.templates.list());
+  app.get('/v1/templates/:name', { config: { scope: 'templates:read' }, schema: { ...t, summary: 'Inspect a template', params: NameParams, response: { 200: TemplateView } } },
     async (req) => s.templates.view(s.templates.get(req.params.name)));
-  app.delete('/v1/templates/:name', {
+  app.delete('/v1/templates/:name', { config: { scope: 'templates:write' },
     schema: { ...t, summary: 'Remove a template, or one version of an application template', params: NameParams, querystring: VersionQuery, response: { 200: RemovedTemplate } },
   }, async (req) => ({ removed: req.params.name, versions: await s.templates.remove(req.params.name, req.query.version) }));
 
-  app.post('/v1/templates', { schema: { ...t, summary: 'Build an OS template', body: BuildTemplateRequest, response: ndjson } }, async (req, reply) => {
+  app.post('/v1/templates', { config: { scope: 'templates:write' }, schema: { ...t, summary: 'Build an OS template', body: BuildTemplateRequest, response: ndjson } }, async (req, reply) => {
     const { name, from, init } = req.body;
     await s.templates.check(name, from, { init });
     const signal = clientGone(req, reply);
@@ -26,40 +26,40 @@ export function templateRoutes(app: App, s: Services): void {
   });
 
   // Captures of application templates: one at a time per template name.
-  app.post('/v1/templates/:name/captures', {
+  app.post('/v1/templates/:name/captures', { config: { scope: 'templates:write' },
     schema: { ...t, summary: 'Capture a version of an application template from an installer run in a scratch container', params: NameParams, body: CaptureBody, response: ndjson },
   }, async (req, reply) => runCapture(s, { name: req.params.name, ...req.body }, clientGone(req, reply), reply));
-  app.post('/v1/templates/:name/captures/:session/finish', {
+  app.post('/v1/templates/:name/captures/:session/finish', { config: { scope: 'templates:write' },
     schema: { ...t, summary: 'Finish an interactive capture: record what its shell changed', params: SessionParams, response: ndjson },
   }, async (req, reply) => streamed(reply, (progress) => s.captures.finish(req.params.session, progress)));
-  app.delete('/v1/templates/:name/captures/:session', {
+  app.delete('/v1/templates/:name/captures/:session', { config: { scope: 'templates:write' },
     schema: { ...t, summary: 'Abort an interactive capture', params: SessionParams, response: { 200: Aborted } },
   }, async (req) => { await s.captures.abort(req.params.session); return { aborted: req.params.session }; });
 
-  app.post('/v1/templates/:name/exports', {
+  app.post('/v1/templates/:name/exports', { config: { scope: 'templates:write' },
     schema: { ...t, summary: 'Export a template to a file on the daemon host', params: NameParams, body: ExportRequest, response: ndjson },
   }, async (req, reply) => exportTemplate(s, req.params.name, req.body, reply));
-  app.post('/v1/template-imports', {
+  app.post('/v1/template-imports', { config: { scope: 'templates:write' },
     schema: { ...t, summary: 'Import a template from a file on the daemon host', body: ImportRequest, response: ndjson },
   }, async (req, reply) => importTemplate(s, req.body, reply));
-  app.get('/v1/template-usage', { schema: { ...t, summary: 'Disk use of the templates and what sharing saves', response: { 200: TemplateDf } } }, async () => s.templates.df());
-  app.post('/v1/store/verifications', {
+  app.get('/v1/template-usage', { config: { scope: 'admin' }, schema: { ...t, summary: 'Disk use of the templates and what sharing saves', response: { 200: TemplateDf } } }, async () => s.templates.df());
+  app.post('/v1/store/verifications', { config: { scope: 'admin' },
     schema: { ...t, summary: "Verify every object of the content store against its digest", response: ndjson },
   }, async (_req, reply) => streamed(reply, (progress) => s.templates.verify(progress)));
 
   // The first paths of these operations, kept for older clients and scripts.
-  app.post('/v1/templates-capture', { schema: { ...t, ...older('POST /v1/templates/{name}/captures'), body: CaptureRequest, response: ndjson } },
+  app.post('/v1/templates-capture', { config: { scope: 'templates:write' }, schema: { ...t, ...older('POST /v1/templates/{name}/captures'), body: CaptureRequest, response: ndjson } },
     async (req, reply) => runCapture(s, req.body, clientGone(req, reply), reply));
-  app.post('/v1/templates-capture/:name/finish', { schema: { ...t, ...older('POST /v1/templates/{name}/captures/{session}/finish'), params: NameParams, response: ndjson } },
+  app.post('/v1/templates-capture/:name/finish', { config: { scope: 'templates:write' }, schema: { ...t, ...older('POST /v1/templates/{name}/captures/{session}/finish'), params: NameParams, response: ndjson } },
     async (req, reply) => streamed(reply, (progress) => s.captures.finish(req.params.name, progress)));
-  app.delete('/v1/templates-capture/:name', { schema: { ...t, ...older('DELETE /v1/templates/{name}/captures/{session}'), params: NameParams, response: { 200: Aborted } } },
+  app.delete('/v1/templates-capture/:name', { config: { scope: 'templates:write' }, schema: { ...t, ...older('DELETE /v1/templates/{name}/captures/{session}'), params: NameParams, response: { 200: Aborted } } },
     async (req) => { await s.captures.abort(req.params.name); return { aborted: req.params.name }; });
-  app.post('/v1/templates/:name/export', { schema: { ...t, ...older('POST /v1/templates/{name}/exports'), params: NameParams, body: ExportRequest, response: ndjson } },
+  app.post('/v1/templates/:name/export', { config: { scope: 'templates:write' }, schema: { ...t, ...older('POST /v1/templates/{name}/exports'), params: NameParams, body: ExportRequest, response: ndjson } },
     async (req, reply) => exportTemplate(s, req.params.name, req.body, reply));
-  app.post('/v1/templates-import', { schema: { ...t, ...older('POST /v1/template-imports'), body: ImportRequest, response: ndjson } },
+  app.post('/v1/templates-import', { config: { scope: 'templates:write' }, schema: { ...t, ...older('POST /v1/template-imports'), body: ImportRequest, response: ndjson } },
     async (req, reply) => importTemplate(s, req.body, reply));
-  app.get('/v1/templates-df', { schema: { ...t, ...older('GET /v1/template-usage'), response: { 200: TemplateDf } } }, async () => s.templates.df());
-  app.post('/v1/templates-verify', { schema: { ...t, ...older('POST /v1/store/verifications'), response: ndjson } },
+  app.get('/v1/templates-df', { config: { scope: 'admin' }, schema: { ...t, ...older('GET /v1/template-usage'), response: { 200: TemplateDf } } }, async () => s.templates.df());
+  app.post('/v1/templates-verify', { config: { scope: 'admin' }, schema: { ...t, ...older('POST /v1/store/verifications'), response: ndjson } },
     async (_req, reply) => streamed(reply, (progress) => s.templates.verify(progress)));
 }
 

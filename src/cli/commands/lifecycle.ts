@@ -35,7 +35,8 @@ export function register(program: Command): void {
     .option('--autostart', 'start it when the host boots')
     .option('--app <template>', 'attach an application template (repeatable, bottom first)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--force', 'attach --app templates even when they were captured on another OS template')
-    .action(async (name: string, opts: { template: string; hostname?: string; privileged?: boolean; autostart?: boolean; app: string[]; force?: boolean } & Record<string, unknown>, cmd: Command) => {
+    .option('--tenant <tenant>', "the tenant that owns it (a host administrator's choice; a tenant's users make their own tenant's)")
+    .action(async (name: string, opts: { template: string; hostname?: string; privileged?: boolean; autostart?: boolean; app: string[]; force?: boolean; tenant?: string } & Record<string, unknown>, cmd: Command) => {
       if (opts.privileged) {
         process.stderr.write('WARNING: --privileged turns the user namespace off. Root in this container is root on the host:\n'
           + 'a process that escapes it owns the whole machine. Use it only for trusted workloads.\n');
@@ -44,6 +45,7 @@ export function register(program: Command): void {
         name, template: opts.template, hostname: opts.hostname, privileged: !!opts.privileged, autostart: !!opts.autostart, limits: limitsOf(opts),
         ...(opts.app.length ? { apps: opts.app, force: !!opts.force } : {}),
         ...networkOf(opts as Parameters<typeof networkOf>[0]),
+        ...(opts.tenant ? { tenant: opts.tenant } : {}),
       });
       process.stdout.write(`container ${c.name} created\n`);
     });
@@ -85,8 +87,10 @@ export function register(program: Command): void {
       const client = clientOf(cmd);
       const list = opts.json ? await client.containers.list() : await client.containers.listBrief();
       if (opts.json) return printJson(list);
-      printTable(['NAME', 'STATE', 'PID', 'TEMPLATE', 'HOSTNAME', 'STARTED'],
-        list.map((c) => [c.name, c.state, c.pid, c.template, c.hostname, c.state === 'running' ? since(c.startedAt) : '-']));
+      // The owner's column only on a host that has tenants' containers.
+      const tenants = list.some((c) => c.tenant);
+      printTable(['NAME', 'STATE', 'PID', 'TEMPLATE', 'HOSTNAME', 'STARTED', ...(tenants ? ['TENANT'] : [])],
+        list.map((c) => [c.name, c.state, c.pid, c.template, c.hostname, c.state === 'running' ? since(c.startedAt) : '-', ...(tenants ? [c.tenant] : [])]));
     });
 
   verb(program, 'inspect', 'show one container')
