@@ -252,3 +252,21 @@ describe('a tenant\'s plan is a ceiling its containers share', () => {
     assert.deepEqual(d.leftovers(), [], 'the tenant\'s cgroup went with its last container');
   });
 });
+
+describe('rate limits', () => {
+  const d = useDaemon({ args: ['--rate-limit', '5'] });
+
+  test('a token gets its requests a minute, then 429 naming the limit; root on the socket is not limited', async () => {
+    await d.ok('user', 'create', 'busy', '--role', 'admin');
+    const token = (await d.ok('token', 'create', '--user', 'busy')).trim();
+    const statuses: number[] = [];
+    let last: Answer | undefined;
+    for (let i = 0; i < 7; i++) {
+      last = await api(d, 'GET', '/v1/me', { token });
+      statuses.push(last.status);
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429]);
+    assert.match(messageOf(last as Answer), /too many requests: at most 5 a minute per token; try again in/);
+    for (let i = 0; i < 10; i++) assert.equal((await api(d, 'GET', '/v1/info')).status, 200);
+  });
+});

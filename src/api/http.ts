@@ -20,6 +20,8 @@ export interface Services {
   access: Access;
   quota: QuotaBook;
   info: Record<string, unknown>;
+  /** Requests a minute per token (or per address without one); root on the socket is not limited. Default 600. */
+  requestsPerMinute?: number;
   log?: (line: string) => void;
 }
 

@@ -6,8 +6,9 @@
  */
 import Fastify, { type FastifyError } from 'fastify';
 import swagger from '@fastify/swagger';
+import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { asStrataError, InvalidArgument } from '../errors/index.js';
+import { asStrataError, InvalidArgument, ResourceExhausted } from '../errors/index.js';
 import { VERSION } from '../config/index.js';
 import { httpStatusOf } from './errors.js';
 import { endOpenStreams, type App, type Services } from './http.js';
@@ -94,6 +95,14 @@ export async function buildServer(s: Services): Promise<App> {
   app.addHook('preClose', (done) => { endOpenStreams(app); done(); });
 
   installAccess(app, s.access, s.store);
+  // After the caller is known (preHandler): a token's requests are counted together from anywhere.
+  const perMinute = s.requestsPerMinute ?? 600;
+  await app.register(rateLimit, {
+    global: true, hook: 'preHandler', max: perMinute, timeWindow: 60_000,
+    keyGenerator: (req) => (req.caller?.token ? `token:${req.caller.token}` : `from:${req.ip}`),
+    allowList: (req) => req.caller?.source === 'unix' && !req.caller.token,
+    errorResponseBuilder: (_req, ctx) => new ResourceExhausted(`too many requests: at most ${perMinute} a minute per token; try again in ${ctx.after}`),
+  });
   systemRoutes(app, s);
   accessRoutes(app, s);
   templateRoutes(app, s);

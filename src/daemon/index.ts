@@ -32,6 +32,8 @@ export interface DaemonOptions {
   storageDriver?: string;
   /** The OCI runtime that runs the containers (default runc), from RUNTIMES. */
   runtime?: string;
+  /** API requests a minute per token (default 600). */
+  requestsPerMinute?: number;
   log?: (line: string) => void;
 }
 
@@ -123,7 +125,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   }
 
   const app = await buildServer({
-    containers, captures: new Captures(containers, templates), templates, store, networks, access, quota, log,
+    containers, captures: new Captures(containers, templates), templates, store, networks, access, quota, log, requestsPerMinute: opts.requestsPerMinute,
     info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent, storageDriver: pool.driver.name, runtime: runtime.name },
   });
   await fsp.mkdir(dirname(opts.socket), { recursive: true, mode: 0o755 });
