@@ -175,3 +175,21 @@ describe('cgroup v2 driver on the recorded fixture: exact files', () => {
     }
   });
 });
+
+test('a group (a tenant\'s) is made level by level, each parent handing cpu, memory and pids down, and takes ceilings', async () => {
+  const root = makeFixture();
+  try {
+    const cg = new CgroupV2(root);
+    await cg.makeGroup('/strata-t/tenant.acme');
+    assert.equal(readFileSync(join(root, 'strata-t', 'cgroup.subtree_control'), 'utf8'), '+cpu +memory +pids');
+    // The kernel gives a new cgroup its files; on the fixture, this test does.
+    for (const f of ['cpu.max', 'memory.max', 'pids.max']) writeFileSync(join(root, 'strata-t', 'tenant.acme', f), 'max\n');
+    await cg.apply('/strata-t/tenant.acme', { memory: 64 * 1048576, pids: 100, cpus: 2 });
+    assert.equal(readFileSync(join(root, 'strata-t', 'tenant.acme', 'memory.max'), 'utf8').trim(), String(64 * 1048576));
+    assert.equal(readFileSync(join(root, 'strata-t', 'tenant.acme', 'pids.max'), 'utf8').trim(), '100');
+    assert.equal(readFileSync(join(root, 'strata-t', 'tenant.acme', 'cpu.max'), 'utf8').trim(), '200000 100000');
+    await cg.makeGroup('/strata-t/tenant.acme');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
