@@ -164,6 +164,9 @@ describe('tenants, users and tokens', () => {
     const held = (await api(d, 'GET', '/v1/tenants/ta', { token: tokens.alice })).body as { holdings: { containers: number } };
     assert.equal(held.holdings.containers, 5);
     for (const r of results.filter((x) => x.status === 201)) await d.ok('destroy', (r.body as { name: string }).name);
+    const events = (await api(d, 'GET', '/v1/events?kind=quota-refused', { token: tokens.alice })).body as Array<{ subject: string; message: string }>;
+    assert.equal(events.length, 46, `each refusal is an event of the tenant, which its users see: ${JSON.stringify(events.slice(0, 2))}`);
+    assert.equal(((await api(d, 'GET', '/v1/events?kind=quota-refused', { token: tokens.bob })).body as unknown[]).length, 0, 'another tenant does not');
   });
 
   test('ports count against the plan; a disk limit is required once the plan caps disk', async () => {

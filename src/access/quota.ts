@@ -85,7 +85,18 @@ export class QuotaBook {
   /** Ports reserved per tenant by publishes and creates under way. */
   private readonly pendingPorts = new Map<string, number>();
 
-  constructor(private readonly records: AccessRecords) {}
+  /** `refused` hears every refusal over a plan (the daemon makes it a `quota-refused` event of the tenant). */
+  constructor(private readonly records: AccessRecords, private readonly refused: (tenant: string, message: string) => void = () => undefined) {}
+
+  /** Runs a check; a refusal over the plan is told to `refused` before it is thrown. */
+  private told<T>(tenant: string, check: () => T): T {
+    try {
+      return check();
+    } catch (err) {
+      if (err instanceof ResourceExhausted) this.refused(tenant, err.message);
+      throw err;
+    }
+  }
 
   private tenant(name: string): TenantRecord {
     const t = this.records.getTenant(name);
@@ -147,6 +158,10 @@ export class QuotaBook {
    * the next await, and release the reservation (of its ports) once they are recorded or given up.
    */
   checkCreate(tenant: string, limits: AskedLimits, ports: number): Reservation {
+    return this.told(tenant, () => this.createChecked(tenant, limits, ports));
+  }
+
+  private createChecked(tenant: string, limits: AskedLimits, ports: number): Reservation {
     const t = this.tenant(tenant);
     this.checkActive(tenant);
     this.checkCeilings(t, limits);
@@ -160,15 +175,16 @@ export class QuotaBook {
 
   /** Checks a container's new limits (`before` → `after`) against its tenant's plan. */
   checkResize(tenant: string, before: AskedLimits, after: AskedLimits): void {
-    const t = this.tenant(tenant);
-    this.checkCeilings(t, after);
-    const held = this.records.holdings(tenant);
-    this.checkDisk(t, held.disk - (before.disk ?? 0), after.disk ?? 0);
+    this.told(tenant, () => {
+      const t = this.tenant(tenant);
+      this.checkCeilings(t, after);
+      const held = this.records.holdings(tenant);
+      this.checkDisk(t, held.disk - (before.disk ?? 0), after.disk ?? 0);
+    });
   }
 
   /** Reserves `n` more published ports of `tenant`; release once they are recorded or given up. */
   checkPorts(tenant: string, n: number): Reservation {
-    const t = this.tenant(tenant);
-    return this.reservePorts(t, n, this.records.holdings(tenant).ports);
+    return this.told(tenant, () => this.reservePorts(this.tenant(tenant), n, this.records.holdings(tenant).ports));
   }
 }

@@ -102,7 +102,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   else await lxcfs.ensure();
   const networks = new Networks(store.db, { rootId: paths.rootId, runDir: paths.run });
   const access = new Access(new AccessRecords(store.db));
-  const quota = new QuotaBook(access.records);
+  const quota = new QuotaBook(access.records, (tenant, message) => store.addEvent('quota-refused', tenant, message, tenant));
   const containers = new Containers(paths, store, templates, runtime, { idmapped, capacity: hostCapacity(), cgroups, pool, lxcfs: lxcfs.available() ? lxcfs : null, networks, rootUnreachable, quota });
 
   for (const line of await containers.reconcile(monitor.takeRecordedDeaths())) log(`reconcile: ${line}`);

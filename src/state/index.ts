@@ -356,10 +356,10 @@ export class Store {
 
   // Events
 
-  addEvent(kind: string, subject: string | null, message: string): void {
+  /** Records an event; one about a container belongs to its tenant (who may read it, also after a destroy), or to `tenant` when given. */
+  addEvent(kind: string, subject: string | null, message: string, tenantOf?: string): void {
     const time = new Date().toISOString();
-    // An event about a container belongs to its tenant, who may read it (also after a destroy).
-    const tenant = subject === null ? null : (this.db.prepare('SELECT tenant FROM containers WHERE name = ?').get(subject) as { tenant: string | null } | undefined)?.tenant ?? null;
+    const tenant = tenantOf ?? (subject === null ? null : (this.db.prepare('SELECT tenant FROM containers WHERE name = ?').get(subject) as { tenant: string | null } | undefined)?.tenant ?? null);
     const id = Number(this.db.prepare('INSERT INTO events (time, kind, subject, message, tenant) VALUES (?, ?, ?, ?, ?)').run(time, kind, subject, message, tenant).lastInsertRowid);
     const event: EventRecord = { id, time, kind, subject, message, tenant };
     for (const listener of this.eventListeners) listener(event);

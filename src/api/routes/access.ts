@@ -59,7 +59,7 @@ export function accessRoutes(app: App, s: Services): void {
       s.access.setPlan(name, before);
       throw err;
     }
-    s.store.addEvent('tenant-plan-changed', null, `tenant ${name}: plan now ${describePlan(s.access.tenant(name).plan)}`);
+    s.store.addEvent('tenant-plan-changed', name, `tenant ${name}: plan now ${describePlan(s.access.tenant(name).plan)}`, name);
     return tenantView(s.access.tenant(name));
   });
   app.post('/v1/tenants/:tenant/suspend', {
@@ -69,14 +69,14 @@ export function accessRoutes(app: App, s: Services): void {
     const name = req.params.tenant;
     s.access.setSuspended(name, req.body?.reason || 'suspended by the host');
     for (const c of s.containers.list()) if (c.tenant === name && c.state === 'running') await s.containers.stop(c.name);
-    s.store.addEvent('tenant-suspended', null, `tenant ${name} suspended: ${req.body?.reason || 'by the host'}`);
+    s.store.addEvent('tenant-suspended', name, `tenant ${name} suspended: ${req.body?.reason || 'by the host'}`, name);
     return tenantView(s.access.tenant(name));
   });
   app.post('/v1/tenants/:tenant/unsuspend', {
     config: { scope: 'admin' }, schema: { ...t, summary: 'Lift a suspension: its containers may start again', params: TenantParams, response: { 200: TenantView } },
   }, async (req) => {
     s.access.setSuspended(req.params.tenant, null);
-    s.store.addEvent('tenant-unsuspended', null, `tenant ${req.params.tenant} unsuspended`);
+    s.store.addEvent('tenant-unsuspended', req.params.tenant, `tenant ${req.params.tenant} unsuspended`, req.params.tenant);
     return tenantView(s.access.tenant(req.params.tenant));
   });
   app.delete('/v1/tenants/:tenant', { config: { scope: 'admin' }, schema: { ...t, summary: 'Remove a tenant that has no container (its users and tokens go with it)', params: TenantParams, response: { 200: Removed } } },
