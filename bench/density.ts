@@ -7,10 +7,24 @@
  */
 import { spawnSync } from 'node:child_process';
 import { STRATA } from '../test/harness.js';
-import { fmt, meminfo, parallel, settleMemory, summarize, time, withDaemon, type BenchResult, type Context } from './lib.js';
+import { request } from 'node:http';
+import { fmt, meminfo, parallel, percentile, settleMemory, summarize, time, withDaemon, type BenchResult, type Context } from './lib.js';
 
 const WIDTH = 4;
 const LIMITS = { memory: '256M', cpus: '1', pids: '512' };
+
+/** One GET over the socket as the holder of `token`, read to the end; its wall time in ms. */
+function timedGet(socket: string, path: string, token: string): Promise<number> {
+  const t = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: socket, path, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t) : reject(new Error(`${path}: ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 function cliTime(socket: string, args: string[]): number {
   const t = performance.now();
@@ -67,6 +81,24 @@ export async function densityBenchmarks(ctx: Context): Promise<BenchResult[]> {
       statsCli.push(cliTime(d.socket, ['stats']));
     }
     ctx.log(`at scale: list ${fmt(summarize(listApi).median)} ms (API), ${fmt(summarize(listCli).median)} ms (CLI)`);
+    // Latency as a remote caller sees it (less the network): a token through the permission check.
+    await d.ok('tenant', 'create', 'benchco');
+    await d.ok('user', 'create', 'benchadm', '--role', 'admin');
+    const token = (await d.ok('token', 'create', '--user', 'benchadm')).trim();
+    const samples = Math.max(50, ctx.sizes.runs * 20);
+    const listToken: number[] = [];
+    const inspectToken: number[] = [];
+    const listTenant: number[] = [];
+    for (let i = 0; i < samples; i++) {
+      listToken.push(await timedGet(d.socket, '/v1/containers', token));
+      inspectToken.push(await timedGet(d.socket, `/v1/containers/d${(i * 7919) % n}`, token));
+    }
+    // An owner of a tenant with none of them: the list is filtered down to nothing.
+    await d.ok('user', 'create', 'benchowner', '--role', 'owner', '--tenant', 'benchco');
+    const ownerToken = (await d.ok('token', 'create', '--user', 'benchowner')).trim();
+    for (let i = 0; i < samples; i++) listTenant.push(await timedGet(d.socket, '/v1/containers', ownerToken));
+    const pct = (xs: number[]): string => `p50 ${fmt(percentile(xs, 0.5))} ms, p99 ${fmt(percentile(xs, 0.99))} ms`;
+    ctx.log(`at scale, with a token: list ${pct(listToken)}; inspect ${pct(inspectToken)}; a tenant's list ${pct(listTenant)}`);
 
     ctx.log(`density: destroying ${n} containers`);
     const d0 = performance.now();
@@ -101,16 +133,20 @@ export async function densityBenchmarks(ctx: Context): Promise<BenchResult[]> {
     const L = { listApi: summarize(listApi), listCli: summarize(listCli), statsApi: summarize(statsApi), statsCli: summarize(statsCli) };
     const scale: BenchResult = {
       id: 'scale', title: `At scale: list and stats with ${n} containers`,
-      method: `${runs} runs each with all ${n} containers running: GET /v1/containers and GET /v1/stats through the API, and \`strata list\` and \`strata stats\` (a new node process each) through the CLI.`,
+      method: `${runs} runs each with all ${n} containers running: GET /v1/containers and GET /v1/stats through the API, and \`strata list\` and \`strata stats\` (a new node process each) through the CLI; then ${samples} each of GET /v1/containers and GET /v1/containers/NAME with an administrator's API token, and of GET /v1/containers with a tenant owner's token (whose tenant has none of them), all through the permission check (over the unix socket: the TLS listener adds the network and TLS).`,
       measures: [
         { label: 'list (API)', unit: 'ms', summary: L.listApi },
         { label: 'strata list (CLI)', unit: 'ms', summary: L.listCli },
         { label: 'stats of all (API)', unit: 'ms', summary: L.statsApi },
         { label: 'strata stats (CLI)', unit: 'ms', summary: L.statsCli },
+        { label: 'list with a token (API)', unit: 'ms', summary: summarize(listToken), note: pct(listToken) },
+        { label: 'inspect with a token (API)', unit: 'ms', summary: summarize(inspectToken), note: pct(inspectToken) },
+        { label: "a tenant's list with a token (API)", unit: 'ms', summary: summarize(listTenant), note: pct(listTenant) },
       ],
       goals: [
         { text: 'list through the API ≤ 50 ms', met: L.listApi.median <= 50, measured: `${fmt(L.listApi.median)} ms` },
         { text: 'strata list (CLI) ≤ 150 ms', met: L.listCli.median <= 150, measured: `${fmt(L.listCli.median)} ms` },
+        { text: 'inspect with a token: p99 ≤ 50 ms', met: percentile(inspectToken, 0.99) <= 50, measured: pct(inspectToken) },
       ],
       skipped: [],
     };

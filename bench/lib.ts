@@ -40,6 +40,12 @@ export function summarize(xs: number[]): Summary {
   return { median: mid, min: s[0], max: s[s.length - 1], n: s.length };
 }
 
+/** The q-quantile (0.99: p99) of the samples, nearest rank. */
+export function percentile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] : NaN;
+}
+
 /** Wall time of one call, in milliseconds. */
 export async function time(fn: () => Promise<unknown> | unknown): Promise<number> {
   const t = performance.now();
