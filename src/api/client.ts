@@ -1,11 +1,13 @@
 /**
- * The typed API client, used by the CLI (and tests): HTTP over the daemon's unix socket. One method
- * per route, typed by the wire contract (types.ts, imported as types only: no schema code loads).
+ * The typed API client, used by the CLI (and tests): HTTP over the daemon's unix socket, or HTTPS to
+ * a remote daemon with a bearer token and a pinned certificate. One method per route, typed by the
+ * wire contract (types.ts, imported as types only: no schema code loads).
  */
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createConnection, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { createInterface } from 'node:readline';
-import { errorFromWire, Internal, Unavailable } from '../errors/index.js';
+import { errorFromWire, Internal, PermissionDenied, Unavailable } from '../errors/index.js';
 import type {
   Argv, AttachReport, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
   ContainerStats, ContainerView, CreateContainerRequest, CreateNetworkRequest, DetachReport, Event, EventsQuery, ExecRequest, ExportResult,
@@ -26,8 +28,54 @@ const seg = encodeURIComponent;
 const ct = (name: string, rest = ''): string => `/v1/containers/${seg(name)}${rest}`;
 const tpl = (name: string, rest = ''): string => `/v1/templates/${seg(name)}${rest}`;
 
+/** Where the daemon is: its unix socket, or a remote one's HTTPS address. */
+export type Endpoint =
+  | { socket: string; token?: string; tenant?: string }
+  | {
+    url: string;
+    token: string;
+    /** The SHA-256 fingerprint of its certificate, pinned at `strata remote add` (AB:CD:…). */
+    fingerprint: string;
+    /** Act as this tenant (a host administrator's token). */
+    tenant?: string;
+  };
+
+/** What the TLS handshake showed of a server's certificate. */
+export interface PeerCertificate { fingerprint: string; subject: string; validTo: string }
+
+/**
+ * Opens a TLS connection to `url` and answers the socket with the certificate it showed, before
+ * anything is sent: the caller checks the fingerprint first (certificates are pinned, not trusted by
+ * a CA, so the host name is not what is checked).
+ */
+export function tlsHandshake(url: string): Promise<{ socket: TLSSocket; peer: PeerCertificate }> {
+  const u = new URL(url);
+  const port = Number(u.port || 443);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host, port, servername: /^[\d.]+$|:/.test(host) ? undefined : host, rejectUnauthorized: false, minVersion: 'TLSv1.2' });
+    socket.once('secureConnect', () => {
+      const c = socket.getPeerCertificate();
+      resolve({ socket, peer: { fingerprint: c.fingerprint256, subject: [c.subject?.CN ?? ''].flat().join(', '), validTo: c.valid_to } });
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      reject(new Unavailable(`cannot reach the Strata daemon at ${url} (${err.code ?? err.message}): is it running with --listen, and is the port open?`));
+    });
+  });
+}
+
 export class Client {
-  constructor(readonly socket: string) {}
+  readonly endpoint: Endpoint;
+
+  /** A unix socket path, or an endpoint. */
+  constructor(where: string | Endpoint) {
+    this.endpoint = typeof where === 'string' ? { socket: where } : where;
+  }
+
+  /** What the client talks to, for messages: the socket path or the URL. */
+  get target(): string {
+    return 'socket' in this.endpoint ? this.endpoint.socket : this.endpoint.url;
+  }
 
   readonly info = (): Promise<Info> => this.call('GET', '/v1/info');
   /** The last 200 events, or those the query selects. */
@@ -130,23 +178,46 @@ export class Client {
     remove: (name: string): Promise<{ removed: string }> => this.call('DELETE', `/v1/networks/${seg(name)}`),
   };
 
-  private open(method: string, path: string, body?: unknown): Promise<import('node:http').IncomingMessage> {
+  /** The headers every request carries: who the caller is, and the tenant it acts as. */
+  private identity(): Record<string, string> {
+    const e = this.endpoint;
+    return { ...(e.token ? { authorization: `Bearer ${e.token}` } : {}), ...(e.tenant ? { 'strata-tenant': e.tenant } : {}) };
+  }
+
+  /**
+   * A connection to the daemon: the unix socket, or a TLS connection whose certificate has the
+   * pinned fingerprint (checked before the token is sent).
+   */
+  private async connection(): Promise<{ socketPath?: string; createConnection?: () => Socket }> {
+    const e = this.endpoint;
+    if ('socket' in e) return { socketPath: e.socket };
+    const { socket, peer } = await tlsHandshake(e.url);
+    if (peer.fingerprint !== e.fingerprint) {
+      socket.destroy();
+      throw new PermissionDenied(`the certificate of ${e.url} changed: it is ${peer.fingerprint}, not the pinned ${e.fingerprint}. `
+        + "If the daemon's certificate was replaced on purpose, run 'strata remote add' for it again; otherwise someone may be in between");
+    }
+    return { createConnection: () => socket };
+  }
+
+  private async open(method: string, path: string, body?: unknown): Promise<IncomingMessage> {
+    const conn = await this.connection();
     return new Promise((resolve, reject) => {
       const data = body === undefined ? undefined : JSON.stringify(body);
       const req = httpRequest({
-        socketPath: this.socket, method, path,
-        headers: data === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+        ...conn, method, path,
+        headers: { ...this.identity(), ...(data === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)) }) },
       }, resolve);
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES') {
-          reject(new Unavailable(`cannot reach the Strata daemon at ${this.socket} (${err.code}): start it with 'strata daemon' (or 'npm run quickstart'), or point --socket / STRATA_SOCKET at it`));
+          reject(new Unavailable(`cannot reach the Strata daemon at ${this.target} (${err.code}): start it with 'strata daemon' (or 'npm run quickstart'), or point --socket / STRATA_SOCKET at it`));
         } else reject(err);
       });
       req.end(data);
     });
   }
 
-  private static async text(res: import('node:http').IncomingMessage): Promise<string> {
+  private static async text(res: IncomingMessage): Promise<string> {
     let text = '';
     res.setEncoding('utf8');
     for await (const chunk of res) text += chunk as string;
@@ -154,14 +225,14 @@ export class Client {
   }
 
   /** The typed error of a refused request, from its `{code, message}` body (or what came instead). */
-  private static failure(res: import('node:http').IncomingMessage, text: string): Error {
+  private static failure(res: IncomingMessage, text: string): Error {
     let parsed: { code?: string; message?: string } = {};
     try { parsed = JSON.parse(text) as typeof parsed; } catch { /* not JSON */ }
     return errorFromWire(parsed.code ?? 'internal', parsed.message ?? `the daemon answered ${res.statusCode}: ${text.slice(0, 200)}`);
   }
 
   /** Opens a request whose answer is read as it comes: a refusal is thrown as its typed error. */
-  private async opened(method: string, path: string, body?: unknown): Promise<import('node:http').IncomingMessage> {
+  private async opened(method: string, path: string, body?: unknown): Promise<IncomingMessage> {
     const res = await this.open(method, path, body);
     if ((res.statusCode ?? 500) >= 400) throw Client.failure(res, await Client.text(res));
     return res;

@@ -2,11 +2,14 @@
 import { Command } from 'commander';
 import { Client } from '../api/client.js';
 import { resolveSocket } from '../config/index.js';
+import { chosenRemote } from './remotes.js';
 
 export { humanBytes } from '../model/units.js';
 
 interface GlobalOptions {
   socket?: string;
+  remote?: string;
+  asTenant?: string;
   debug?: boolean;
 }
 
@@ -16,12 +19,22 @@ export function verb(parent: Command, name: string, description: string): Comman
     .command(name)
     .description(description)
     .option('--socket <path>', 'daemon socket (default: $STRATA_SOCKET or /run/strata/strata.sock)')
+    .option('--remote <name>', "the remote daemon to drive (see 'strata remote list'; default: $STRATA_REMOTE or the current one)")
+    .option('--as-tenant <tenant>', 'act as this tenant (a host administrator; audited); $STRATA_AS_TENANT')
     .option('--debug', 'show stack traces of errors');
 }
 
+/**
+ * The daemon a command goes to: --remote, else --socket, else $STRATA_REMOTE, else $STRATA_SOCKET,
+ * else the current remote of the remotes file (`local` unless switched).
+ */
 export function clientOf(cmd: Command): Client {
   const opts = cmd.optsWithGlobals<GlobalOptions>();
-  return new Client(resolveSocket(opts.socket));
+  const tenant = opts.asTenant ?? process.env.STRATA_AS_TENANT;
+  const local = !opts.remote && (opts.socket || (!process.env.STRATA_REMOTE && process.env.STRATA_SOCKET));
+  const remote = local ? null : chosenRemote(opts.remote);
+  if (remote) return new Client({ url: remote.url, token: remote.token, fingerprint: remote.fingerprint, tenant });
+  return new Client({ socket: resolveSocket(opts.socket), tenant });
 }
 
 export function printJson(value: unknown): void {

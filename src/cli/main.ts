@@ -12,6 +12,7 @@ import { register as daemon } from './commands/daemon.js';
 import { register as exec } from './commands/exec.js';
 import { register as lifecycle } from './commands/lifecycle.js';
 import { register as network } from './commands/network.js';
+import { register as remote } from './commands/remote.js';
 import { register as resources } from './commands/resources.js';
 import { register as template } from './commands/template.js';
 
@@ -27,6 +28,8 @@ export async function main(argv: string[]): Promise<void> {
     .enablePositionalOptions()
     // Also accepted before the verb; each verb takes them too.
     .option('--socket <path>', 'daemon socket (default: $STRATA_SOCKET or /run/strata/strata.sock)')
+    .option('--remote <name>', "drive this remote daemon (see 'strata remote list')")
+    .option('--as-tenant <tenant>', 'act as this tenant (a host administrator; audited)')
     .option('--debug', 'show stack traces of errors')
     .exitOverride()
     .showSuggestionAfterError();
@@ -37,6 +40,7 @@ export async function main(argv: string[]): Promise<void> {
   resources(program);
   network(program);
   access(program);
+  remote(program);
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv);

@@ -27,6 +27,8 @@ export interface Paths {
   monitorSocket: string;
   /** Cgroup parent of all containers of this root, under each controller. */
   cgroupParent: string;
+  /** The TLS listener's certificate and key (made at its first start unless given). */
+  tls: { cert: string; key: string };
   helpers: { idmount: string; monitor: string };
 }
 
@@ -48,6 +50,7 @@ export function pathsFor(rootDir: string): Paths {
     runcRoot: join(run, 'runc'),
     monitorSocket: join(run, 'monitor.sock'),
     cgroupParent: `strata-${rootId}`,
+    tls: { cert: join(root, 'tls', 'server.crt'), key: join(root, 'tls', 'server.key') },
     helpers: {
       idmount: join(projectTop, 'native', 'build', 'strata-idmount'),
       monitor: join(projectTop, 'native', 'build', 'strata-monitor'),
@@ -60,5 +63,5 @@ export function resolveRoot(flag?: string): string {
 }
 
 export function resolveSocket(flag?: string): string {
-  return flag ?? process.env.STRATA_SOCKET ?? DEFAULT_SOCKET;
+  return flag || process.env.STRATA_SOCKET || DEFAULT_SOCKET;
 }

@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { Containers } from '../containers/index.js';
 import { Captures } from '../containers/capture.js';
 import { idMapFor } from '../containers/ids.js';
-import { FailedPrecondition } from '../errors/index.js';
+import { FailedPrecondition, InvalidArgument } from '../errors/index.js';
 import { pathsFor, VERSION } from '../config/index.js';
 import { buildServer } from '../api/server.js';
 import { isAlive, Monitor, openRuntime, type InitDeath } from '../runtime/index.js';
@@ -24,6 +24,7 @@ import { Pool } from '../storage/pool.js';
 import { run } from '../util/exec.js';
 import { reportUndoFailuresTo } from '../util/reverter.js';
 import { containersUnreachable, secureDataRoot } from './data-root.js';
+import { closeTls, ensureCertificate, parseListen, serveTls } from './tls.js';
 
 export interface DaemonOptions {
   root: string;
@@ -34,6 +35,11 @@ export interface DaemonOptions {
   runtime?: string;
   /** API requests a minute per token (default 600). */
   requestsPerMinute?: number;
+  /** Also serve the API over TLS on these addresses (`HOST:PORT`). */
+  listen?: string[];
+  /** The TLS certificate and key to use instead of the one made in the data root. */
+  tlsCert?: string;
+  tlsKey?: string;
   log?: (line: string) => void;
 }
 
@@ -57,6 +63,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   const paths = pathsFor(opts.root);
   // First: an unknown --storage-driver is refused before anything is made.
   const pool = new Pool(paths.pool, opts.storageDriver || undefined);
+  const listen = (opts.listen ?? []).map(parseListen);
+  if (!!opts.tlsCert !== !!opts.tlsKey) throw new InvalidArgument('give --tls-cert and --tls-key together, or neither (one is made in the data root)');
   // So is an unknown --runtime, or one whose capabilities exclude this host's cgroup layout.
   const monitor = new Monitor(paths.monitorSocket, paths.helpers.monitor);
   const runtime = openRuntime(opts.runtime, { stateRoot: paths.runcRoot, monitor });
@@ -124,9 +132,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     if (started.length) log(`autostarted: ${started.join(', ')}`);
   }
 
+  const tlsFiles = opts.tlsCert && opts.tlsKey ? { cert: opts.tlsCert, key: opts.tlsKey } : paths.tls;
+  const tls = listen.length ? await ensureCertificate(tlsFiles, listen, log) : null;
   const app = await buildServer({
     containers, captures: new Captures(containers, templates), templates, store, networks, access, quota, log, requestsPerMinute: opts.requestsPerMinute,
-    info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent, storageDriver: pool.driver.name, runtime: runtime.name },
+    info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent, storageDriver: pool.driver.name, runtime: runtime.name,
+      tls: tls ? { listen: listen.map((l) => `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`), fingerprint: tls.fingerprint, certificate: tlsFiles.cert } : null },
   });
   await fsp.mkdir(dirname(opts.socket), { recursive: true, mode: 0o755 });
   await fsp.rm(opts.socket, { force: true });
@@ -137,6 +148,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     process.umask(oldMask);
   }
   await fsp.chmod(opts.socket, 0o600);
+  const tlsServers = tls ? await serveTls(app, listen, tls).catch(async (err: unknown) => { await app.close(); throw err; }) : [];
+  if (tls) log(`serving the API over TLS on ${listen.map((l) => `${l.host}:${l.port}`).join(', ')}; certificate SHA-256 ${tls.fingerprint}`);
   // Housekeeping: OOM events and CPU samples, init deaths the watch missed, and lxcfs supervision.
   const housekeeping = async (): Promise<void> => {
     // Deaths the watch missed (a dropped connection): the monitor's record has them all.
@@ -166,6 +179,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     stopping ??= (async () => {
       clearTimeout(trim);
       monitor.unwatch();
+      await closeTls(tlsServers);
       await app.close();
       await fsp.rm(opts.socket, { force: true });
       // lxcfs and the monitor stay while containers run: they serve them and are their parent.
