@@ -24,7 +24,7 @@ import { Pool } from '../storage/pool.js';
 import { run } from '../util/exec.js';
 import { reportUndoFailuresTo } from '../util/reverter.js';
 import { containersUnreachable, secureDataRoot } from './data-root.js';
-import { closeTls, ensureCertificate, parseListen, serveTls } from './tls.js';
+import { closeWithTls, ensureCertificate, parseListen, serveTls } from './tls.js';
 
 export interface DaemonOptions {
   root: string;
@@ -179,8 +179,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     stopping ??= (async () => {
       clearTimeout(trim);
       monitor.unwatch();
-      await closeTls(tlsServers);
-      await app.close();
+      await closeWithTls(app, tlsServers);
       await fsp.rm(opts.socket, { force: true });
       // lxcfs and the monitor stay while containers run: they serve them and are their parent.
       if (!store.listContainers().some((c) => c.state === 'running')) {

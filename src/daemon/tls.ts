@@ -3,7 +3,7 @@
  * app (and its WebSocket upgrades). Its certificate is made once at the first start into the data
  * root (self-signed; clients pin its fingerprint), or given. Only TLS 1.2 and 1.3.
  */
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { promises as fsp, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { hostname } from 'node:os';
@@ -49,27 +49,72 @@ export async function ensureCertificate(files: { cert: string; key: string }, li
   } catch (err) {
     throw new FailedPrecondition(`${files.cert} is not a PEM certificate (${(err as Error).message}): give --tls-cert and --tls-key, or remove both to have one made`);
   }
+  // Checked here, where the files can be named: the TLS server would only say 'key values mismatch'.
+  let matches: boolean;
+  try {
+    matches = x509.checkPrivateKey(createPrivateKey(key));
+  } catch (err) {
+    throw new FailedPrecondition(`${files.key} is not a PEM private key (${(err as Error).message}): give the key of ${files.cert}`);
+  }
+  if (!matches) throw new FailedPrecondition(`${files.key} is not the private key of ${files.cert}: give the certificate and its own key`);
+  if (Date.parse(x509.validTo) <= Date.now()) log(`WARNING: the TLS certificate ${files.cert} expired at ${x509.validTo}: clients that check it (curl, browsers) refuse it; pinned clients still connect`);
   return { cert, key, fingerprint: x509.fingerprint256 };
 }
 
-/** Serves `app` over HTTPS on each address; resolves once all listen. */
+/**
+ * TLS 1.2's suites narrowed to forward-secret AEAD ones (Mozilla's "intermediate" profile, without
+ * DHE): node's default list still takes static RSA key exchange and CBC with SHA-1. TLS 1.3's
+ * suites are all current and are listed first, so that they stay enabled.
+ */
+const TLS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/**
+ * Serves `app` over HTTPS on each address; resolves once all listen. When one cannot listen, those
+ * already listening are closed again.
+ */
 export async function serveTls(app: App, listen: ListenAddress[], creds: Certificate): Promise<Server[]> {
   const servers: Server[] = [];
-  for (const l of listen) {
-    const server = createServer({ cert: creds.cert, key: creds.key, minVersion: 'TLSv1.2' }, (req, res) => app.routing(req, res));
-    // WebSocket upgrades go where the app's own server sends them (@fastify/websocket listens there).
-    server.on('upgrade', (req, socket, head) => app.server.emit('upgrade', req, socket, head));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE'
-        ? new FailedPrecondition(`cannot listen on ${l.host}:${l.port}: the port is in use; give --listen another`)
-        : err));
-      server.listen(l.port, l.host, () => resolve());
-    });
-    servers.push(server);
+  try {
+    for (const l of listen) {
+      const server = createServer({ cert: creds.cert, key: creds.key, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, honorCipherOrder: true }, (req, res) => app.routing(req, res));
+      // WebSocket upgrades go where the app's own server sends them (@fastify/websocket listens
+      // there). With no one listening, node would drop the socket itself; so must this listener.
+      server.on('upgrade', (req, socket, head) => { if (!app.server.emit('upgrade', req, socket, head)) socket.destroy(); });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE'
+          ? new FailedPrecondition(`cannot listen on ${l.host}:${l.port}: the port is in use; give --listen another`)
+          : err.code === 'EADDRNOTAVAIL' ? new FailedPrecondition(`cannot listen on ${l.host}:${l.port}: ${l.host} is not an address of this host; give --listen one of its own (or 0.0.0.0)`)
+          : err));
+        server.listen(l.port, l.host, () => resolve());
+      });
+      servers.push(server);
+    }
+  } catch (err) {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => { s.close(() => resolve()); })));
+    throw err;
   }
   return servers;
 }
 
-export async function closeTls(servers: Server[]): Promise<void> {
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); })));
+/**
+ * Closes `app` and its TLS listeners as the unix socket closes: no new connection, idle ones
+ * closed, followed streams ended (the app's preClose), and requests under way answered before
+ * their connection closes (a template build over TLS is finished, not cut and rolled back).
+ */
+export async function closeWithTls(app: App, servers: Server[]): Promise<void> {
+  const closed = servers.map((s) => new Promise<void>((resolve) => { s.close(() => resolve()); }));
+  // A keep-alive connection turns idle when its answer is sent: close those as they come.
+  const idle = (): void => { for (const s of servers) s.closeIdleConnections(); };
+  idle();
+  const sweep = setInterval(idle, 100);
+  try {
+    await app.close();
+    await Promise.all(closed);
+  } finally {
+    clearInterval(sweep);
+  }
 }
