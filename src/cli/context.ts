@@ -1,7 +1,9 @@
 /** What every CLI verb shares: the API client, option helpers and output formatting. */
 import { Command } from 'commander';
+import { isAbsolute, resolve } from 'node:path';
 import { Client } from '../api/client.js';
 import { resolveSocket } from '../config/index.js';
+import { InvalidArgument, NotSupported } from '../errors/index.js';
 import { chosenRemote } from './remotes.js';
 
 export { humanBytes } from '../model/units.js';
@@ -35,6 +37,29 @@ export function clientOf(cmd: Command): Client {
   const remote = local ? null : chosenRemote(opts.remote);
   if (remote) return new Client({ url: remote.url, token: remote.token, fingerprint: remote.fingerprint, tenant });
   return new Client({ socket: resolveSocket(opts.socket), tenant });
+}
+
+/**
+ * The client of a command that runs something on the daemon's host itself (runc, the console
+ * monitor): refused against a remote, where it would run on this machine instead.
+ */
+export function localClientOf(cmd: Command, what: string): Client {
+  const client = clientOf(cmd);
+  if ('url' in client.endpoint) {
+    throw new NotSupported(`strata ${what} against a remote daemon (${client.endpoint.url}) is not supported yet: it runs on the daemon's host (ssh to it and run strata ${what} there)`);
+  }
+  return client;
+}
+
+/**
+ * A file the daemon reads or writes (template import and export): a path on the daemon's host.
+ * Locally a relative one is made absolute here; a remote daemon has another working directory
+ * (and another file system), so there it must be absolute.
+ */
+export function daemonPath(client: Client, file: string): string {
+  if (!('url' in client.endpoint)) return resolve(file);
+  if (!isAbsolute(file)) throw new InvalidArgument(`${file} is a path on the host of ${client.endpoint.url}: give it absolute (e.g. /var/tmp/${file.split('/').pop() ?? 'file'})`);
+  return file;
 }
 
 export function printJson(value: unknown): void {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { promises as fsp } from 'node:fs';
 import type { CaptureResult, CaptureSession } from '../../api/client.js';
 import { InvalidArgument } from '../../errors/index.js';
-import { clientOf, humanBytes, printJson, progressPrinter, verb } from '../context.js';
+import { clientOf, humanBytes, localClientOf, printJson, progressPrinter, verb } from '../context.js';
 import { runWithTerminal } from './exec.js';
 
 const repeat = (v: string, prev: string[]): string[] => [...prev, v];
@@ -31,7 +31,8 @@ export function register(program: Command, template: Command): void {
     .option('--interactive', 'open a shell in the throw-away container; the capture happens when it exits')
     .option('--json', 'print JSON')
     .action(async (name: string, command: string[], opts: { base: string[]; net: string[]; exclude: string[]; script?: string; interactive?: boolean; json?: boolean }, cmd: Command) => {
-      const client = clientOf(cmd);
+      // The shell of --interactive runs runc on the daemon's host: refused before a session starts there.
+      const client = opts.interactive ? localClientOf(cmd, 'template capture --interactive') : clientOf(cmd);
       const body = {
         bases: opts.base, excludes: opts.exclude, ...(opts.net.length ? { nets: opts.net } : {}),
         ...(command.length ? { command } : {}), ...(opts.interactive ? { interactive: true } : {}),

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { resolve } from 'node:path';
 import { FailedPrecondition, InvalidArgument } from '../../errors/index.js';
-import { clientOf, humanBytes, printFields, printJson, printTable, progressPrinter, since, verb } from '../context.js';
+import { clientOf, daemonPath, humanBytes, printFields, printJson, printTable, progressPrinter, since, verb } from '../context.js';
 
 /** The `template` command and its verbs; returns it for the verbs other files add. */
 export function register(program: Command): Command {
@@ -9,7 +8,7 @@ export function register(program: Command): Command {
 
   verb(template, 'build', 'build an OS template')
     .argument('<name>')
-    .requiredOption('--from <source>', 'busybox | debootstrap[:SUITE] | host | rootfs:FILE | oci:PATH')
+    .requiredOption('--from <source>', "busybox | debootstrap[:SUITE] | host | rootfs:FILE | oci:PATH (FILE and PATH on the daemon's host)")
     .option('--init <init>', 'the init of a debootstrap template: systemd (the default) or sysvinit')
     .action(async (name: string, opts: { from: string; init?: string }, cmd: Command) => {
       const t = await clientOf(cmd).templates.build({ name, from: opts.from, ...(opts.init ? { init: opts.init } : {}) }, progressPrinter());
@@ -60,20 +59,22 @@ export function register(program: Command): Command {
 
   verb(template, 'export', 'write a template as one portable file')
     .argument('<name>')
-    .requiredOption('-o, --output <file>', 'the file to write')
+    .requiredOption('-o, --output <file>', "the file to write, on the daemon's host (absolute against a remote)")
     .option('--version <n>', 'application templates: a version other than the newest')
     .action(async (name: string, opts: { output: string; version?: string }, cmd: Command) => {
       const version = opts.version === undefined ? undefined : Number(opts.version);
       if (version !== undefined && !(Number.isInteger(version) && version > 0)) throw new InvalidArgument(`invalid --version ${JSON.stringify(opts.version)}: give a version number such as 2`);
-      const r = await clientOf(cmd).templates.export(name, resolve(opts.output), version, progressPrinter());
+      const client = clientOf(cmd);
+      const r = await client.templates.export(name, daemonPath(client, opts.output), version, progressPrinter());
       process.stdout.write(`${r.file}: ${humanBytes(r.bytes)}, ${r.digest}\n`);
     });
 
   verb(template, 'import', 'import a template file (every digest is verified)')
-    .argument('<file>')
+    .argument('<file>', "a template file on the daemon's host (absolute against a remote)")
     .option('--name <name>', 'import under another name')
     .action(async (file: string, opts: { name?: string }, cmd: Command) => {
-      const t = await clientOf(cmd).templates.import(resolve(file), opts.name, progressPrinter());
+      const client = clientOf(cmd);
+      const t = await client.templates.import(daemonPath(client, file), opts.name, progressPrinter());
       process.stdout.write(`template ${t.name} imported: ${humanBytes(t.sizeBytes)}\n`);
     });
 
