@@ -101,7 +101,8 @@ describe('the API over TLS, and the remote CLI', () => {
     assert.match(refusedAsk.stderr, /add --accept-certificate \(not asked: stdin is not a terminal\)/);
     assert.ok(!existsSync(join(config, 'remotes.json')), 'nothing was written');
 
-    const added = await cli('remote', 'add', 'h2', urlOf(1), '--token', adminToken, '--accept-certificate', fingerprint);
+    // Given as openssl prints it: lower case, no colons, a prefix.
+    const added = await cli('remote', 'add', 'h2', urlOf(1), '--token', adminToken, '--accept-certificate', `sha256:${fingerprint.replace(/:/g, '').toLowerCase()}`);
     assert.equal(added.status, 0, added.stderr);
     assert.match(added.stdout, /remote h2 added: .* as ops \(admin\)/);
     assert.equal(statSync(join(config, 'remotes.json')).mode & 0o777, 0o600, 'the remotes file holds tokens: its owner\'s only');
@@ -144,7 +145,9 @@ describe('the API over TLS, and the remote CLI', () => {
       [['remote', 'add', 'h2', urlOf(1), '--token', adminToken, '--accept-certificate'], 4, /remote h2 already exists/],
       [['remote', 'add', 'local', urlOf(1), '--token', adminToken, '--accept-certificate'], 2, /'local' is the built-in name/],
       [['remote', 'add', 'h4', urlOf(1), '--token', 'strata_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', '--accept-certificate'], 12, /the API token is not valid/],
-      [['remote', 'add', 'h5', urlOf(1), '--token', adminToken, '--accept-certificate', 'AB:CD'], 6, /not the AB:CD given with --accept-certificate/],
+      [['remote', 'add', 'h5', urlOf(1), '--token', adminToken, '--accept-certificate', 'AB:CD'], 2, /"AB:CD" is not a SHA-256 fingerprint/],
+      [['remote', 'add', 'h5', urlOf(1), '--token', adminToken, '--accept-certificate', '00'.repeat(32)], 6, /not the 00:00:[0-9:]+ given with --accept-certificate: nothing was added/],
+      [['remote', 'add', 'h6', 'https://127.0.0.1:1', '--token', adminToken, '--accept-certificate'], 7, /cannot reach the Strata daemon at https:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)/],
       [['--remote', 'nowhere', 'list'], 3, /there is no remote nowhere/],
       [['remote', 'switch', 'nowhere'], 3, /there is no remote nowhere/],
     ];
@@ -163,7 +166,7 @@ describe('the API over TLS, and the remote CLI', () => {
     spawnSync('sh', ['-c', `sed -i 's/${fingerprint}/${other}/' ${file}`]);
     const r = await cli('--remote', 'h2', 'list');
     assert.equal(r.status, 11);
-    assert.match(r.stderr, /changed: .*run 'strata remote add' for it again/);
+    assert.match(r.stderr, new RegExp(`changed: it is ${fingerprint}, not the pinned ${other}\\. .*pin the new one: 'strata remote remove h2', then 'strata remote add h2 https://127\\.0\\.0\\.1:${ports[1]} --token …'; .*nothing was sent`));
     spawnSync('sh', ['-c', `cat > ${file}`], { input: text });
     assert.equal((await cli('remote', 'remove', 'h2')).status, 0);
     assert.match((await cli('--remote', 'h2', 'list')).stderr, /there is no remote h2/);

@@ -7,7 +7,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createConnection, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { createInterface } from 'node:readline';
-import { errorFromWire, Internal, PermissionDenied, Unavailable } from '../errors/index.js';
+import { errorFromWire, Internal, InvalidArgument, PermissionDenied, Unavailable } from '../errors/index.js';
 import type {
   Argv, AttachReport, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
   ContainerStats, ContainerView, CreateContainerRequest, CreateNetworkRequest, DetachReport, Event, EventsQuery, ExecRequest, ExportResult,
@@ -38,28 +38,57 @@ export type Endpoint =
     fingerprint: string;
     /** Act as this tenant (a host administrator's token). */
     tenant?: string;
+    /** Its name in the remotes file, for messages that name the fix. */
+    name?: string;
   };
 
 /** What the TLS handshake showed of a server's certificate. */
 export interface PeerCertificate { fingerprint: string; subject: string; validTo: string }
+
+/** How long reaching a remote daemon may take (TCP connect and TLS handshake) before it is given up. */
+const HANDSHAKE_TIMEOUT_MS = 15_000;
+
+/**
+ * A SHA-256 fingerprint as node and the daemon's log write it (`AB:CD:…`, 32 pairs), from any of
+ * the ways people copy one: lower case, without colons, with a `sha256:` prefix (as `openssl x509
+ * -fingerprint -sha256` or a browser shows it). Throws InvalidArgument for anything else.
+ */
+export function normalizeFingerprint(text: string): string {
+  const hex = text.trim().replace(/^sha-?256(\s*fingerprint)?\s*[:=]?\s*/i, '').replace(/[:\s]/g, '').toUpperCase();
+  if (!/^[0-9A-F]{64}$/.test(hex)) {
+    throw new InvalidArgument(`${JSON.stringify(text)} is not a SHA-256 fingerprint: give the 32 pairs the daemon logged at its start (AB:CD:…), or see 'strata info' on its host`);
+  }
+  return hex.match(/../g)?.join(':') ?? hex;
+}
 
 /**
  * Opens a TLS connection to `url` and answers the socket with the certificate it showed, before
  * anything is sent: the caller checks the fingerprint first (certificates are pinned, not trusted by
  * a CA, so the host name is not what is checked).
  */
-export function tlsHandshake(url: string): Promise<{ socket: TLSSocket; peer: PeerCertificate }> {
+export function tlsHandshake(url: string, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<{ socket: TLSSocket; peer: PeerCertificate }> {
   const u = new URL(url);
   const port = Number(u.port || 443);
   const host = u.hostname.replace(/^\[|\]$/g, '');
   return new Promise((resolve, reject) => {
     const socket = tlsConnect({ host, port, servername: /^[\d.]+$|:/.test(host) ? undefined : host, rejectUnauthorized: false, minVersion: 'TLSv1.2' });
+    // A host that drops packets, or a port that takes the connection and says nothing, would
+    // otherwise hold the command for minutes.
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Unavailable(`cannot reach the Strata daemon at ${url}: no TLS answer within ${timeoutMs / 1000} s; is the host up, the port open (a firewall?), and the daemon running with --listen there?`));
+    }, timeoutMs);
     socket.once('secureConnect', () => {
+      clearTimeout(timer);
       const c = socket.getPeerCertificate();
       resolve({ socket, peer: { fingerprint: c.fingerprint256, subject: [c.subject?.CN ?? ''].flat().join(', '), validTo: c.valid_to } });
     });
     socket.once('error', (err: NodeJS.ErrnoException) => {
-      reject(new Unavailable(`cannot reach the Strata daemon at ${url} (${err.code ?? err.message}): is it running with --listen, and is the port open?`));
+      clearTimeout(timer);
+      const code = err.code ?? err.message;
+      reject(new Unavailable(/^ERR_SSL_|^EPROTO$/.test(code)
+        ? `the TLS handshake with ${url} failed (${code}): is that the address the daemon serves with --listen, and not another service?`
+        : `cannot reach the Strata daemon at ${url} (${code}): is it running with --listen, and is the port open?`));
     });
   });
 }
@@ -192,10 +221,11 @@ export class Client {
     const e = this.endpoint;
     if ('socket' in e) return { socketPath: e.socket };
     const { socket, peer } = await tlsHandshake(e.url);
-    if (peer.fingerprint !== e.fingerprint) {
+    if (peer.fingerprint !== normalizeFingerprint(e.fingerprint)) {
       socket.destroy();
-      throw new PermissionDenied(`the certificate of ${e.url} changed: it is ${peer.fingerprint}, not the pinned ${e.fingerprint}. `
-        + "If the daemon's certificate was replaced on purpose, run 'strata remote add' for it again; otherwise someone may be in between");
+      const name = e.name ?? 'NAME';
+      throw new PermissionDenied(`the certificate of ${e.url} changed: it is ${peer.fingerprint}, not the pinned ${normalizeFingerprint(e.fingerprint)}. `
+        + `If the daemon's certificate was replaced on purpose, pin the new one: 'strata remote remove ${name}', then 'strata remote add ${name} ${e.url} --token …'; otherwise someone may be in between, so nothing was sent`);
     }
     return { createConnection: () => socket };
   }
@@ -211,6 +241,8 @@ export class Client {
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES') {
           reject(new Unavailable(`cannot reach the Strata daemon at ${this.target} (${err.code}): start it with 'strata daemon' (or 'npm run quickstart'), or point --socket / STRATA_SOCKET at it`));
+        } else if (err.code === 'ECONNRESET' || err.message === 'socket hang up') {
+          reject(new Unavailable(`the connection to the Strata daemon at ${this.target} closed before it answered (is it stopping or restarting?): try again`, { cause: err }));
         } else reject(err);
       });
       req.end(data);

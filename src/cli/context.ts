@@ -35,7 +35,7 @@ export function clientOf(cmd: Command): Client {
   const tenant = opts.asTenant ?? process.env.STRATA_AS_TENANT;
   const local = !opts.remote && (opts.socket || (!process.env.STRATA_REMOTE && process.env.STRATA_SOCKET));
   const remote = local ? null : chosenRemote(opts.remote);
-  if (remote) return new Client({ url: remote.url, token: remote.token, fingerprint: remote.fingerprint, tenant });
+  if (remote) return new Client({ url: remote.url, token: remote.token, fingerprint: remote.fingerprint, tenant, name: remote.name });
   return new Client({ socket: resolveSocket(opts.socket), tenant });
 }
 

@@ -1,7 +1,7 @@
 /** `strata remote …`: the daemons this `strata` drives over the network, their tokens and pinned certificates. */
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { Client, tlsHandshake } from '../../api/client.js';
+import { Client, normalizeFingerprint, tlsHandshake } from '../../api/client.js';
 import { FailedPrecondition } from '../../errors/index.js';
 import { addRemote, checkNewRemote, chosenRemote, LOCAL, readRemotes, removeRemote, switchRemote } from '../remotes.js';
 import { printJson, printTable, verb } from '../context.js';
@@ -25,10 +25,11 @@ export function register(program: Command): void {
     .option('--accept-certificate [fingerprint]', 'accept the certificate without asking (scripts); with a fingerprint, only that one')
     .action(async (name: string, url: string, opts: { token: string; acceptCertificate?: string | boolean }) => {
       checkNewRemote(name, url);
+      // A malformed fingerprint is refused before anything is contacted.
+      const expected = typeof opts.acceptCertificate === 'string' ? normalizeFingerprint(opts.acceptCertificate) : null;
       const { socket, peer } = await tlsHandshake(url);
       socket.destroy();
       process.stderr.write(`the certificate of ${url}:\n  subject      ${peer.subject}\n  valid until  ${peer.validTo}\n  SHA-256      ${peer.fingerprint}\n`);
-      const expected = typeof opts.acceptCertificate === 'string' ? opts.acceptCertificate.toUpperCase() : null;
       if (expected !== null && expected !== peer.fingerprint) {
         throw new FailedPrecondition(`the certificate of ${url} is ${peer.fingerprint}, not the ${expected} given with --accept-certificate: nothing was added`);
       }
@@ -37,7 +38,7 @@ export function register(program: Command): void {
         if (!(await confirm('Is this the fingerprint the daemon logged at its start? Pin it? [y/N] '))) throw new FailedPrecondition('not pinned: nothing was added');
       }
       // The token is tried before anything is written: a wrong one leaves the file as it was.
-      const me = await new Client({ url, token: opts.token, fingerprint: peer.fingerprint }).me();
+      const me = await new Client({ url, token: opts.token, fingerprint: peer.fingerprint, name }).me();
       addRemote(name, { url, token: opts.token, fingerprint: peer.fingerprint, addedAt: new Date().toISOString() });
       process.stdout.write(`remote ${name} added: ${url} as ${me.user} (${me.role}${me.tenant ? ` of ${me.tenant}` : ''}); use it with --remote ${name} or 'strata remote switch ${name}'\n`);
     });
@@ -71,7 +72,7 @@ export function register(program: Command): void {
     .action(async (opts: { json?: boolean; remote?: string }, cmd: Command) => {
       const r = chosenRemote(cmd.optsWithGlobals<{ remote?: string }>().remote);
       if (!r) { process.stdout.write(`${LOCAL} (the unix socket)\n`); return; }
-      const me = await new Client({ url: r.url, token: r.token, fingerprint: r.fingerprint }).me();
+      const me = await new Client({ url: r.url, token: r.token, fingerprint: r.fingerprint, name: r.name }).me();
       if (opts.json) return printJson({ name: r.name, url: r.url, fingerprint: r.fingerprint, user: me.user, role: me.role, tenant: me.tenant });
       process.stdout.write(`${r.name}: ${r.url} as ${me.user} (${me.role}${me.tenant ? ` of ${me.tenant}` : ''})\n`);
     });
