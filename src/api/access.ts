@@ -11,6 +11,7 @@ import { ROOT, scopeTenant, type Access, type Caller } from '../access/index.js'
 import { PermissionDenied, Unauthenticated } from '../errors/index.js';
 import type { Store } from '../state/index.js';
 import type { App } from './http.js';
+import { isRemote } from './transport.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -31,11 +32,11 @@ function bearerOf(req: FastifyRequest): string | null {
 }
 
 /**
- * Where the request came from: the network means the TLS listener (the daemon listens on no plain
- * TCP port); anything else is the unix socket, which only root reaches (mode 0600).
+ * Where the request came from: the client's address over the network (the TLS listener), else
+ * 'unix', the socket only root reaches (mode 0600). See transport.ts.
  */
 function sourceOf(req: FastifyRequest): string {
-  return 'encrypted' in req.raw.socket ? (req.raw.socket.remoteAddress ?? 'unknown') : 'unix';
+  return isRemote(req) ? (req.raw.socket.remoteAddress ?? 'unknown') : 'unix';
 }
 
 function identify(req: FastifyRequest, access: Access): Caller {

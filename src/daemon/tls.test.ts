@@ -16,6 +16,7 @@ import websocket from '@fastify/websocket';
 import WebSocket from 'ws';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { endOpenStreams, endsWithServer, type App } from '../api/http.js';
+import { isRemote } from '../api/transport.js';
 import { closeWithTls, ensureCertificate, parseListen, serveTls } from './tls.js';
 
 function scratch(): string {
@@ -67,6 +68,7 @@ async function bareApp(): Promise<App> {
   await app.register(websocket);
   app.addHook('preClose', (done) => { endOpenStreams(app); done(); });
   app.get('/v1/ping', async () => ({ pong: true }));
+  app.get('/v1/transport', async (req) => ({ remote: isRemote(req) }));
   app.get('/v1/slow', async () => { await new Promise((r) => setTimeout(r, 400)); return { slow: 'done' }; });
   app.get('/v1/follow', (_req, reply) => {
     const out = new PassThrough();
@@ -125,6 +127,8 @@ test('the listener: TLS 1.3 by default, TLS 1.2 only with forward-secret AEAD su
     const controlPort = (control.address() as AddressInfo).port;
 
     assert.deepEqual(await get(port, '/v1/ping'), { status: 200, body: '{"pong":true}' });
+    assert.deepEqual(await get(port, '/v1/transport'), { status: 200, body: '{"remote":true}' }, 'isRemote: the TLS listener');
+    assert.equal((await app.inject({ url: '/v1/transport' })).body, '{"remote":false}', 'isRemote: not the TLS listener');
     const modern = await handshake(port, {});
     assert.ok(!(modern instanceof Error), String(modern));
     assert.equal(modern.protocol, 'TLSv1.3');
