@@ -8,10 +8,10 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ROOT, scopeTenant, type Access, type Caller } from '../access/index.js';
+import { isRemote } from './transport.js';
 import { PermissionDenied, Unauthenticated } from '../errors/index.js';
 import type { Store } from '../state/index.js';
 import type { App } from './http.js';
-import { isRemote } from './transport.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

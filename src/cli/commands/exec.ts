@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
-import { attachConsole as attachMonitorConsole } from '../../api/client.js';
-import { localClientOf, verb } from '../context.js';
+import { attachConsole as attachMonitorConsole, type Client } from '../../api/client.js';
+import { NotSupported } from '../../errors/index.js';
+import { clientOf, verb } from '../context.js';
 
 /** runc's own line when it could not start the command (the command never ran). */
 const RUNC_EXEC_FAILED = /^(?:time="[^"]*" level=error msg=")?exec failed: unable to start container process: (.*?)"?$/;
@@ -66,6 +67,15 @@ async function runHere(argv: string[], container?: string): Promise<never> {
   process.exit(await runWithTerminal(argv, container));
 }
 
+/** exec, enter and console run runc (or attach to the monitor) on the daemon's host itself: only the local daemon. */
+function localClient(cmd: Command, what: string): Client {
+  const client = clientOf(cmd);
+  if ('url' in client.endpoint) {
+    throw new NotSupported(`strata ${what} against a remote daemon (${client.endpoint.url}) is not supported yet: it runs on the daemon's host (ssh to it and run strata ${what} there)`);
+  }
+  return client;
+}
+
 export function register(program: Command): void {
   verb(program, 'exec', 'run a command inside a running container')
     .argument('<name>')
@@ -75,7 +85,7 @@ export function register(program: Command): void {
     .option('--env <KEY=VALUE>', 'environment variable (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--cwd <dir>', 'working directory inside')
     .action(async (name: string, command: string[], opts: { tty?: boolean; user?: string; env: string[]; cwd?: string }, cmd: Command) => {
-      const { argv } = await localClientOf(cmd, 'exec').containers.execPlan(name, {
+      const { argv } = await localClient(cmd, 'exec').containers.execPlan(name, {
         tty: !!opts.tty, user: opts.user, env: opts.env, cwd: opts.cwd, args: command,
       });
       await runHere(argv, name);
@@ -84,14 +94,14 @@ export function register(program: Command): void {
   verb(program, 'console', 'attach to a running container\'s console (Ctrl-a q detaches)')
     .argument('<name>')
     .action(async (name: string, _o: unknown, cmd: Command) => {
-      const plan = await localClientOf(cmd, 'console').containers.consolePlan(name);
+      const plan = await localClient(cmd, 'console').containers.consolePlan(name);
       process.exit(await attachConsole(name, plan));
     });
 
   verb(program, 'enter', 'open an interactive login shell inside a running container')
     .argument('<name>')
     .action(async (name: string, _o: unknown, cmd: Command) => {
-      const { argv } = await localClientOf(cmd, 'enter').containers.enterPlan(name);
+      const { argv } = await localClient(cmd, 'enter').containers.enterPlan(name);
       await runHere(argv);
     });
 }
