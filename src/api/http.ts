@@ -10,6 +10,7 @@ import type { Store } from '../state/index.js';
 import type { Templates } from '../templates/index.js';
 import type { Networks } from '../network/index.js';
 import type { Access, QuotaBook } from '../access/index.js';
+import type { Info } from './types.js';
 
 export interface Services {
   networks: Networks;
@@ -19,7 +20,7 @@ export interface Services {
   store: Store;
   access: Access;
   quota: QuotaBook;
-  info: Record<string, unknown>;
+  info: Info;
   /** Requests a minute per token (or per address without one); root on the socket is not limited. Default 600. */
   requestsPerMinute?: number;
   log?: (line: string) => void;

@@ -250,7 +250,20 @@ export type NetworkView = Static<typeof NetworkView>;
 
 // System
 
-export const Info = Type.Record(Type.String(), Type.Unknown(), { description: "the daemon's version, data root, drivers and host facts" });
+const TlsInfo = Answer({
+  listen: Type.Array(Type.String(), { description: 'the addresses of --listen, HOST:PORT' }),
+  fingerprint: Type.String({ description: "the SHA-256 fingerprint of its certificate (AB:CD:…): what 'strata remote add' pins" }),
+  certificate: Type.String({ description: 'the certificate file (PEM) on the daemon host' }),
+}, 'the API over TLS (docs/remote.md)');
+export const Info = Answer({
+  version: Type.String({ description: 'the version of Strata' }), root: Type.String({ description: 'the data root' }),
+  rootId: Type.String({ description: "the data root's short id (in its cgroup and bridge names)" }),
+  socket: Type.String({ description: 'the unix socket of the API' }), pid: Type.Integer({ description: "the daemon's process" }),
+  idmappedMounts: Type.Boolean({ description: 'whether containers share template files through idmapped mounts (else one id-shifted copy each)' }),
+  runcRoot: Type.String({ description: "the OCI runtime's state directory" }), cgroupParent: Type.String({ description: 'the cgroup parent of the containers' }),
+  storageDriver: Type.String({ description: 'the driver of new disks' }), runtime: Type.String({ description: 'the OCI runtime' }),
+  tls: Nullable(TlsInfo),
+}, "the daemon's version, data root, drivers and host facts; tls is null without --listen");
 export const Event = Answer({ id: Type.Integer(), time: Type.String(), kind: Type.String({ description: 'docs/cli.md lists the kinds' }), subject: Nullable(Type.String()), message: Type.String(), tenant: Type.Optional(Nullable(Type.String())) }, 'an event');
 export type Event = Static<typeof Event>;
 export const Removed = Answer({ removed: Type.String() });
