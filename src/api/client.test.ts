@@ -14,13 +14,13 @@ import { Client, normalizeFingerprint, tlsHandshake } from './client.js';
 
 const TOKEN = 'strata_test_token';
 /** Each request the stand-in daemon saw: method, path, its Authorization header. */
-const seen: Array<{ method: string; path: string; auth: string | undefined }> = [];
+const seen: Array<{ method: string; path: string; auth: string | undefined; host: string | undefined }> = [];
 let server: Server;
 let url = '';
 let fingerprint = '';
 
 function answer(req: IncomingMessage, res: ServerResponse): void {
-  seen.push({ method: req.method ?? '', path: req.url ?? '', auth: req.headers.authorization });
+  seen.push({ method: req.method ?? '', path: req.url ?? '', auth: req.headers.authorization, host: req.headers.host });
   if (req.headers.authorization !== `Bearer ${TOKEN}`) {
     res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'unauthenticated', message: 'the API token is not valid' }));
     return;
@@ -76,6 +76,7 @@ test('every kind of call goes over the pinned TLS connection and carries the tok
   assert.equal(logs, 'line 1\nline 2\n', 'pipe');
   await assert.rejects(client.containers.inspect('ghost'), (err: Error & { code?: string }) => err.code === 'not_found', 'a refusal is its typed error');
   assert.deepEqual(seen.map((r) => r.auth), Array(5).fill(`Bearer ${TOKEN}`));
+  assert.deepEqual(seen.map((r) => r.host), Array(5).fill(new URL(url).host), 'the Host header names the daemon');
   assert.deepEqual(seen.map((r) => r.path.split('?')[0]), ['/v1/info', '/v1/store/verifications', '/v1/events', '/v1/containers/a/logs', '/v1/containers/ghost']);
   await assert.rejects(new Client({ url, token: 'wrong', fingerprint }).info(), (err: Error & { code?: string }) => err.code === 'unauthenticated' && /not valid/.test(err.message));
 });
@@ -121,5 +122,24 @@ test('a host that refuses, a port that says nothing and a port without TLS each 
     quiet.close();
     plain.closeAllConnections();
     plain.close();
+  }
+});
+
+test('an IPv6 address in brackets is reached, and named in the Host header as written', async (t) => {
+  const made = await generate([{ name: 'commonName', value: 'strata-test-v6' }], { keySize: 2048, algorithm: 'sha256' });
+  const hosts: string[] = [];
+  const v6 = createHttpsServer({ cert: made.cert, key: made.private }, (req, res) => {
+    hosts.push(req.headers.host ?? '');
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"version":"v6"}');
+  });
+  const listening = await new Promise<boolean>((resolve) => { v6.once('error', () => resolve(false)); v6.listen(0, '::1', () => resolve(true)); });
+  if (!listening) { t.skip('no IPv6 loopback on this host'); return; }
+  try {
+    const v6url = `https://[::1]:${(v6.address() as AddressInfo).port}`;
+    assert.deepEqual(await new Client({ url: v6url, token: TOKEN, fingerprint: new X509Certificate(made.cert).fingerprint256 }).info(), { version: 'v6' });
+    assert.deepEqual(hosts, [new URL(v6url).host]);
+  } finally {
+    v6.closeAllConnections();
+    v6.close();
   }
 });

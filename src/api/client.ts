@@ -236,7 +236,8 @@ export class Client {
       const data = body === undefined ? undefined : JSON.stringify(body);
       const req = httpRequest({
         ...conn, method, path,
-        headers: { ...this.identity(), ...(data === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)) }) },
+        // Over a connection made beforehand node would say 'Host: localhost:80'; a proxy in front routes by it.
+        headers: { ...('url' in this.endpoint ? { host: new URL(this.endpoint.url).host } : {}), ...this.identity(), ...(data === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)) }) },
       }, resolve);
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES') {
