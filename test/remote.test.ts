@@ -5,9 +5,11 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { generate } from 'selfsigned';
 import { Client } from '../src/api/client.js';
 import { STRATA, useDaemon, useScratchDir, type CliResult } from './harness.js';
 
@@ -23,7 +25,7 @@ function freePort(): Promise<number> {
   });
 }
 
-const ports = await Promise.all([freePort(), freePort()]);
+const ports = await Promise.all([freePort(), freePort(), freePort()]);
 
 describe('the API over TLS, and the remote CLI', () => {
   const here = useDaemon({ template: 'bb', args: ['--listen', `127.0.0.1:${ports[0]}`] });
@@ -178,5 +180,41 @@ describe('the API over TLS, and the remote CLI', () => {
     assert.deepEqual((await customer.containers.listBrief()).map((c) => c.name), ['cust1']);
     await assert.rejects(customer.containers.inspect('only-there'), /container only-there is not one of tenant tr's/);
     await there.ok('destroy', 'cust1');
+  });
+});
+
+describe('the daemon\'s TLS options', () => {
+  const given = useDaemon({ start: false, args: [] });
+  const files = useScratchDir('strata-test-tls-given-');
+
+  test('a given certificate is served as given (nothing made in the data root); wrong options stop the start before it begins', async () => {
+    const made = await generate([{ name: 'commonName', value: 'strata-test-given' }], { keySize: 2048, algorithm: 'sha256' });
+    const cert = join(files, 'given.crt');
+    const key = join(files, 'given.key');
+    writeFileSync(cert, made.cert);
+    writeFileSync(key, made.private, { mode: 0o600 });
+
+    const refusals: Array<[string[], number, RegExp]> = [
+      [['--listen', `127.0.0.1:${ports[2]}`, '--tls-cert', join(files, 'typo.crt'), '--tls-key', key], 6, /the TLS certificate .*typo\.crt does not exist/],
+      [['--tls-cert', cert, '--tls-key', key], 2, /are the certificate of --listen: give --listen HOST:PORT too/],
+      [['--listen', `127.0.0.1:${ports[2]}`, '--tls-cert', cert], 2, /give --tls-cert and --tls-key together/],
+      [['--listen', 'nowhere'], 2, /invalid --listen "nowhere"/],
+    ];
+    for (const [args, status, message] of refusals) {
+      // A start that wrongly went on is ended by the timeout (and its data root removed by the cleanup).
+      const r = spawnSync(process.execPath, [STRATA, 'daemon', '--root', given.root, '--socket', given.socket, ...args], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, status, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message, args.join(' '));
+    }
+    assert.ok(!existsSync(join(files, 'typo.crt')), 'a mistyped --tls-cert is not made');
+
+    given.args.push('--listen', `127.0.0.1:${ports[2]}`, '--tls-cert', cert, '--tls-key', key);
+    await given.start();
+    const info = await given.json<{ tls: { fingerprint: string; certificate: string } }>('info');
+    assert.equal(info.tls.fingerprint, new X509Certificate(made.cert).fingerprint256);
+    assert.equal(info.tls.certificate, cert);
+    assert.ok(!existsSync(given.paths.tls.cert), 'no certificate was made in the data root');
+    const fetched = await new Client({ url: `https://127.0.0.1:${ports[2]}`, token: 'none', fingerprint: info.tls.fingerprint }).info().catch((err: Error & { code?: string }) => err);
+    assert.ok(fetched instanceof Error && (fetched as { code?: string }).code === 'unauthenticated', `the given certificate is the one served (the pin held; the token was judged): ${String(fetched)}`);
   });
 });

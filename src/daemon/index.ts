@@ -24,7 +24,7 @@ import { Pool } from '../storage/pool.js';
 import { run } from '../util/exec.js';
 import { reportUndoFailuresTo } from '../util/reverter.js';
 import { containersUnreachable, secureDataRoot } from './data-root.js';
-import { closeWithTls, ensureCertificate, parseListen, serveTls } from './tls.js';
+import { closeWithTls, ensureCertificate, parseListen, readCertificate, serveTls } from './tls.js';
 
 export interface DaemonOptions {
   root: string;
@@ -65,6 +65,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   const pool = new Pool(paths.pool, opts.storageDriver || undefined);
   const listen = (opts.listen ?? []).map(parseListen);
   if (!!opts.tlsCert !== !!opts.tlsKey) throw new InvalidArgument('give --tls-cert and --tls-key together, or neither (one is made in the data root)');
+  if (opts.tlsCert && !listen.length) throw new InvalidArgument('--tls-cert and --tls-key are the certificate of --listen: give --listen HOST:PORT too');
   // So is an unknown --runtime, or one whose capabilities exclude this host's cgroup layout.
   const monitor = new Monitor(paths.monitorSocket, paths.helpers.monitor);
   const runtime = openRuntime(opts.runtime, { stateRoot: paths.runcRoot, monitor });
@@ -83,6 +84,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   await fsp.writeFile(pidFile, `${process.pid}\n`);
 
   await secureDataRoot(paths);
+  // The certificate before any state is touched: a wrong one stops the start here.
+  const tlsFiles = opts.tlsCert && opts.tlsKey ? { cert: opts.tlsCert, key: opts.tlsKey } : paths.tls;
+  const tls = !listen.length ? null : tlsFiles === paths.tls ? await ensureCertificate(tlsFiles, listen, log) : await readCertificate(tlsFiles, log);
   // STRATA_DISABLE_IDMAP=1 forces the fallback (tests use it: every kernel here has idmapped mounts).
   const idmapped = process.env.STRATA_DISABLE_IDMAP !== '1'
     && (await run([paths.helpers.idmount, 'check', paths.containers], { allowFailure: true })).status === 0;
@@ -132,8 +136,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     if (started.length) log(`autostarted: ${started.join(', ')}`);
   }
 
-  const tlsFiles = opts.tlsCert && opts.tlsKey ? { cert: opts.tlsCert, key: opts.tlsKey } : paths.tls;
-  const tls = listen.length ? await ensureCertificate(tlsFiles, listen, log) : null;
   const app = await buildServer({
     containers, captures: new Captures(containers, templates), templates, store, networks, access, quota, log, requestsPerMinute: opts.requestsPerMinute,
     info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent, storageDriver: pool.driver.name, runtime: runtime.name,

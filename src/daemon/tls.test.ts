@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request, createServer as createHttpsServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { connect, type ConnectionOptions } from 'node:tls';
@@ -17,7 +17,7 @@ import WebSocket from 'ws';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { endOpenStreams, endsWithServer, type App } from '../api/http.js';
 import { isRemote } from '../api/transport.js';
-import { closeWithTls, ensureCertificate, parseListen, serveTls } from './tls.js';
+import { closeWithTls, ensureCertificate, parseListen, readCertificate, serveTls } from './tls.js';
 
 function scratch(): string {
   return mkdtempSync('/tmp/strata-test-tls-');
@@ -57,6 +57,12 @@ test('a certificate is made once (key 0600, names and addresses of the host and 
     await assert.rejects(ensureCertificate(files, [], () => {}), /server\.key is not the private key of .*server\.crt: give the certificate and its own key/);
     writeFileSync(files.key, 'not a key');
     await assert.rejects(ensureCertificate(files, [], () => {}), /server\.key is not a PEM private key/);
+
+    // Given files are read, never made: a mistyped path is named.
+    assert.equal((await readCertificate(other, () => {})).fingerprint, new X509Certificate(readFileSync(other.cert)).fingerprint256);
+    const typo = { cert: join(dir, 'typo.crt'), key: other.key };
+    await assert.rejects(readCertificate(typo, () => {}), /the TLS certificate .*typo\.crt does not exist: give existing files with --tls-cert and --tls-key/);
+    assert.ok(!existsSync(typo.cert), 'nothing was made at the given path');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

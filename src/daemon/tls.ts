@@ -25,7 +25,7 @@ export function parseListen(text: string): ListenAddress {
 
 export interface Certificate { cert: string; key: string; fingerprint: string }
 
-/** The certificate at `files`, made (self-signed, for ten years) when there is none. */
+/** The certificate of the data root at `files`, made (self-signed, for ten years) when there is none. */
 export async function ensureCertificate(files: { cert: string; key: string }, listen: ListenAddress[], log: (line: string) => void): Promise<Certificate> {
   if (!existsSync(files.cert) || !existsSync(files.key)) {
     const names = new Set(['localhost', hostname()]);
@@ -42,7 +42,26 @@ export async function ensureCertificate(files: { cert: string; key: string }, li
     await fsp.writeFile(files.cert, made.cert, { mode: 0o644 });
     log(`made a TLS certificate for ${[...names, ...ips].join(', ')} at ${files.cert}`);
   }
-  const [cert, key] = await Promise.all([fsp.readFile(files.cert, 'utf8'), fsp.readFile(files.key, 'utf8')]);
+  return readCertificate(files, log);
+}
+
+async function readPem(file: string, what: string): Promise<string> {
+  try {
+    return await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new FailedPrecondition(code === 'ENOENT'
+      ? `the TLS ${what} ${file} does not exist: give existing files with --tls-cert and --tls-key, or neither to have a certificate made in the data root`
+      : `cannot read the TLS ${what} ${file} (${code ?? (err as Error).message})`);
+  }
+}
+
+/**
+ * A certificate and key as given (--tls-cert, --tls-key): read and checked, never made (a
+ * mistyped path must not become a new self-signed certificate there).
+ */
+export async function readCertificate(files: { cert: string; key: string }, log: (line: string) => void): Promise<Certificate> {
+  const [cert, key] = await Promise.all([readPem(files.cert, 'certificate'), readPem(files.key, 'key')]);
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
