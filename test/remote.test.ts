@@ -109,6 +109,22 @@ describe('the API over TLS, and the remote CLI', () => {
     assert.match(added.stdout, /remote h2 added: .* as ops \(admin\)/);
     assert.equal(statSync(join(config, 'remotes.json')).mode & 0o777, 0o600, 'the remotes file holds tokens: its owner\'s only');
 
+    // On a terminal it asks (script(1) gives the CLI one): no keeps the file as it was, yes pins.
+    const onTerminal = (answer: string, ...args: string[]): { status: number; out: string } => {
+      const r = spawnSync('script', ['-qec', [process.execPath, STRATA, ...args].join(' '), '/dev/null'],
+        { env: { ...process.env, STRATA_CONFIG_DIR: config, STRATA_SOCKET: '' }, input: answer, encoding: 'utf8', timeout: 30_000 });
+      return { status: r.status ?? 128, out: r.stdout + r.stderr };
+    };
+    const file = readFileSync(join(config, 'remotes.json'), 'utf8');
+    const no = onTerminal('n\n', 'remote', 'add', 'h-tty', urlOf(1), '--token', adminToken);
+    assert.equal(no.status, 6, no.out);
+    assert.match(no.out, new RegExp(`SHA-256 +${fingerprint}[\\s\\S]*Pin it\\? \\[y/N\\][\\s\\S]*strata: not pinned: nothing was added`));
+    assert.equal(readFileSync(join(config, 'remotes.json'), 'utf8'), file, 'no: the file as it was');
+    const yes = onTerminal('y\n', 'remote', 'add', 'h-tty', urlOf(1), '--token', adminToken);
+    assert.equal(yes.status, 0, yes.out);
+    assert.match(yes.out, /remote h-tty added/);
+    assert.equal((await cli('remote', 'remove', 'h-tty')).status, 0);
+
     const list = await cli('--remote', 'h2', 'list');
     assert.match(list.stdout, /only-there/);
     assert.doesNotMatch(list.stdout, /only-here/);
