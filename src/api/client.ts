@@ -7,6 +7,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createConnection, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { createInterface } from 'node:readline';
+import { WebSocket } from 'ws';
 import { errorFromWire, Internal, PermissionDenied, Unavailable } from '../errors/index.js';
 import type {
   Argv, AttachReport, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
@@ -136,6 +137,11 @@ export class Client {
     logs: (name: string): Promise<string> => this.call('GET', ct(name, '/logs')),
     followLogs: (name: string, out: NodeJS.WritableStream): Promise<void> => this.pipe(ct(name, '/logs?follow=true'), out),
     ports: (name: string): Promise<PortView[]> => this.call('GET', ct(name, '/ports')),
+    /** An exec session (send its start message first: api/sessions.ts); the daemon runs the command. */
+    execSession: (name: string): Promise<WebSocket> => this.socketOn(ct(name, '/exec')),
+    consoleSession: (name: string, rows: number, cols: number): Promise<WebSocket> => this.socketOn(ct(name, `/console?rows=${rows}&cols=${cols}`)),
+    /** A single-use ticket for a browser's WebSocket. */
+    ticket: (name: string, kind: 'exec' | 'console'): Promise<{ ticket: string; expiresAt: string; path: string }> => this.call('POST', ct(name, '/tickets'), { kind }),
     publish: (name: string, spec: string): Promise<PortView> => this.call('POST', ct(name, '/ports'), { spec }),
     unpublish: (name: string, spec: string): Promise<{ removed: string }> => this.call('DELETE', ct(name, `/ports/${seg(spec)}`)),
   };
@@ -198,6 +204,21 @@ export class Client {
         + "If the daemon's certificate was replaced on purpose, run 'strata remote add' for it again; otherwise someone may be in between");
     }
     return { createConnection: () => socket };
+  }
+
+  /** A WebSocket on `path`, over this client's connection and with its identity; a refusal is its typed error. */
+  async socketOn(path: string): Promise<WebSocket> {
+    const conn = await this.connection();
+    const e = this.endpoint;
+    const ws = 'socket' in e
+      ? new WebSocket(`ws+unix://${e.socket}:${path}`, { headers: this.identity() })
+      : new WebSocket(`wss://${new URL(e.url).host}${path}`, { headers: this.identity(), createConnection: conn.createConnection as never });
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(ws));
+      ws.once('unexpected-response', (_req, res) => { void Client.text(res).then((text) => reject(Client.failure(res, text))); });
+      ws.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+        ? new Unavailable(`cannot reach the Strata daemon at ${this.target} (${err.code})`) : err));
+    });
   }
 
   private async open(method: string, path: string, body?: unknown): Promise<IncomingMessage> {

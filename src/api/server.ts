@@ -7,6 +7,7 @@
 import Fastify, { type FastifyError } from 'fastify';
 import swagger from '@fastify/swagger';
 import rateLimit from '@fastify/rate-limit';
+import websocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { asStrataError, InvalidArgument, ResourceExhausted } from '../errors/index.js';
 import { VERSION } from '../config/index.js';
@@ -14,6 +15,8 @@ import { httpStatusOf } from './errors.js';
 import { endOpenStreams, type App, type Services } from './http.js';
 import { installAccess } from './access.js';
 import { accessRoutes } from './routes/access.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { Tickets } from './tickets.js';
 import { containerRoutes } from './routes/containers.js';
 import { networkRoutes } from './routes/networks.js';
 import { systemRoutes } from './routes/system.js';
@@ -94,7 +97,9 @@ export async function buildServer(s: Services): Promise<App> {
   // Followed streams end when the daemon stops, so that closing waits only for real work.
   app.addHook('preClose', (done) => { endOpenStreams(app); done(); });
 
-  installAccess(app, s.access, s.store);
+  const tickets = new Tickets();
+  installAccess(app, s.access, s.store, tickets);
+  await app.register(websocket, { options: { maxPayload: 1 << 20 } });
   // After the caller is known (preHandler): a token's requests are counted together from anywhere.
   const perMinute = s.requestsPerMinute ?? 600;
   await app.register(rateLimit, {
@@ -108,5 +113,6 @@ export async function buildServer(s: Services): Promise<App> {
   templateRoutes(app, s);
   containerRoutes(app, s);
   networkRoutes(app, s);
+  sessionRoutes(app, s, tickets);
   return app;
 }
