@@ -1,6 +1,7 @@
 /**
  * The state: one SQLite database per data root, the source of truth for
- * templates, containers and events (Store), and networks (NetworkRecords, networks.ts).
+ * templates, containers and events (Store), networks (NetworkRecords, networks.ts) and the
+ * meter's usage points (MeterRecords, metering.ts).
  * Synchronous (better-sqlite3) and small on purpose; it knows nothing of runc, mounts or the API.
  */
 import Database from 'better-sqlite3';
@@ -8,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+export { MeterRecords, type LastReading, type PointDelta, type PointRow, type UsageSum } from './metering.js';
 export { NetworkRecords, type AdRow, type ChangeRow, type ContRow, type NetRow, type PortRow } from './networks.js';
 
 export type ContainerState = 'created' | 'running' | 'stopped';
