@@ -28,7 +28,7 @@ class Sim {
 
   add(name: string, tenant?: string, over: Partial<MeterReading> = {}): MeterReading {
     const r: MeterReading = {
-      container: name, template: 'bb', state: 'running', cpuNs: 0, ioReadBytes: 0, ioWriteBytes: 0, ioReadOps: 0, ioWriteOps: 0,
+      container: name, since: '2026-01-01T00:00:00.000Z', template: 'bb', state: 'running', cpuNs: 0, ioReadBytes: 0, ioWriteBytes: 0, ioReadOps: 0, ioWriteOps: 0,
       netRxBytes: 0, netTxBytes: 0, oomKills: 0, memoryBytes: 100 * MiB, memoryLimitBytes: null, diskUsedBytes: 10 * MiB, ...over,
     };
     this.cts.set(name, r);
@@ -122,7 +122,7 @@ describe('meter rollups over simulated time', () => {
       0.5 * (120 + 3601 + 2 * 86400 + 90 * 86400), 'no CPU second lost to retention of finer tiers');
   });
 
-  test('a counter reset (a new cgroup) counts the new value; a 5-minute gap (daemon down) loses no CPU second, also across a new Meter', async () => {
+  test('a 5-minute gap (daemon down) loses no CPU second, also across a new Meter; a reset counts from its new value', async () => {
     const sim = new Sim();
     const r = sim.add('web');
     let meter = sim.meter();
@@ -141,13 +141,23 @@ describe('meter rollups over simulated time', () => {
     near(after.cpuPercent!, 50, 'CPU % over the gap is the true average (the point covers the whole gap)');
     assert.equal(after.runningSeconds, 310);
 
-    // A restart: the new cgroup counts from zero (the earlier runs' sums were lost, say): the new value is all new usage.
+    // A counter that falls within the same container (a run's end could not be read): counted from the new value on, never twice.
     r.cpuNs = 2e9;
     sim.now += 10_000;
     await meter.tick();
-    const last = meter.series('web', { from: t0, to: sim.iso(1), resolution: '10s' }).points.at(-1)!;
-    near(last.cpuSeconds, 2, 'after a reset the delta is the new value');
-    near(sum(meter.series('web', { from: t0, to: sim.iso(1), resolution: '1h' }).points.map((x) => x.cpuSeconds)), 187, 'the hour agrees');
+    r.cpuNs += 1e9;
+    sim.now += 10_000;
+    await meter.tick();
+    const hour = (): number => sum(meter.series('web', { from: t0, to: sim.iso(1), resolution: '1h' }).points.map((x) => x.cpuSeconds));
+    near(hour(), 186, 'the fall adds nothing, the second after it is counted');
+
+    // Destroyed and made again under its name: a new cgroup, counters from zero, all of its value is new usage.
+    r.since = '2026-11-01T01:00:00.000Z';
+    r.cpuNs = 4e9;
+    sim.now += 10_000;
+    await meter.tick();
+    near(meter.series('web', { from: t0, to: sim.iso(1), resolution: '10s' }).points.at(-1)!.cpuSeconds, 4, 'a new container: the delta is its value');
+    near(hour(), 190, 'the hour agrees');
   });
 
   test('containers that ran before the meter existed start from a baseline; one created later counts from zero', async () => {

@@ -51,7 +51,7 @@ function parse(text: string): { types: Map<string, string>; samples: Sample[] } 
 function reading(i: number): MeterReading {
   const running = i % 10 !== 0;
   return {
-    container: `ct${i}`, template: 'bb', state: running ? 'running' : 'stopped', cpuNs: i * 1e9, ioReadBytes: i, ioWriteBytes: 2 * i,
+    container: `ct${i}`, since: '2026-01-01T00:00:00.000Z', template: 'bb', state: running ? 'running' : 'stopped', cpuNs: i * 1e9, ioReadBytes: i, ioWriteBytes: 2 * i,
     ioReadOps: 1, ioWriteOps: 1, netRxBytes: 10 * i, netTxBytes: 20 * i, oomKills: i % 7 === 0 ? 1 : 0,
     memoryBytes: running ? 1 << 20 : null, memoryLimitBytes: running ? 256 << 20 : null, diskUsedBytes: running ? 4 << 20 : null,
   };

@@ -9,6 +9,8 @@ import type { LastReading, PointDelta, PointRow } from '../state/index.js';
 /** What the daemon reads of one container at a tick: counters cumulative over all its runs. */
 export interface MeterReading {
   container: string;
+  /** When the container was created: a container destroyed and made again under its name is another. */
+  since: string;
   template: string;
   state: 'created' | 'running' | 'stopped';
   cpuNs: number;
@@ -70,13 +72,16 @@ export function bucketsOf(ms: number): Array<[tier: number, at: number]> {
 const COUNTERS = ['cpuNs', 'ioReadBytes', 'ioWriteBytes', 'ioReadOps', 'ioWriteOps', 'netRxBytes', 'netTxBytes'] as const;
 
 /**
- * What `r` adds since `prev`. Counters: the difference, or — when one fell (a new cgroup after a
- * restart, a container destroyed and made again under its name) — the new value, all of it used
- * since the reset. A gap (the daemon was down) needs nothing special: the first reading after it
- * carries everything used meanwhile. `baseline`: the meter meets containers that ran before it
- * existed; their past is not this bucket's usage. Gauges count only while running; the time
- * they cover is the time since the previous reading when that one was running too, else one
- * interval. Returns null when the reading adds nothing (a stopped container, unchanged).
+ * What `r` adds since `prev`. Counters: the difference. A gap (the daemon was down) needs nothing
+ * special: the first reading after it carries everything used meanwhile. A container new under
+ * the name (`since` differs: destroyed and made again) counts from zero: all of its value is new.
+ * A counter that fell within the same container (a run whose end could not be read, so its
+ * sums lack that run's last seconds) starts again from the new value: what it had was counted,
+ * and counting the rest again would bill its whole past twice. `baseline`: the meter meets
+ * containers that ran before it existed; their past is not this bucket's usage. Gauges count only
+ * while running; the time they cover is the time since the previous reading when that one was
+ * running too, else one interval. Returns null when the reading adds nothing (a stopped
+ * container, unchanged).
  */
 export function deltaOf(prev: LastReading | undefined, r: MeterReading, tenant: string, atMs: number, intervalMs: number, baseline: boolean): PointDelta | null {
   const running = r.state === 'running' && r.memoryBytes !== null;
@@ -84,15 +89,16 @@ export function deltaOf(prev: LastReading | undefined, r: MeterReading, tenant: 
     container: r.container, tenant, samples: 0, seconds: 0, cpuNs: 0, cpuPctMax: 0, memSum: 0, memMax: 0, memByteSeconds: 0,
     diskSamples: 0, diskSum: 0, diskMax: 0, diskByteSeconds: 0, ioReadBytes: 0, ioWriteBytes: 0, ioReadOps: 0, ioWriteOps: 0, netRxBytes: 0, netTxBytes: 0,
   };
-  if (prev || !baseline) {
+  const same = prev?.since === r.since;
+  if (same || !baseline) {
     for (const k of COUNTERS) {
-      const before = prev?.[k] ?? 0;
-      d[k] = r[k] >= before ? r[k] - before : r[k];
+      const before = same ? prev[k] : 0;
+      d[k] = r[k] >= before ? r[k] - before : 0;
     }
   }
   if (running) {
-    const elapsed = prev ? (atMs - prev.at) / 1000 : 0;
-    const dt = prev?.running && elapsed > 0 ? elapsed : Math.min(elapsed > 0 ? elapsed : Infinity, intervalMs / 1000);
+    const elapsed = same ? (atMs - prev.at) / 1000 : 0;
+    const dt = same && prev.running && elapsed > 0 ? elapsed : Math.min(elapsed > 0 ? elapsed : Infinity, intervalMs / 1000);
     d.samples = 1;
     d.seconds = dt;
     d.cpuPctMax = dt > 0 ? (d.cpuNs / 1e9 / dt) * 100 : 0;
@@ -111,7 +117,7 @@ export function deltaOf(prev: LastReading | undefined, r: MeterReading, tenant: 
 /** The reading as the next delta's starting point. */
 export function lastOf(r: MeterReading, atMs: number): LastReading {
   return {
-    container: r.container, at: atMs, running: r.state === 'running' && r.memoryBytes !== null, cpuNs: r.cpuNs,
+    container: r.container, since: r.since, at: atMs, running: r.state === 'running' && r.memoryBytes !== null, cpuNs: r.cpuNs,
     ioReadBytes: r.ioReadBytes, ioWriteBytes: r.ioWriteBytes, ioReadOps: r.ioReadOps, ioWriteOps: r.ioWriteOps,
     netRxBytes: r.netRxBytes, netTxBytes: r.netTxBytes, oomKills: r.oomKills,
   };

@@ -334,6 +334,15 @@ export class Store {
     return row ?? { ...NO_USAGE };
   }
 
+  /** Every container's sums over its ended runs, in one query (the meter's tick). */
+  allUsageTotals(): Map<string, UsageTotals> {
+    const rows = this.db.prepare(
+      `SELECT container, cpu_ns AS cpuNs, io_read_bytes AS ioReadBytes, io_write_bytes AS ioWriteBytes, io_read_ops AS ioReadOps,
+              io_write_ops AS ioWriteOps, oom_kills AS oomKills, memory_peak AS memoryPeak FROM usage_totals`,
+    ).all() as Array<UsageTotals & { container: string }>;
+    return new Map(rows.map(({ container, ...t }) => [container, t]));
+  }
+
   /** Adds one ended run's usage to the container's sums (peak: the maximum). */
   addUsage(name: string, run: UsageTotals): void {
     this.db.prepare(

@@ -72,6 +72,8 @@ export interface UsageSum {
 /** The last cumulative reading of a container, `at` in Unix milliseconds. */
 export interface LastReading {
   container: string;
+  /** The container's creation time: tells a container from a new one under its name. */
+  since: string;
   at: number;
   running: boolean;
   cpuNs: number;
@@ -89,7 +91,7 @@ const COUNTER_SUMS = `SUM(samples) AS samples, SUM(seconds) AS seconds, SUM(cpu_
   SUM(net_tx_bytes) AS netTxBytes`;
 
 interface LastRow {
-  container: string; at: number; running: number; cpu_ns: number; io_read_bytes: number; io_write_bytes: number;
+  container: string; since: string; at: number; running: number; cpu_ns: number; io_read_bytes: number; io_write_bytes: number;
   io_read_ops: number; io_write_ops: number; net_rx_bytes: number; net_tx_bytes: number; oom_kills: number;
 }
 
@@ -116,9 +118,9 @@ export class MeterRecords {
         io_write_bytes = io_write_bytes + excluded.io_write_bytes, io_read_ops = io_read_ops + excluded.io_read_ops,
         io_write_ops = io_write_ops + excluded.io_write_ops, net_rx_bytes = net_rx_bytes + excluded.net_rx_bytes,
         net_tx_bytes = net_tx_bytes + excluded.net_tx_bytes`);
-    this.setLast = db.prepare(`INSERT OR REPLACE INTO meter_last (container, at, running, cpu_ns, io_read_bytes, io_write_bytes, io_read_ops,
+    this.setLast = db.prepare(`INSERT OR REPLACE INTO meter_last (container, since, at, running, cpu_ns, io_read_bytes, io_write_bytes, io_read_ops,
         io_write_ops, net_rx_bytes, net_tx_bytes, oom_kills)
-      VALUES (@container, @at, @running, @cpuNs, @ioReadBytes, @ioWriteBytes, @ioReadOps, @ioWriteOps, @netRxBytes, @netTxBytes, @oomKills)`);
+      VALUES (@container, @since, @at, @running, @cpuNs, @ioReadBytes, @ioWriteBytes, @ioReadOps, @ioWriteOps, @netRxBytes, @netTxBytes, @oomKills)`);
     this.dropLast = db.prepare('DELETE FROM meter_last WHERE container = ?');
     this.prune = db.prepare('DELETE FROM meter_points WHERE tier = ? AND at < ?');
     // A container's points of any tenant (it may have changed hands within a bucket) are one series.
@@ -142,7 +144,7 @@ export class MeterRecords {
   /** Every container's last cumulative reading. */
   lastReadings(): LastReading[] {
     return (this.db.prepare('SELECT * FROM meter_last').all() as LastRow[]).map((r) => ({
-      container: r.container, at: r.at, running: r.running === 1, cpuNs: r.cpu_ns, ioReadBytes: r.io_read_bytes, ioWriteBytes: r.io_write_bytes,
+      container: r.container, since: r.since, at: r.at, running: r.running === 1, cpuNs: r.cpu_ns, ioReadBytes: r.io_read_bytes, ioWriteBytes: r.io_write_bytes,
       ioReadOps: r.io_read_ops, ioWriteOps: r.io_write_ops, netRxBytes: r.net_rx_bytes, netTxBytes: r.net_tx_bytes, oomKills: r.oom_kills,
     }));
   }

@@ -33,6 +33,7 @@ CREATE INDEX meter_points_by_age ON meter_points (tier, at);
 -- daemon restart (a gap is covered by the first delta after it, never lost).
 CREATE TABLE meter_last (
   container       TEXT PRIMARY KEY,
+  since           TEXT NOT NULL,                 -- the container's creation time: a new one under the name counts from zero
   at              INTEGER NOT NULL,              -- Unix milliseconds
   running         INTEGER NOT NULL,
   cpu_ns          INTEGER NOT NULL,
