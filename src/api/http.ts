@@ -9,6 +9,7 @@ import type { Captures } from '../containers/capture.js';
 import type { Store } from '../state/index.js';
 import type { Templates } from '../templates/index.js';
 import type { Networks } from '../network/index.js';
+import type { Meter } from '../metering/index.js';
 
 export interface Services {
   networks: Networks;
@@ -16,6 +17,8 @@ export interface Services {
   captures: Captures;
   templates: Templates;
   store: Store;
+  /** Usage over time and the newest readings (GET …/usage/…, /metrics). */
+  meter: Meter;
   info: Record<string, unknown>;
   log?: (line: string) => void;
 }

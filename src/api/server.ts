@@ -12,6 +12,7 @@ import { VERSION } from '../config/index.js';
 import { httpStatusOf } from './errors.js';
 import { endOpenStreams, type App, type Services } from './http.js';
 import { containerRoutes } from './routes/containers.js';
+import { meteringRoutes } from './routes/metering.js';
 import { networkRoutes } from './routes/networks.js';
 import { systemRoutes } from './routes/system.js';
 import { templateRoutes } from './routes/templates.js';
@@ -64,6 +65,7 @@ export async function buildServer(s: Services): Promise<App> {
         { name: 'containers', description: 'lifecycle, application templates, limits, usage, ports, console' },
         { name: 'templates', description: 'OS and application templates' },
         { name: 'networks', description: 'networks' },
+        { name: 'metering', description: 'usage over time per container and tenant, monthly ledgers, Prometheus metrics' },
         { name: 'system', description: 'the daemon' },
       ],
     },
@@ -94,5 +96,6 @@ export async function buildServer(s: Services): Promise<App> {
   templateRoutes(app, s);
   containerRoutes(app, s);
   networkRoutes(app, s);
+  meteringRoutes(app, s);
   return app;
 }

@@ -28,13 +28,13 @@ import { applyChange, parseChange } from './limits.js';
 import { consolePlan, followLog, readLog } from './logs.js';
 import { enterPlan, execPlan, listProcesses, type ContainerProcess, type ExecRequest } from './processes.js';
 import { Reconciler } from './reconcile.js';
-import { UsageMonitor, type ContainerStats } from './usage.js';
+import { UsageMonitor, type ContainerStats, type UsageReading } from './usage.js';
 import { listBrief, listViews, viewOf, type BriefView, type ContainerView, type ListBulk } from './views.js';
 
 export type { HostServices } from './context.js';
 export type { CreateOptions } from './lifecycle.js';
 export type { ExecRequest } from './processes.js';
-export type { ContainerStats } from './usage.js';
+export type { ContainerStats, UsageReading } from './usage.js';
 export type { ContainerView } from './views.js';
 
 export class Containers {
@@ -132,6 +132,11 @@ export class Containers {
   /** Periodic: records OOM kills as events and keeps CPU samples fresh. */
   sample(): Promise<void> {
     return this.usage.sample();
+  }
+
+  /** Every container's usage for the meter: counters cumulative over all runs (disk only when asked). */
+  usageReadings(opts: { disk: boolean }): Promise<UsageReading[]> {
+    return this.usage.readings(opts);
   }
 
   poolView(): Promise<PoolView> {

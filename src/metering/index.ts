@@ -5,6 +5,6 @@
  * and a tenant's monthly ledger, and exposes the newest readings to Prometheus. It does not read
  * cgroups itself (containers/usage.ts does) and holds no SQL (state/metering.ts).
  */
-export { Meter, type Ledger, type LedgerLine, type MeterOptions, type SeriesQuery, type UsageSeries } from './meter.js';
+export { Meter } from './meter.js';
 export { MeterMetrics } from './prometheus.js';
-export { RESOLUTIONS, type MeterReading, type Resolution, type UsagePoint } from './rollup.js';
+export type { MeterReading } from './rollup.js';

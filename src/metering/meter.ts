@@ -43,7 +43,7 @@ export interface UsageSeries {
 }
 
 /** A container's (or, as the total, a tenant's) usage over a month. */
-export interface LedgerLine {
+interface LedgerLine {
   container: string | null;
   runningHours: number;
   cpuSeconds: number;

@@ -48,7 +48,7 @@ export const TIERS: readonly Tier[] = [
   { resolution: '1d', seconds: DAY, keepSeconds: 730 * DAY },
 ];
 
-export const RESOLUTIONS = TIERS.map((t) => t.resolution);
+const RESOLUTIONS = TIERS.map((t) => t.resolution);
 
 export function tierOf(resolution: string): Tier {
   const tier = TIERS.find((t) => t.resolution === resolution);
