@@ -56,9 +56,12 @@ export function tierOf(resolution: string): Tier {
   return tier;
 }
 
-/** The finest tier that still holds points as old as `fromMs`, and gives at most ~500 points over the range. */
+/**
+ * The finest tier that still holds points as old as `fromMs`, and gives at most ~500 points over
+ * the range. A minute of slack: "the last hour" asked a moment ago still gets 10 s points.
+ */
 export function tierFor(fromMs: number, toMs: number, nowMs: number): Tier {
-  const age = (nowMs - fromMs) / 1000;
+  const age = (nowMs - fromMs) / 1000 - 60;
   const span = (toMs - fromMs) / 1000;
   return TIERS.find((t) => age <= t.keepSeconds && span / t.seconds <= 500) ?? TIERS[TIERS.length - 1];
 }

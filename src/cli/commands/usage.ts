@@ -33,7 +33,7 @@ function sparkline(values: Array<number | null>): string {
 const bytes = (n: number | null): string => (n === null ? '-' : humanBytes(n));
 const pct = (n: number | null): string => (n === null ? '-' : `${n.toFixed(1)}%`);
 const total = (points: UsagePoint[], k: keyof UsagePoint): number => points.reduce((a, p) => a + (p[k] as number), 0);
-const time = (iso: string): string => iso.replace('T', ' ').replace(/\.000Z$/, 'Z');
+const time = (iso: string): string => `${iso.slice(0, 19).replace('T', ' ')}Z`;
 
 function printSeries(title: string, s: { resolution: string; from: string; to: string; points: UsagePoint[] }): void {
   const p = s.points;
