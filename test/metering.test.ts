@@ -54,6 +54,9 @@ describe('metering', () => {
     const month = new Date().toISOString().slice(0, 7);
     const ledger = JSON.parse(await d.ok('usage', '--tenant', '-', '--month', month, '--json')) as { containers: Array<{ container: string; cpuSeconds: number }> };
     assert.ok((ledger.containers.find((l) => l.container === CT)?.cpuSeconds ?? 0) > 0.2, 'the host\'s own ledger of this month has it');
+    const typo = await d.cli('usage', 'mt-nosuch');
+    assert.equal(typo.status, 3);
+    assert.match(typo.stderr, /container mt-nosuch does not exist and has no recorded usage/);
     const bad = await d.cli('usage', CT, '--resolution', '5m');
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /unknown resolution "5m": use one of 10s, 1m, 1h, 1d/);

@@ -1,6 +1,7 @@
 /** Metering: usage series of a container and of a tenant, a tenant's monthly ledger, and Prometheus' /metrics (docs/metrics.md). */
 import { Type } from 'typebox';
 import { VERSION } from '../../config/index.js';
+import { NotFound } from '../../errors/index.js';
 import { MeterMetrics } from '../../metering/index.js';
 import { ContainerUsageSeries, LedgerQuery, NameParams, TenantParams, TenantUsageSeries, UsageLedger, UsageSeriesQuery } from '../types.js';
 import { tag, type App, type Services } from '../http.js';
@@ -16,7 +17,14 @@ export function meteringRoutes(app: App, s: Services): void {
   app.get('/v1/containers/:name/usage/series', {
     config: { scope: 'metering:read' },
     schema: { ...t, summary: "A container's usage over time (also of a destroyed one, while its points are kept)", params: NameParams, querystring: UsageSeriesQuery, response: { 200: ContainerUsageSeries } },
-  }, async (req) => ({ container: req.params.name, ...s.meter.series(req.params.name, req.query) }));
+  }, async (req) => {
+    const series = s.meter.series(req.params.name, req.query);
+    // A destroyed container's points are still answered; a name never metered is most likely a typo.
+    if (!series.points.length && !s.store.getContainer(req.params.name)) {
+      throw new NotFound(`container ${req.params.name} does not exist and has no recorded usage in this range: see 'strata list'`);
+    }
+    return { container: req.params.name, ...series };
+  });
   app.get('/v1/tenants/:tenant/usage/series', {
     config: { scope: 'metering:read' },
     schema: { ...t, summary: "A tenant's usage over time, summed over its containers (`-`: the host's own)", params: TenantParams, querystring: UsageSeriesQuery, response: { 200: TenantUsageSeries } },
