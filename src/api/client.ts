@@ -11,8 +11,9 @@ import { WebSocket } from 'ws';
 import { errorFromWire, Internal, PermissionDenied, Unavailable } from '../errors/index.js';
 import type {
   Argv, AttachReport, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
-  ContainerStats, ContainerView, CreateContainerRequest, CreateNetworkRequest, DetachReport, Event, EventsQuery, ExecRequest, ExportResult,
-  Info, NetworkView, PoolView, PortView, ProcessView, RemovedTemplate, TemplateDf, TemplateView, UpgradeReport, VerifyResult,
+  ContainerStats, ContainerUsageSeries, ContainerView, CreateContainerRequest, CreateNetworkRequest, DetachReport, Event, EventsQuery, ExecRequest, ExportResult,
+  Info, NetworkView, PoolView, PortView, ProcessView, RemovedTemplate, TemplateDf, TemplateView, TenantUsageSeries, UpgradeReport, UsageLedger,
+  UsageSeriesQuery, VerifyResult,
   AuditEntry, CreateTokenRequest, CreateUserRequest, MeView, NewTokenView, PlanRequest, TenantView, TokenView, UserView,
 } from './types.js';
 
@@ -182,6 +183,16 @@ export class Client {
     inspect: (name: string): Promise<NetworkView> => this.call('GET', `/v1/networks/${seg(name)}`),
     create: (req: CreateNetworkRequest): Promise<NetworkView> => this.call('POST', '/v1/networks', req),
     remove: (name: string): Promise<{ removed: string }> => this.call('DELETE', `/v1/networks/${seg(name)}`),
+  };
+
+  /** Usage over time (docs/metrics.md). A tenant named `-` is the host's own containers. */
+  readonly metering = {
+    containerSeries: (name: string, query: UsageSeriesQuery = {}): Promise<ContainerUsageSeries> => this.call('GET', ct(name, `/usage/series${queryString(query)}`)),
+    tenantSeries: (tenant: string, query: UsageSeriesQuery = {}): Promise<TenantUsageSeries> =>
+      this.call('GET', `/v1/tenants/${seg(tenant)}/usage/series${queryString(query)}`),
+    ledger: (tenant: string, month: string): Promise<UsageLedger> => this.call('GET', `/v1/tenants/${seg(tenant)}/usage/ledger${queryString({ month })}`),
+    /** The Prometheus text exposition. */
+    metrics: (): Promise<string> => this.call('GET', '/metrics'),
   };
 
   /** The headers every request carries: who the caller is, and the tenant it acts as. */

@@ -10,6 +10,7 @@ import type { Store } from '../state/index.js';
 import type { Templates } from '../templates/index.js';
 import type { Networks } from '../network/index.js';
 import type { Access, QuotaBook } from '../access/index.js';
+import type { Meter } from '../metering/index.js';
 
 export interface Services {
   networks: Networks;
@@ -19,6 +20,8 @@ export interface Services {
   store: Store;
   access: Access;
   quota: QuotaBook;
+  /** Usage over time and the newest readings (GET …/usage/…, /metrics). */
+  meter: Meter;
   info: Record<string, unknown>;
   /** Requests a minute per token (or per address without one); root on the socket is not limited. Default 600. */
   requestsPerMinute?: number;

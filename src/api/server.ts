@@ -18,6 +18,7 @@ import { accessRoutes } from './routes/access.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { Tickets } from './tickets.js';
 import { containerRoutes } from './routes/containers.js';
+import { meteringRoutes } from './routes/metering.js';
 import { networkRoutes } from './routes/networks.js';
 import { systemRoutes } from './routes/system.js';
 import { templateRoutes } from './routes/templates.js';
@@ -70,6 +71,7 @@ export async function buildServer(s: Services): Promise<App> {
         { name: 'containers', description: 'lifecycle, application templates, limits, usage, ports, console' },
         { name: 'templates', description: 'OS and application templates' },
         { name: 'networks', description: 'networks' },
+        { name: 'metering', description: 'usage over time per container and tenant, monthly ledgers, Prometheus metrics' },
         { name: 'system', description: 'the daemon' },
         { name: 'access', description: 'who the caller is; tenants and plans, users, API tokens, the audit log' },
       ],
@@ -114,5 +116,6 @@ export async function buildServer(s: Services): Promise<App> {
   containerRoutes(app, s);
   networkRoutes(app, s);
   sessionRoutes(app, s, tickets);
+  meteringRoutes(app, s);
   return app;
 }

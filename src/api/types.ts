@@ -286,7 +286,6 @@ const Plan = Answer({
   containers: Type.Optional(Type.Number()), ports: Type.Optional(Type.Number()), trafficBytes: Type.Optional(Type.Number()),
   trafficPolicy: Type.Optional(Type.String()),
 }, "a tenant's plan: sizes in bytes; an absent field is no limit");
-export const TenantParams = Type.Object({ tenant: Type.String() });
 export const CreateTenantRequest = Body({ name: Type.String(), plan: Type.Optional(PlanRequest) });
 export type CreateTenantRequest = Static<typeof CreateTenantRequest>;
 export const SuspendRequest = Type.Union([Body({ reason: Type.Optional(Type.String()) }), Type.Null()]);
@@ -340,3 +339,48 @@ export const AuditEntry = Answer({
   tenant: Nullable(Type.String()), source: Type.String(), method: Type.String(), path: Type.String(), status: Type.Integer(),
 }, 'one audited change');
 export type AuditEntry = Static<typeof AuditEntry>;
+
+// Metering (docs/metrics.md)
+
+export const TenantParams = Type.Object({ tenant: Type.String({ description: "a tenant's name; `-` for the host's own containers (no tenant)" }) });
+export const UsageSeriesQuery = Type.Object({
+  resolution: Type.Optional(Type.String({ description: '10s, 1m, 1h or 1d (default: the finest one that still keeps points as old as `from`, at most ~500 points)' })),
+  from: Type.Optional(Type.String({ description: 'ISO 8601 (default: an hour before `to`)' })),
+  to: Type.Optional(Type.String({ description: 'ISO 8601 (default: now)' })),
+});
+export type UsageSeriesQuery = Static<typeof UsageSeriesQuery>;
+export const LedgerQuery = Type.Object({ month: Type.String({ description: 'a calendar month (UTC), YYYY-MM' }) });
+
+export const UsagePoint = Answer({
+  at: Type.String({ description: 'bucket start (ISO 8601)' }),
+  runningSeconds: Type.Number({ description: 'running time the readings cover (a tenant: summed over its containers)' }),
+  cpuSeconds: Type.Number(),
+  cpuPercent: Nullable(Type.Number({ description: 'average over the running time, 100 = one CPU' })),
+  cpuPercentMax: Type.Number({ description: 'the highest between two readings' }),
+  memoryBytes: Nullable(Type.Number({ description: 'average while running' })), memoryMaxBytes: Type.Number(),
+  diskUsedBytes: Nullable(Type.Number({ description: 'average while running (containers with a disk limit)' })), diskUsedMaxBytes: Type.Number(),
+  ioReadBytes: Type.Number(), ioWriteBytes: Type.Number(), ioReadOps: Type.Number(), ioWriteOps: Type.Number(),
+  netRxBytes: Type.Number(), netTxBytes: Type.Number(),
+}, 'usage within one bucket: counters as deltas, gauges as average and highest');
+export type UsagePoint = Static<typeof UsagePoint>;
+const SeriesFields = {
+  resolution: Type.String(), from: Type.String(), to: Type.String(), points: Type.Array(UsagePoint),
+};
+export const ContainerUsageSeries = Answer({ container: Type.String(), ...SeriesFields }, "a container's usage over time");
+export type ContainerUsageSeries = Static<typeof ContainerUsageSeries>;
+export const TenantUsageSeries = Answer({ tenant: Type.String({ description: '`-` for the host\'s own containers' }), ...SeriesFields }, "a tenant's usage over time, summed over its containers");
+export type TenantUsageSeries = Static<typeof TenantUsageSeries>;
+export const LedgerLine = Answer({
+  container: Nullable(Type.String({ description: 'null on the total' })),
+  runningHours: Type.Number(), cpuSeconds: Type.Number(),
+  memoryGiBHours: Type.Number(), memoryAverageBytes: Nullable(Type.Number({ description: 'while running' })), memoryMaxBytes: Type.Number(),
+  diskGiBHours: Type.Number(), diskMaxBytes: Type.Number(),
+  ioReadBytes: Type.Number(), ioWriteBytes: Type.Number(), ioReadOps: Type.Number(), ioWriteOps: Type.Number(),
+  netRxBytes: Type.Number(), netTxBytes: Type.Number(),
+});
+export type LedgerLine = Static<typeof LedgerLine>;
+export const UsageLedger = Answer({
+  tenant: Type.String({ description: '`-` for the host\'s own containers' }), month: Type.String(), from: Type.String(), to: Type.String(),
+  containers: Type.Array(LedgerLine, { description: 'every container the tenant owned in the month, also destroyed ones' }), total: LedgerLine,
+}, "a tenant's usage in one calendar month");
+export type UsageLedger = Static<typeof UsageLedger>;

@@ -28,13 +28,13 @@ import { applyChange, parseChange } from './limits.js';
 import { consolePlan, followLog, readLog } from './logs.js';
 import { enterPlan, execPlan, listProcesses, type ContainerProcess, type ExecRequest } from './processes.js';
 import { Reconciler } from './reconcile.js';
-import { UsageMonitor, type ContainerStats } from './usage.js';
+import { UsageMonitor, type ContainerStats, type UsageReading } from './usage.js';
 import { listBrief, listViews, viewOf, type BriefView, type ContainerView, type ListBulk } from './views.js';
 
 export type { HostServices } from './context.js';
 export type { CreateOptions } from './lifecycle.js';
 export type { ExecRequest } from './processes.js';
-export type { ContainerStats } from './usage.js';
+export type { ContainerStats, UsageReading } from './usage.js';
 export type { ContainerView } from './views.js';
 
 export class Containers {
@@ -137,6 +137,11 @@ export class Containers {
   /** Sets a tenant's plan ceilings on its cgroup now (after a plan change; starts set them too). */
   async applyTenantCeilings(tenant: string): Promise<void> {
     if (this.ctx.store.listContainers().some((c) => c.tenant === tenant && c.state === 'running')) await this.ctx.applyTenantCeilings(tenant);
+  }
+
+  /** Every container's usage for the meter: counters cumulative over all runs (disk only when asked). */
+  usageReadings(opts: { disk: boolean }): Promise<UsageReading[]> {
+    return this.usage.readings(opts);
   }
 
   poolView(): Promise<PoolView> {

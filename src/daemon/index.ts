@@ -13,8 +13,9 @@ import { FailedPrecondition, InvalidArgument } from '../errors/index.js';
 import { pathsFor, VERSION } from '../config/index.js';
 import { buildServer } from '../api/server.js';
 import { isAlive, Monitor, openRuntime, type InitDeath } from '../runtime/index.js';
-import { AccessRecords, Store } from '../state/index.js';
+import { AccessRecords, MeterRecords, Store } from '../state/index.js';
 import { Access, QuotaBook } from '../access/index.js';
+import { Meter } from '../metering/index.js';
 import { Templates } from '../templates/index.js';
 import { ContentStore } from '../store/index.js';
 import { Networks } from '../network/index.js';
@@ -132,10 +133,19 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     if (started.length) log(`autostarted: ${started.join(', ')}`);
   }
 
+  // Metering: every container read every 10 s (STRATA_METER_INTERVAL_MS: tests read more often).
+  const meter = new Meter(new MeterRecords(store.db), {
+    read: (o) => containers.usageReadings(o),
+    tenantOf: (name) => store.getContainer(name)?.tenant ?? null,
+    intervalMs: Number(process.env.STRATA_METER_INTERVAL_MS) || undefined,
+    log,
+  });
+  meter.start();
+
   const tlsFiles = opts.tlsCert && opts.tlsKey ? { cert: opts.tlsCert, key: opts.tlsKey } : paths.tls;
   const tls = listen.length ? await ensureCertificate(tlsFiles, listen, log) : null;
   const app = await buildServer({
-    containers, captures: new Captures(containers, templates), templates, store, networks, access, quota, log, requestsPerMinute: opts.requestsPerMinute,
+    containers, captures: new Captures(containers, templates), templates, store, networks, access, quota, meter, log, requestsPerMinute: opts.requestsPerMinute,
     info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent, storageDriver: pool.driver.name, runtime: runtime.name,
       tls: tls ? { listen: listen.map((l) => `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`), fingerprint: tls.fingerprint, certificate: tlsFiles.cert } : null },
   });
@@ -179,6 +189,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     stopping ??= (async () => {
       clearTimeout(trim);
       monitor.unwatch();
+      // A tick under way is written whole; the next start's first reading covers the time between.
+      await meter.stop();
       await closeTls(tlsServers);
       await app.close();
       await fsp.rm(opts.socket, { force: true });
