@@ -1,6 +1,7 @@
 /**
  * The state: one SQLite database per data root, the source of truth for
- * templates, containers and events (Store), and networks (NetworkRecords, networks.ts).
+ * templates, containers and events (Store), networks (NetworkRecords, networks.ts) and
+ * operations (OperationRecords, operations.ts).
  * Synchronous (better-sqlite3) and small on purpose; it knows nothing of runc, mounts or the API.
  */
 import Database from 'better-sqlite3';
@@ -9,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export { NetworkRecords, type AdRow, type ChangeRow, type ContRow, type NetRow, type PortRow } from './networks.js';
+export { OperationRecords, type LogRow, type OperationFilter, type OperationRow, type OperationState } from './operations.js';
 
 export type ContainerState = 'created' | 'running' | 'stopped';
 
