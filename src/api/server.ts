@@ -2,7 +2,8 @@
  * The daemon's HTTP API (Fastify) over a unix socket. Routes (routes/, one file per resource) only
  * translate HTTP to calls on the services and errors to `{code, message}`; the logic lives in the
  * services. Requests and answers are the TypeBox schemas of types.ts, from which the OpenAPI
- * document (GET /v1/openapi.json, docs/api.md) is generated. Long operations stream NDJSON.
+ * document (GET /v1/openapi.json, docs/api.md) is generated. Long work runs as an operation
+ * (src/operations): streamed as NDJSON, or answered 202 with the operation when the client asks.
  */
 import Fastify, { type FastifyError } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -13,6 +14,7 @@ import { httpStatusOf } from './errors.js';
 import { endOpenStreams, type App, type Services } from './http.js';
 import { containerRoutes } from './routes/containers.js';
 import { networkRoutes } from './routes/networks.js';
+import { operationRoutes } from './routes/operations.js';
 import { systemRoutes } from './routes/system.js';
 import { templateRoutes } from './routes/templates.js';
 import { ErrorAnswer } from './types.js';
@@ -58,12 +60,13 @@ export async function buildServer(s: Services): Promise<App> {
       openapi: '3.0.3',
       info: {
         title: 'Strata API', version: VERSION,
-        description: "The Strata daemon's API. Errors answer `{code, message}` with the HTTP status of docs/errors.md; long operations answer NDJSON lines.",
+        description: "The Strata daemon's API. Errors answer `{code, message}` with the HTTP status of docs/errors.md; long operations answer NDJSON lines, or 202 and an operation when asked with `Prefer: respond-async` (docs/operations.md).",
       },
       tags: [
         { name: 'containers', description: 'lifecycle, application templates, limits, usage, ports, console' },
         { name: 'templates', description: 'OS and application templates' },
         { name: 'networks', description: 'networks' },
+        { name: 'operations', description: 'long work run under an id: template builds, imports, exports, captures, bulk creates' },
         { name: 'system', description: 'the daemon' },
       ],
     },
@@ -94,5 +97,6 @@ export async function buildServer(s: Services): Promise<App> {
   templateRoutes(app, s);
   containerRoutes(app, s);
   networkRoutes(app, s);
+  operationRoutes(app, s);
   return app;
 }

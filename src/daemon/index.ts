@@ -17,6 +17,7 @@ import { Store } from '../state/index.js';
 import { Templates } from '../templates/index.js';
 import { ContentStore } from '../store/index.js';
 import { Networks } from '../network/index.js';
+import { Operations } from '../operations/index.js';
 import { detectCgroupDriver, hostCapacity } from '../resources/index.js';
 import { Lxcfs } from '../resources/lxcfs.js';
 import { Pool } from '../storage/pool.js';
@@ -97,6 +98,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   const lxcfs = new Lxcfs(paths.run, monitor, paths.helpers.idmount);
   if (!lxcfs.available()) log('NOTICE: lxcfs is not installed: containers will see the host\'s /proc/meminfo, uptime… (run \'npm run quickstart\')');
   else await lxcfs.ensure();
+  // Operations the previous daemon was running when it ended are recorded interrupted (each with an event).
+  const operations = new Operations(store);
+  for (const op of operations.recover()) log(`operation ${op.id} (${op.kind}${op.subject ? ` of ${op.subject}` : ''}) was interrupted by the daemon's end`);
   const networks = new Networks(store.db, { rootId: paths.rootId, runDir: paths.run });
   const containers = new Containers(paths, store, templates, runtime, { idmapped, capacity: hostCapacity(), cgroups, pool, lxcfs: lxcfs.available() ? lxcfs : null, networks, rootUnreachable });
 
@@ -120,7 +124,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   }
 
   const app = await buildServer({
-    containers, captures: new Captures(containers, templates), templates, store, networks, log,
+    containers, captures: new Captures(containers, templates), templates, operations, store, networks, log,
     info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent, storageDriver: pool.driver.name, runtime: runtime.name },
   });
   await fsp.mkdir(dirname(opts.socket), { recursive: true, mode: 0o755 });
@@ -161,6 +165,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     stopping ??= (async () => {
       clearTimeout(trim);
       monitor.unwatch();
+      // Running operations are cancelled and recorded interrupted, so that their streams end and close does not wait on them.
+      await operations.shutdown();
       await app.close();
       await fsp.rm(opts.socket, { force: true });
       // lxcfs and the monitor stay while containers run: they serve them and are their parent.

@@ -144,7 +144,8 @@ export class Operations {
       } catch (err) {
         const reason: unknown = r.controller.signal.reason;
         if (r.controller.signal.aborted && reason instanceof Unavailable) this.finishRunning(r, 'interrupted', undefined, reason);
-        else if (r.controller.signal.aborted) this.finishRunning(r, 'cancelled', undefined, asStrataError(reason));
+        // The work's own words when it says it was cancelled (they may name what it kept), else the reason.
+        else if (r.controller.signal.aborted) this.finishRunning(r, 'cancelled', undefined, asStrataError(err).code === 'cancelled' ? err : reason);
         else this.finishRunning(r, 'failed', undefined, err);
       }
     })();
