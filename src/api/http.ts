@@ -63,7 +63,7 @@ export function wantsAsync(req: FastifyRequest): boolean {
  * Who starts an operation, recorded as its owner (opaque). Null until requests carry a tenant or
  * user: the permission check sets it on the request and this reads it.
  */
-export function ownerOf(_req: FastifyRequest): string | null {
+function ownerOf(_req: FastifyRequest): string | null {
   return null;
 }
 

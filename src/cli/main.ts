@@ -11,6 +11,7 @@ import { register as daemon } from './commands/daemon.js';
 import { register as exec } from './commands/exec.js';
 import { register as lifecycle } from './commands/lifecycle.js';
 import { register as network } from './commands/network.js';
+import { register as operation } from './commands/operation.js';
 import { register as resources } from './commands/resources.js';
 import { register as template } from './commands/template.js';
 
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<void> {
   exec(program);
   resources(program);
   network(program);
+  operation(program);
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv);

@@ -16,7 +16,7 @@ import { OperationRecords, type LogRow, type OperationFilter, type OperationRow,
 export type { OperationState } from '../state/index.js';
 
 /** The last progress of an operation: its line, and the counter in it when it has one (`objects: 120 of 900`). */
-export interface OperationProgress {
+interface OperationProgress {
   line: string;
   step: string | null;
   done: number | null;
