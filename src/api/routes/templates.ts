@@ -9,7 +9,8 @@ import {
   Aborted, AsyncQuery, BuildTemplateRequest, CaptureBody, CaptureRequest, ExportRequest, ImportRequest, NameParams, NdjsonLines, OperationView,
   RemovedTemplate, SessionParams, TemplateDf, TemplateView, VersionQuery,
 } from '../types.js';
-import { asOperation, older, streamed, tag, type App, type Services } from '../http.js';
+import { InvalidArgument } from '../../errors/index.js';
+import { asOperation, older, streamed, tag, wantsAsync, type App, type Services } from '../http.js';
 
 const ndjson = { 200: { description: 'NDJSON progress, then the result', content: { 'application/x-ndjson': { schema: NdjsonLines } } } };
 /** An operation's answers: its NDJSON stream, or (Prefer: respond-async, ?async=true) 202 and the operation. */
@@ -72,7 +73,10 @@ export function templateRoutes(app: App, s: Services): void {
 /** An interactive capture answers its session (a stream, never an operation: it waits for a shell); a scripted one runs as an operation. */
 function runCapture(s: Services, body: CaptureRequest, req: FastifyRequest, reply: FastifyReply) {
   s.captures.check(body);
-  if (body.interactive) return streamed(reply, (progress) => s.captures.begin(body, progress));
+  if (body.interactive) {
+    if (wantsAsync(req)) throw new InvalidArgument('an interactive capture answers the session whose shell it waits for: it cannot run as an operation; ask for it without Prefer: respond-async or async=true');
+    return streamed(reply, (progress) => s.captures.begin(body, progress));
+  }
   return asOperation(req, reply, s, 'template-capture', body.name, (progress, signal) => s.captures.run(body, progress, signal));
 }
 
