@@ -12,7 +12,7 @@ import { errorFromWire, Internal, PermissionDenied, Unavailable } from '../error
 import type {
   Argv, AttachReport, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
   ContainerStats, ContainerUsageSeries, ContainerView, CreateContainerRequest, CreateNetworkRequest, DetachReport, Event, EventsQuery, ExecRequest, ExportResult,
-  Info, NetworkView, PoolView, PortView, ProcessView, RemovedTemplate, TemplateDf, TemplateView, TenantUsageSeries, UpgradeReport, UsageLedger,
+  Info, NetworkView, OperationsQuery, OperationView, PoolView, PortView, ProcessView, RemovedTemplate, TemplateDf, TemplateView, TenantUsageSeries, UpgradeReport, UsageLedger,
   UsageSeriesQuery, VerifyResult,
   AuditEntry, CreateTokenRequest, CreateUserRequest, MeView, NewTokenView, PlanRequest, TenantView, TokenView, UserView,
 } from './types.js';
@@ -20,6 +20,9 @@ import type {
 export type * from './types.js';
 
 type Progress = (line: string) => void;
+
+/** One line of an operation's log as the daemon sends it (the streamed routes' NDJSON). */
+export type OperationLogLine = { progress: string } | { result: unknown } | { error: { code: string; message: string } };
 
 /** `?a=1&b=x` of the defined fields, or ''. */
 function queryString(q: Record<string, string | number | boolean | undefined>): string {
@@ -114,6 +117,11 @@ export class Client {
     import: (file: string, name: string | undefined, progress: Progress): Promise<TemplateView> => this.stream('POST', '/v1/template-imports', { file, name }, progress),
     usage: (): Promise<TemplateDf> => this.call('GET', '/v1/template-usage'),
     verify: (progress: Progress): Promise<VerifyResult> => this.stream('POST', '/v1/store/verifications', undefined, progress),
+    // The same work started as operations: each answers the operation at once (follow it with operations.follow).
+    startBuild: (req: BuildTemplateRequest): Promise<OperationView> => this.startOperation('POST', '/v1/templates', req),
+    startCapture: (name: string, req: CaptureBody): Promise<OperationView> => this.startOperation('POST', tpl(name, '/captures'), req),
+    startExport: (name: string, file: string, version?: number): Promise<OperationView> => this.startOperation('POST', tpl(name, '/exports'), { file, version }),
+    startImport: (file: string, name?: string): Promise<OperationView> => this.startOperation('POST', '/v1/template-imports', { file, name }),
   };
 
   readonly containers = {
@@ -121,6 +129,8 @@ export class Client {
     listBrief: (): Promise<BriefView[]> => this.call('GET', '/v1/containers?brief=true'),
     inspect: (name: string): Promise<ContainerView> => this.call('GET', ct(name)),
     create: (req: CreateContainerRequest): Promise<ContainerView> => this.call('POST', '/v1/containers', req),
+    /** A create (or, with `count` or `names`, a bulk create, whose result is a BulkCreateResult) started as an operation. */
+    startCreate: (req: CreateContainerRequest): Promise<OperationView> => this.startOperation('POST', '/v1/containers', req),
     start: (name: string): Promise<ContainerView> => this.call('POST', ct(name, '/start')),
     stop: (name: string, timeout?: number): Promise<ContainerView> => this.call('POST', ct(name, '/stop'), { timeout }),
     restart: (name: string, timeout?: number): Promise<ContainerView> => this.call('POST', ct(name, '/restart'), { timeout }),
@@ -178,6 +188,22 @@ export class Client {
     login: (user: string, password: string): Promise<NewTokenView> => this.call('POST', '/v1/sessions', { user, password }),
   };
 
+  readonly operations = {
+    list: (query: OperationsQuery = {}): Promise<OperationView[]> => this.call('GET', `/v1/operations${queryString(query)}`),
+    get: (id: string): Promise<OperationView> => this.call('GET', `/v1/operations/${seg(id)}`),
+    /** Cancels a running operation; answers it once its work rolled back (or still rolling back after 10 s). */
+    cancel: (id: string): Promise<OperationView> => this.call('DELETE', `/v1/operations/${seg(id)}`),
+    /** Its log so far, and its end when it has ended. */
+    log: async (id: string): Promise<OperationLogLine[]> => {
+      const lines: OperationLogLine[] = [];
+      const res = await this.opened('GET', `/v1/operations/${seg(id)}/log`);
+      for await (const line of createInterface({ input: res, crlfDelay: Infinity })) if (line) lines.push(JSON.parse(line) as OperationLogLine);
+      return lines;
+    },
+    /** Follows its log to the end: each progress line to `onProgress`; resolves with its result, or throws its error. */
+    follow: <T = unknown>(id: string, onProgress: Progress): Promise<T> => this.stream('GET', `/v1/operations/${seg(id)}/log?follow=true`, undefined, onProgress),
+  };
+
   readonly networks = {
     list: (): Promise<NetworkView[]> => this.call('GET', '/v1/networks'),
     inspect: (name: string): Promise<NetworkView> => this.call('GET', `/v1/networks/${seg(name)}`),
@@ -232,13 +258,13 @@ export class Client {
     });
   }
 
-  private async open(method: string, path: string, body?: unknown): Promise<IncomingMessage> {
+  private async open(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<IncomingMessage> {
     const conn = await this.connection();
     return new Promise((resolve, reject) => {
       const data = body === undefined ? undefined : JSON.stringify(body);
       const req = httpRequest({
         ...conn, method, path,
-        headers: { ...this.identity(), ...(data === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)) }) },
+        headers: { ...this.identity(), ...headers, ...(data === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)) }) },
       }, resolve);
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES') {
@@ -277,6 +303,14 @@ export class Client {
     if ((res.statusCode ?? 500) >= 400) throw Client.failure(res, text);
     const type = String(res.headers['content-type'] ?? '');
     return (type.includes('json') ? JSON.parse(text) : text) as T;
+  }
+
+  /** Starts long work as an operation (Prefer: respond-async): answers it at once, 202. */
+  private async startOperation(method: string, path: string, body: unknown): Promise<OperationView> {
+    const res = await this.open(method, path, body, { prefer: 'respond-async' });
+    const text = await Client.text(res);
+    if ((res.statusCode ?? 500) >= 400) throw Client.failure(res, text);
+    return JSON.parse(text) as OperationView;
   }
 
   /** A streamed NDJSON call: each {"progress"} line goes to onProgress; resolves with "result". */

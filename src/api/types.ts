@@ -28,6 +28,16 @@ export const BriefQuery = Type.Object({ brief: Type.Optional(Type.Boolean({ desc
 export const ForceQuery = Type.Object({ force: Type.Optional(Type.Boolean()) });
 export const FollowQuery = Type.Object({ follow: Type.Optional(Type.Boolean()) });
 export const ProcessesQuery = Type.Object({ container: Type.Optional(Type.String()) });
+const OperationState = Type.Union([Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('cancelled'), Type.Literal('interrupted')]);
+export const AsyncQuery = Type.Object({
+  async: Type.Optional(Type.Boolean({ description: 'answer 202 with the operation instead of a stream (as the header `Prefer: respond-async` does)' })),
+});
+export const OperationParams = Type.Object({ id: Type.String({ description: 'the operation id (op-…), or a start of it naming only one' }) });
+export const OperationsQuery = Type.Object({
+  state: Type.Optional(OperationState),
+  kind: Type.Optional(Type.String({ description: 'template-build, template-capture, template-export, template-import, store-verify, container-create' })),
+});
+export type OperationsQuery = Static<typeof OperationsQuery>;
 export const EventsQuery = Type.Object({
   since: Type.Optional(Type.Integer({ minimum: 0, description: 'only events after this event id (an SSE client reconnecting sends Last-Event-ID instead)' })),
   after: Type.Optional(Type.String({ format: 'date-time', description: 'only events at or after this time (ISO 8601)' })),
@@ -110,7 +120,9 @@ const Limit = Type.Union([Type.String(), Type.Number()]);
 const LimitsRequest = Type.Record(Type.String(), Limit, { description: 'limits as the CLI gives them: sizes and rates as text ("512M", "none") or numbers, keyed in camelCase' });
 
 export const CreateContainerRequest = Body({
-  name: Type.String(),
+  name: Type.Optional(Type.String({ description: 'the name (required without `names`); with `count`, the stem of NAME-1 … NAME-N' })),
+  count: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'a bulk create: NAME-1 … NAME-N, as an operation (see docs/operations.md)' })),
+  names: Type.Optional(Type.Array(Type.String(), { minItems: 1, maxItems: 1000, description: 'a bulk create of these names, as an operation (instead of `name`)' })),
   template: Type.String(),
   hostname: Type.Optional(Type.String()),
   privileged: Type.Optional(Type.Boolean()),
@@ -260,6 +272,27 @@ export const ErrorAnswer = Type.Object({ code: Type.String(), message: Type.Stri
 export type ErrorAnswer = Static<typeof ErrorAnswer>;
 /** Long operations answer NDJSON lines: {"progress": TEXT}… then {"result": …} or {"error": {code, message}}. */
 export const NdjsonLines = Type.String({ description: 'NDJSON: {"progress": "…"} lines, then {"result": …} or {"error": {"code", "message"}}' });
+
+// Operations
+
+export const OperationView = Answer({
+  id: Type.String(),
+  kind: Type.String({ description: 'template-build, template-capture, template-export, template-import, store-verify, container-create' }),
+  subject: Nullable(Type.String({ description: 'what it works on: a template or container name' })),
+  state: OperationState,
+  owner: Nullable(Type.String({ description: 'who started it (null: the host administrator)' })),
+  progress: Nullable(Answer({
+    line: Type.String({ description: 'the last progress line' }),
+    step: Nullable(Type.String()), done: Nullable(Type.Number()), total: Nullable(Type.Number({ description: 'null when not known' })),
+  })),
+  result: Type.Unknown({ description: 'what the work answered (its stream\'s "result"), once it succeeded' }),
+  error: Nullable(Answer({ code: Type.String(), message: Type.String() })),
+  createdAt: Type.String(), startedAt: Nullable(Type.String()), finishedAt: Nullable(Type.String()),
+  logLines: Type.Integer(), logDropped: Type.Integer({ description: 'lines dropped from the front of its log (it keeps the last 10 000)' }),
+}, 'an operation: long work run under an id (docs/operations.md)');
+export type OperationView = Static<typeof OperationView>;
+export const BulkCreateResult = Answer({ created: Strings }, 'the containers a bulk create made');
+export type BulkCreateResult = Static<typeof BulkCreateResult>;
 
 // Results of the NDJSON operations (their "result" line)
 

@@ -13,6 +13,7 @@ import { register as exec } from './commands/exec.js';
 import { register as lifecycle } from './commands/lifecycle.js';
 import { register as network } from './commands/network.js';
 import { register as remote } from './commands/remote.js';
+import { register as operation } from './commands/operation.js';
 import { register as resources } from './commands/resources.js';
 import { register as template } from './commands/template.js';
 import { register as usage } from './commands/usage.js';
@@ -43,6 +44,7 @@ export async function main(argv: string[]): Promise<void> {
   network(program);
   access(program);
   remote(program);
+  operation(program);
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv);

@@ -19,6 +19,7 @@ import { Meter } from '../metering/index.js';
 import { Templates } from '../templates/index.js';
 import { ContentStore } from '../store/index.js';
 import { Networks } from '../network/index.js';
+import { Operations } from '../operations/index.js';
 import { detectCgroupDriver, hostCapacity } from '../resources/index.js';
 import { Lxcfs } from '../resources/lxcfs.js';
 import { Pool } from '../storage/pool.js';
@@ -109,6 +110,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   const lxcfs = new Lxcfs(paths.run, monitor, paths.helpers.idmount);
   if (!lxcfs.available()) log('NOTICE: lxcfs is not installed: containers will see the host\'s /proc/meminfo, uptime… (run \'npm run quickstart\')');
   else await lxcfs.ensure();
+  // Operations the previous daemon was running when it ended are recorded interrupted (each with an event).
+  const operations = new Operations(store);
+  for (const op of operations.recover()) log(`operation ${op.id} (${op.kind}${op.subject ? ` of ${op.subject}` : ''}) was interrupted by the daemon's end`);
   const networks = new Networks(store.db, { rootId: paths.rootId, runDir: paths.run });
   const access = new Access(new AccessRecords(store.db));
   const quota = new QuotaBook(access.records, (tenant, message) => store.addEvent('quota-refused', tenant, message, tenant));
@@ -145,7 +149,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   const tlsFiles = opts.tlsCert && opts.tlsKey ? { cert: opts.tlsCert, key: opts.tlsKey } : paths.tls;
   const tls = listen.length ? await ensureCertificate(tlsFiles, listen, log) : null;
   const app = await buildServer({
-    containers, captures: new Captures(containers, templates), templates, store, networks, access, quota, meter, log, requestsPerMinute: opts.requestsPerMinute,
+    containers, captures: new Captures(containers, templates), templates, operations, store, networks, access, quota, meter, log, requestsPerMinute: opts.requestsPerMinute,
     info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent, storageDriver: pool.driver.name, runtime: runtime.name,
       tls: tls ? { listen: listen.map((l) => `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`), fingerprint: tls.fingerprint, certificate: tlsFiles.cert } : null },
   });
@@ -189,6 +193,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     stopping ??= (async () => {
       clearTimeout(trim);
       monitor.unwatch();
+      // Running operations are cancelled and recorded interrupted, so that their streams end and close does not wait on them.
+      await operations.shutdown();
       // A tick under way is written whole; the next start's first reading covers the time between.
       await meter.stop();
       await closeTls(tlsServers);

@@ -1,8 +1,8 @@
 /**
  * The state: one SQLite database per data root, the source of truth for
  * templates, containers and events (Store), networks (NetworkRecords, networks.ts), tenants,
- * users, tokens and the audit log (AccessRecords, access.ts), and the meter's usage points
- * (MeterRecords, metering.ts).
+ * users, tokens and the audit log (AccessRecords, access.ts), the meter's usage points
+ * (MeterRecords, metering.ts) and operations (OperationRecords, operations.ts).
  * Synchronous (better-sqlite3) and small on purpose; it knows nothing of runc, mounts or the API.
  */
 import Database from 'better-sqlite3';
@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 export { AccessRecords, type Plan, type Role, type TenantRecord, type TokenRecord, type UserRecord } from './access.js';
 export { MeterRecords, type LastReading, type PointDelta, type PointRow, type UsageSum } from './metering.js';
 export { NetworkRecords, type AdRow, type ChangeRow, type ContRow, type NetRow, type PortRow } from './networks.js';
+export { OperationRecords, type LogRow, type OperationFilter, type OperationRow, type OperationState } from './operations.js';
 
 export type ContainerState = 'created' | 'running' | 'stopped';
 
