@@ -135,10 +135,10 @@ describe('exec and console over WebSockets', () => {
     const open = (path: string): Promise<WebSocket | { status: number; body: string }> => new Promise((resolve) => {
       const ws = new WebSocket(`wss://127.0.0.1:${port}${path}`, { rejectUnauthorized: false });
       ws.once('open', () => resolve(ws));
-      ws.once('unexpected-response', (_req, res) => {
+      ws.once('unexpected-response', (req, res) => {
         let body = '';
         res.on('data', (c: Buffer) => { body += c.toString(); });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('end', () => { req.destroy(); resolve({ status: res.statusCode ?? 0, body }); });
       });
     });
     const first = await open(t.path);

@@ -252,7 +252,7 @@ export class Client {
       : new WebSocket(`wss://${new URL(e.url).host}${path}`, { headers: this.identity(), createConnection: conn.createConnection as never });
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(ws));
-      ws.once('unexpected-response', (_req, res) => { void Client.text(res).then((text) => reject(Client.failure(res, text))); });
+      ws.once('unexpected-response', (req, res) => { void Client.text(res).then((text) => { req.destroy(); reject(Client.failure(res, text)); }); });
       ws.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
         ? new Unavailable(`cannot reach the Strata daemon at ${this.target} (${err.code})`) : err));
     });

@@ -8,7 +8,7 @@ import { promises as fsp, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { generate } from 'selfsigned';
 import { FailedPrecondition, InvalidArgument } from '../errors/index.js';
 import type { App } from '../api/http.js';
@@ -59,6 +59,10 @@ export async function serveTls(app: App, listen: ListenAddress[], creds: Certifi
     const server = createServer({ cert: creds.cert, key: creds.key, minVersion: 'TLSv1.2' }, (req, res) => app.routing(req, res));
     // WebSocket upgrades go where the app's own server sends them (@fastify/websocket listens there).
     server.on('upgrade', (req, socket, head) => app.server.emit('upgrade', req, socket, head));
+    // Every connection, also an upgraded one (which the server stops counting), so that closing ends them all.
+    const open = new Set<Socket>();
+    server.on('secureConnection', (socket: Socket) => { open.add(socket); socket.on('close', () => open.delete(socket)); });
+    connections.set(server, open);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE'
         ? new FailedPrecondition(`cannot listen on ${l.host}:${l.port}: the port is in use; give --listen another`)
@@ -70,6 +74,11 @@ export async function serveTls(app: App, listen: ListenAddress[], creds: Certifi
   return servers;
 }
 
+const connections = new WeakMap<Server, Set<Socket>>();
+
 export async function closeTls(servers: Server[]): Promise<void> {
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); })));
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
+    s.close(() => resolve());
+    for (const socket of connections.get(s) ?? []) socket.destroy();
+  })));
 }
