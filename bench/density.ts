@@ -3,7 +3,8 @@
  * network and limits, created and started through the API, four at a time. Reported: total time,
  * per-start latency of the first and the last 10 %, host memory per container (MemAvailable and
  * slab deltas, caches dropped before each reading), `strata list` and `strata stats` wall time
- * with all N running (CLI and API), then the time to destroy them all and what is left behind.
+ * with all N running (CLI and API), the Prometheus scrape (GET /metrics) and a usage series once
+ * the meter has read them all, then the time to destroy them all and what is left behind.
  */
 import { spawnSync } from 'node:child_process';
 import { STRATA } from '../test/harness.js';
@@ -99,6 +100,16 @@ export async function densityBenchmarks(ctx: Context): Promise<BenchResult[]> {
     for (let i = 0; i < samples; i++) listTenant.push(await timedGet(d.socket, '/v1/containers', ownerToken));
     const pct = (xs: number[]): string => `p50 ${fmt(percentile(xs, 0.5))} ms, p99 ${fmt(percentile(xs, 0.99))} ms`;
     ctx.log(`at scale, with a token: list ${pct(listToken)}; inspect ${pct(inspectToken)}; a tenant's list ${pct(listTenant)}`);
+    // The scrape and a series, once the meter (every 10 s) has read all of them.
+    const metered = async (): Promise<number> => Number(/^strata_containers\{state="running"\} (\d+)$/m.exec(await api.metering.metrics())?.[1] ?? 0);
+    for (let i = 0; i < 60 && (await metered()) < n; i++) await new Promise((r) => setTimeout(r, 1000));
+    const scrapes: number[] = [];
+    const series: number[] = [];
+    for (let i = 0; i < Math.max(runs, 20); i++) {
+      scrapes.push(await time(() => api.metering.metrics()));
+      series.push(await time(() => api.metering.containerSeries('d0')));
+    }
+    ctx.log(`at scale: GET /metrics p50 ${fmt(percentile(scrapes, 0.5))} ms, p99 ${fmt(percentile(scrapes, 0.99))} ms; usage series p50 ${fmt(percentile(series, 0.5))} ms`);
 
     ctx.log(`density: destroying ${n} containers`);
     const d0 = performance.now();
@@ -130,10 +141,11 @@ export async function densityBenchmarks(ctx: Context): Promise<BenchResult[]> {
       skipped: [],
       data: { starts, totalS, destroyS, before, after: memAfter, left },
     };
-    const L = { listApi: summarize(listApi), listCli: summarize(listCli), statsApi: summarize(statsApi), statsCli: summarize(statsCli) };
+    const L = { listApi: summarize(listApi), listCli: summarize(listCli), statsApi: summarize(statsApi), statsCli: summarize(statsCli), scrape: summarize(scrapes), series: summarize(series) };
+    const p99 = percentile(scrapes, 0.99);
     const scale: BenchResult = {
       id: 'scale', title: `At scale: list and stats with ${n} containers`,
-      method: `${runs} runs each with all ${n} containers running: GET /v1/containers and GET /v1/stats through the API, and \`strata list\` and \`strata stats\` (a new node process each) through the CLI; then ${samples} each of GET /v1/containers and GET /v1/containers/NAME with an administrator's API token, and of GET /v1/containers with a tenant owner's token (whose tenant has none of them), all through the permission check (over the unix socket: the TLS listener adds the network and TLS).`,
+      method: `${runs} runs each with all ${n} containers running: GET /v1/containers and GET /v1/stats through the API, and \`strata list\` and \`strata stats\` (a new node process each) through the CLI; then ${samples} each of GET /v1/containers and GET /v1/containers/NAME with an administrator's API token, and of GET /v1/containers with a tenant owner's token (whose tenant has none of them), all through the permission check (over the unix socket: the TLS listener adds the network and TLS); then, once the meter has read all ${n}, ${scrapes.length} runs of GET /metrics and of one container's usage series (the last hour) through the API.`,
       measures: [
         { label: 'list (API)', unit: 'ms', summary: L.listApi },
         { label: 'strata list (CLI)', unit: 'ms', summary: L.listCli },
@@ -142,11 +154,14 @@ export async function densityBenchmarks(ctx: Context): Promise<BenchResult[]> {
         { label: 'list with a token (API)', unit: 'ms', summary: summarize(listToken), note: pct(listToken) },
         { label: 'inspect with a token (API)', unit: 'ms', summary: summarize(inspectToken), note: pct(inspectToken) },
         { label: "a tenant's list with a token (API)", unit: 'ms', summary: summarize(listTenant), note: pct(listTenant) },
+        { label: 'GET /metrics (API)', unit: 'ms', summary: L.scrape, note: `p99 ${fmt(p99)} ms` },
+        { label: 'GET …/usage/series, the last hour (API)', unit: 'ms', summary: L.series, note: `p99 ${fmt(percentile(series, 0.99))} ms` },
       ],
       goals: [
         { text: 'list through the API ≤ 50 ms', met: L.listApi.median <= 50, measured: `${fmt(L.listApi.median)} ms` },
         { text: 'strata list (CLI) ≤ 150 ms', met: L.listCli.median <= 150, measured: `${fmt(L.listCli.median)} ms` },
         { text: 'inspect with a token: p99 ≤ 50 ms', met: percentile(inspectToken, 0.99) <= 50, measured: pct(inspectToken) },
+        { text: `a Prometheus scrape with ${n} containers ≤ 500 ms`, met: p99 <= 500, measured: `p50 ${fmt(L.scrape.median)} ms, p99 ${fmt(p99)} ms` },
       ],
       skipped: [],
     };

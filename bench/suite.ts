@@ -1,6 +1,6 @@
 /**
  * The benchmark suite: `node dist/bench/suite.js [--quick | --tiny] [--only ID,ID] [--out DIR] [--no-doc]`.
- * Runs start/stop, density/scale and the application-template benchmarks, writes their results
+ * Runs start/stop, density/scale, the application-template and the metering benchmarks, writes their results
  * (bench/results/MODE/ unless --out) and rewrites docs/benchmarks.md (unless --no-doc or --tiny).
  * Each benchmark has a daemon and data root of its own and cleans up after itself.
  */
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { TOP } from '../test/harness.js';
 import { appBenchmarks } from './apps.js';
 import { densityBenchmarks } from './density.js';
+import { meteringBenchmarks } from './metering.js';
 import { SIZES, type BenchResult, type Context, type Mode } from './lib.js';
 import { referencesDone } from './reference.js';
 import { machine, writeDocument, writeResults } from './report.js';
@@ -22,6 +23,7 @@ const GROUPS: Record<string, (ctx: Context) => Promise<BenchResult[]>> = {
   start: startBenchmarks,
   density: densityBenchmarks,
   apps: appBenchmarks,
+  metering: meteringBenchmarks,
 };
 
 async function main(): Promise<void> {

@@ -12,6 +12,7 @@ import { isRemote } from './transport.js';
 import { PermissionDenied, Unauthenticated } from '../errors/index.js';
 import type { Store } from '../state/index.js';
 import type { App } from './http.js';
+import type { Tickets } from './tickets.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -39,8 +40,14 @@ function sourceOf(req: FastifyRequest): string {
   return isRemote(req) ? (req.raw.socket.remoteAddress ?? 'unknown') : 'unix';
 }
 
-function identify(req: FastifyRequest, access: Access): Caller {
+function identify(req: FastifyRequest, access: Access, tickets: Tickets): Caller {
   const source = sourceOf(req);
+  const ticket = (req.query as Record<string, unknown>).ticket;
+  const kind = req.routeOptions.config.ticket;
+  if (kind && typeof ticket === 'string' && !req.headers.authorization) {
+    const name = (req.params as Record<string, string>).name ?? '';
+    return { ...tickets.redeem(ticket, name, kind), source };
+  }
   const actAsHeader = req.headers[ACT_AS_HEADER];
   const actAs = typeof actAsHeader === 'string' && actAsHeader ? actAsHeader : null;
   const bearer = bearerOf(req);
@@ -75,16 +82,16 @@ export function visibleTo(caller: Caller): (c: { name: string; tenant?: string |
 
 const CHANGES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-export function installAccess(app: App, access: Access, store: Store): void {
+export function installAccess(app: App, access: Access, store: Store, tickets: Tickets): void {
   app.decorateRequest('caller', null as unknown as Caller);
   app.addHook('onRequest', async (req) => {
     const config = req.routeOptions.config;
     // An unknown route answers its 404 to anyone; the OpenAPI document and the log-in are open.
     if (config.public || !req.routeOptions.url) {
-      try { req.caller = identify(req, access); } catch { /* anonymous */ }
+      try { req.caller = identify(req, access, tickets); } catch { /* anonymous */ }
       return;
     }
-    req.caller = identify(req, access);
+    req.caller = identify(req, access, tickets);
     const scope = config.scope ?? 'admin';
     if (scope !== 'caller' && !req.caller.scopes.has(scope)) {
       const who = req.caller.token ? `the token ${req.caller.token} of ${req.caller.user}` : req.caller.user;

@@ -7,17 +7,22 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createConnection, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { createInterface } from 'node:readline';
+import { WebSocket } from 'ws';
 import { errorFromWire, Internal, InvalidArgument, PermissionDenied, Unavailable } from '../errors/index.js';
 import type {
   Argv, AttachReport, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
-  ContainerStats, ContainerView, CreateContainerRequest, CreateNetworkRequest, DetachReport, Event, EventsQuery, ExecRequest, ExportResult,
-  Info, NetworkView, PoolView, PortView, ProcessView, RemovedTemplate, TemplateDf, TemplateView, UpgradeReport, VerifyResult,
+  ContainerStats, ContainerUsageSeries, ContainerView, CreateContainerRequest, CreateNetworkRequest, DetachReport, Event, EventsQuery, ExecRequest, ExportResult,
+  Info, NetworkView, OperationsQuery, OperationView, PoolView, PortView, ProcessView, RemovedTemplate, TemplateDf, TemplateView, TenantUsageSeries, UpgradeReport, UsageLedger,
+  UsageSeriesQuery, VerifyResult,
   AuditEntry, CreateTokenRequest, CreateUserRequest, MeView, NewTokenView, PlanRequest, TenantView, TokenView, UserView,
 } from './types.js';
 
 export type * from './types.js';
 
 type Progress = (line: string) => void;
+
+/** One line of an operation's log as the daemon sends it (the streamed routes' NDJSON). */
+export type OperationLogLine = { progress: string } | { result: unknown } | { error: { code: string; message: string } };
 
 /** `?a=1&b=x` of the defined fields, or ''. */
 function queryString(q: Record<string, string | number | boolean | undefined>): string {
@@ -141,6 +146,11 @@ export class Client {
     import: (file: string, name: string | undefined, progress: Progress): Promise<TemplateView> => this.stream('POST', '/v1/template-imports', { file, name }, progress),
     usage: (): Promise<TemplateDf> => this.call('GET', '/v1/template-usage'),
     verify: (progress: Progress): Promise<VerifyResult> => this.stream('POST', '/v1/store/verifications', undefined, progress),
+    // The same work started as operations: each answers the operation at once (follow it with operations.follow).
+    startBuild: (req: BuildTemplateRequest): Promise<OperationView> => this.startOperation('POST', '/v1/templates', req),
+    startCapture: (name: string, req: CaptureBody): Promise<OperationView> => this.startOperation('POST', tpl(name, '/captures'), req),
+    startExport: (name: string, file: string, version?: number): Promise<OperationView> => this.startOperation('POST', tpl(name, '/exports'), { file, version }),
+    startImport: (file: string, name?: string): Promise<OperationView> => this.startOperation('POST', '/v1/template-imports', { file, name }),
   };
 
   readonly containers = {
@@ -148,6 +158,8 @@ export class Client {
     listBrief: (): Promise<BriefView[]> => this.call('GET', '/v1/containers?brief=true'),
     inspect: (name: string): Promise<ContainerView> => this.call('GET', ct(name)),
     create: (req: CreateContainerRequest): Promise<ContainerView> => this.call('POST', '/v1/containers', req),
+    /** A create (or, with `count` or `names`, a bulk create, whose result is a BulkCreateResult) started as an operation. */
+    startCreate: (req: CreateContainerRequest): Promise<OperationView> => this.startOperation('POST', '/v1/containers', req),
     start: (name: string): Promise<ContainerView> => this.call('POST', ct(name, '/start')),
     stop: (name: string, timeout?: number): Promise<ContainerView> => this.call('POST', ct(name, '/stop'), { timeout }),
     restart: (name: string, timeout?: number): Promise<ContainerView> => this.call('POST', ct(name, '/restart'), { timeout }),
@@ -165,6 +177,11 @@ export class Client {
     logs: (name: string): Promise<string> => this.call('GET', ct(name, '/logs')),
     followLogs: (name: string, out: NodeJS.WritableStream): Promise<void> => this.pipe(ct(name, '/logs?follow=true'), out),
     ports: (name: string): Promise<PortView[]> => this.call('GET', ct(name, '/ports')),
+    /** An exec session (send its start message first: api/sessions.ts); the daemon runs the command. */
+    execSession: (name: string): Promise<WebSocket> => this.socketOn(ct(name, '/exec')),
+    consoleSession: (name: string, rows: number, cols: number): Promise<WebSocket> => this.socketOn(ct(name, `/console?rows=${rows}&cols=${cols}`)),
+    /** A single-use ticket for a browser's WebSocket. */
+    ticket: (name: string, kind: 'exec' | 'console'): Promise<{ ticket: string; expiresAt: string; path: string }> => this.call('POST', ct(name, '/tickets'), { kind }),
     publish: (name: string, spec: string): Promise<PortView> => this.call('POST', ct(name, '/ports'), { spec }),
     unpublish: (name: string, spec: string): Promise<{ removed: string }> => this.call('DELETE', ct(name, `/ports/${seg(spec)}`)),
   };
@@ -200,11 +217,37 @@ export class Client {
     login: (user: string, password: string): Promise<NewTokenView> => this.call('POST', '/v1/sessions', { user, password }),
   };
 
+  readonly operations = {
+    list: (query: OperationsQuery = {}): Promise<OperationView[]> => this.call('GET', `/v1/operations${queryString(query)}`),
+    get: (id: string): Promise<OperationView> => this.call('GET', `/v1/operations/${seg(id)}`),
+    /** Cancels a running operation; answers it once its work rolled back (or still rolling back after 10 s). */
+    cancel: (id: string): Promise<OperationView> => this.call('DELETE', `/v1/operations/${seg(id)}`),
+    /** Its log so far, and its end when it has ended. */
+    log: async (id: string): Promise<OperationLogLine[]> => {
+      const lines: OperationLogLine[] = [];
+      const res = await this.opened('GET', `/v1/operations/${seg(id)}/log`);
+      for await (const line of createInterface({ input: res, crlfDelay: Infinity })) if (line) lines.push(JSON.parse(line) as OperationLogLine);
+      return lines;
+    },
+    /** Follows its log to the end: each progress line to `onProgress`; resolves with its result, or throws its error. */
+    follow: <T = unknown>(id: string, onProgress: Progress): Promise<T> => this.stream('GET', `/v1/operations/${seg(id)}/log?follow=true`, undefined, onProgress),
+  };
+
   readonly networks = {
     list: (): Promise<NetworkView[]> => this.call('GET', '/v1/networks'),
     inspect: (name: string): Promise<NetworkView> => this.call('GET', `/v1/networks/${seg(name)}`),
     create: (req: CreateNetworkRequest): Promise<NetworkView> => this.call('POST', '/v1/networks', req),
     remove: (name: string): Promise<{ removed: string }> => this.call('DELETE', `/v1/networks/${seg(name)}`),
+  };
+
+  /** Usage over time (docs/metrics.md). A tenant named `-` is the host's own containers. */
+  readonly metering = {
+    containerSeries: (name: string, query: UsageSeriesQuery = {}): Promise<ContainerUsageSeries> => this.call('GET', ct(name, `/usage/series${queryString(query)}`)),
+    tenantSeries: (tenant: string, query: UsageSeriesQuery = {}): Promise<TenantUsageSeries> =>
+      this.call('GET', `/v1/tenants/${seg(tenant)}/usage/series${queryString(query)}`),
+    ledger: (tenant: string, month: string): Promise<UsageLedger> => this.call('GET', `/v1/tenants/${seg(tenant)}/usage/ledger${queryString({ month })}`),
+    /** The Prometheus text exposition. */
+    metrics: (): Promise<string> => this.call('GET', '/metrics'),
   };
 
   /** The headers every request carries: who the caller is, and the tenant it acts as. */
@@ -230,14 +273,29 @@ export class Client {
     return { createConnection: () => socket };
   }
 
-  private async open(method: string, path: string, body?: unknown): Promise<IncomingMessage> {
+  /** A WebSocket on `path`, over this client's connection and with its identity; a refusal is its typed error. */
+  async socketOn(path: string): Promise<WebSocket> {
+    const conn = await this.connection();
+    const e = this.endpoint;
+    const ws = 'socket' in e
+      ? new WebSocket(`ws+unix://${e.socket}:${path}`, { headers: this.identity() })
+      : new WebSocket(`wss://${new URL(e.url).host}${path}`, { headers: this.identity(), createConnection: conn.createConnection as never });
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(ws));
+      ws.once('unexpected-response', (req, res) => { void Client.text(res).then((text) => { req.destroy(); reject(Client.failure(res, text)); }); });
+      ws.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+        ? new Unavailable(`cannot reach the Strata daemon at ${this.target} (${err.code})`) : err));
+    });
+  }
+
+  private async open(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<IncomingMessage> {
     const conn = await this.connection();
     return new Promise((resolve, reject) => {
       const data = body === undefined ? undefined : JSON.stringify(body);
       const req = httpRequest({
         ...conn, method, path,
         // Over a connection made beforehand node would say 'Host: localhost:80'; a proxy in front routes by it.
-        headers: { ...('url' in this.endpoint ? { host: new URL(this.endpoint.url).host } : {}), ...this.identity(), ...(data === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)) }) },
+        headers: { ...('url' in this.endpoint ? { host: new URL(this.endpoint.url).host } : {}), ...this.identity(), ...headers, ...(data === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)) }) },
       }, resolve);
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES') {
@@ -278,6 +336,14 @@ export class Client {
     if ((res.statusCode ?? 500) >= 400) throw Client.failure(res, text);
     const type = String(res.headers['content-type'] ?? '');
     return (type.includes('json') ? JSON.parse(text) : text) as T;
+  }
+
+  /** Starts long work as an operation (Prefer: respond-async): answers it at once, 202. */
+  private async startOperation(method: string, path: string, body: unknown): Promise<OperationView> {
+    const res = await this.open(method, path, body, { prefer: 'respond-async' });
+    const text = await Client.text(res);
+    if ((res.statusCode ?? 500) >= 400) throw Client.failure(res, text);
+    return JSON.parse(text) as OperationView;
   }
 
   /** A streamed NDJSON call: each {"progress"} line goes to onProgress; resolves with "result". */

@@ -7,5 +7,7 @@ declare module 'fastify' {
     scope?: Scope | 'caller';
     /** Open to anyone, even without a token (the OpenAPI document, the panel's log-in). */
     public?: boolean;
+    /** A WebSocket session that also takes a single-use ticket (`?ticket=`) instead of a token. */
+    ticket?: 'exec' | 'console';
   }
 }

@@ -10,6 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { apiReference } from './reference.js';
 import { buildServer, type Services } from './server.js';
+import { Operations } from '../operations/index.js';
+import { Store } from '../state/index.js';
 
 /** Services whose every call fails the test unless the test gave it. */
 function services(given: Record<string, Record<string, unknown>>, log: string[] = []): Services {
@@ -19,6 +21,8 @@ function services(given: Record<string, Record<string, unknown>>, log: string[] 
   return {
     containers: stand('containers'), templates: stand('templates'), captures: stand('captures'), networks: stand('networks'), store: stand('store'),
     access: stand('access'), quota: stand('quota'),
+    // Real operations, on a database of their own in memory: the long routes run as operations.
+    operations: given.operations ?? new Operations(new Store(':memory:')),
     info: { version: 'test' }, log: (line: string) => log.push(line),
   } as unknown as Services;
 }
@@ -79,6 +83,62 @@ test('a streamed build answers 200 with NDJSON: progress lines, then the error a
     { progress: 'debootstrap: fetching' },
     { error: { code: 'failed_precondition', message: 'debootstrap is not installed: run \'npm run quickstart\'' } },
   ]);
+  await app.close();
+});
+
+test('asked with Prefer: respond-async or ?async=true, a long route answers 202 with the operation and its Location; it is listed, its log ends with the result, its cancel is refused once it ended', async () => {
+  const operations = new Operations(new Store(':memory:'));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  const app = await buildServer(services({
+    operations: operations as unknown as Record<string, unknown>,
+    templates: {
+      get: () => ({ kind: 'os' }),
+      export: async (name: string, file: string, progress: (m: string) => void) => { progress('objects: 1 of 2'); await gate; progress('objects: 2 of 2'); return { file, digest: 'sha256:x', bytes: 3 }; },
+    },
+  }));
+  const r = await app.inject({ method: 'POST', url: '/v1/templates/deb/exports', headers: { prefer: 'respond-async, wait=5' }, payload: { file: '/tmp/x.strata' } });
+  assert.equal(r.statusCode, 202);
+  const op = r.json<{ id: string; kind: string; subject: string; state: string }>();
+  assert.equal(r.headers.location, `/v1/operations/${op.id}`);
+  assert.equal(r.headers['preference-applied'], 'respond-async');
+  assert.deepEqual([op.kind, op.subject, op.state], ['template-export', 'deb', 'running']);
+  const listed = (await app.inject({ method: 'GET', url: '/v1/operations?state=running' })).json<Array<{ id: string }>>();
+  assert.deepEqual(listed.map((o) => o.id), [op.id]);
+  const following = app.inject({ method: 'GET', url: `/v1/operations/${op.id}/log?follow=true` });
+  setTimeout(release, 20);
+  const log = (await following).body.trim().split('\n').map((l) => JSON.parse(l) as unknown);
+  assert.deepEqual(log, [{ progress: 'objects: 1 of 2' }, { progress: 'objects: 2 of 2' }, { result: { file: '/tmp/x.strata', digest: 'sha256:x', bytes: 3 } }]);
+  const done = (await app.inject({ method: 'GET', url: `/v1/operations/${op.id.slice(0, 7)}` })).json<{ state: string; progress: { done: number; total: number } }>();
+  assert.equal(done.state, 'succeeded');
+  assert.deepEqual([done.progress.done, done.progress.total], [2, 2]);
+  const refused = await app.inject({ method: 'DELETE', url: `/v1/operations/${op.id}` });
+  assert.equal(refused.statusCode, 412);
+  assert.deepEqual(refused.json(), { code: 'failed_precondition', message: `operation ${op.id} has already succeeded: only a running operation can be cancelled` });
+  const query = await app.inject({ method: 'POST', url: '/v1/templates/deb/exports?async=true', payload: { file: '/tmp/y.strata' } });
+  assert.equal(query.statusCode, 202, '?async=true is the same switch');
+  const ghost = await app.inject({ method: 'GET', url: '/v1/operations/op-nope' });
+  assert.equal(ghost.statusCode, 404);
+  await app.close();
+});
+
+test('a bulk create runs as an operation: count names NAME-1…NAME-N; a body naming both or neither is refused', async () => {
+  const made: string[][] = [];
+  const app = await buildServer(services({
+    containers: {
+      checkCreate: () => undefined,
+      createMany: async (reqs: Array<{ name: string }>, progress: (m: string) => void) => { made.push(reqs.map((r) => r.name)); progress('containers: 3 of 3'); return { created: reqs.map((r) => r.name) }; },
+    },
+  }));
+  const r = await app.inject({ method: 'POST', url: '/v1/containers', payload: { name: 'web', count: 3, template: 'bb' } });
+  assert.equal(r.statusCode, 200);
+  assert.deepEqual(r.body.trim().split('\n').map((l) => JSON.parse(l) as unknown), [{ progress: 'containers: 3 of 3' }, { result: { created: ['web-1', 'web-2', 'web-3'] } }]);
+  for (const [payload, message] of [[{ names: ['a'], name: 'b', template: 'bb' }, /either `names`, or `name` and `count`/], [{ count: 2, template: 'bb' }, /`count` needs `name`/], [{ template: 'bb' }, /needs a name/], [{ name: 'w', count: 2, template: 'bb', ip: '10.0.0.5' }, /same hostname, address or published ports/]] as const) {
+    const bad = await app.inject({ method: 'POST', url: '/v1/containers', payload });
+    assert.equal(bad.statusCode, 400, JSON.stringify(payload));
+    assert.match(bad.json<{ message: string }>().message, message);
+  }
+  assert.deepEqual(made, [['web-1', 'web-2', 'web-3']]);
   await app.close();
 });
 

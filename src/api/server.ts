@@ -2,11 +2,13 @@
  * The daemon's HTTP API (Fastify) over a unix socket. Routes (routes/, one file per resource) only
  * translate HTTP to calls on the services and errors to `{code, message}`; the logic lives in the
  * services. Requests and answers are the TypeBox schemas of types.ts, from which the OpenAPI
- * document (GET /v1/openapi.json, docs/api.md) is generated. Long operations stream NDJSON.
+ * document (GET /v1/openapi.json, docs/api.md) is generated. Long work runs as an operation
+ * (src/operations): streamed as NDJSON, or answered 202 with the operation when the client asks.
  */
 import Fastify, { type FastifyError } from 'fastify';
 import swagger from '@fastify/swagger';
 import rateLimit from '@fastify/rate-limit';
+import websocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { asStrataError, InvalidArgument, ResourceExhausted } from '../errors/index.js';
 import { VERSION } from '../config/index.js';
@@ -14,8 +16,12 @@ import { httpStatusOf } from './errors.js';
 import { endOpenStreams, type App, type Services } from './http.js';
 import { installAccess } from './access.js';
 import { accessRoutes } from './routes/access.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { Tickets } from './tickets.js';
 import { containerRoutes } from './routes/containers.js';
+import { meteringRoutes } from './routes/metering.js';
 import { networkRoutes } from './routes/networks.js';
+import { operationRoutes } from './routes/operations.js';
 import { systemRoutes } from './routes/system.js';
 import { templateRoutes } from './routes/templates.js';
 import { ErrorAnswer } from './types.js';
@@ -61,12 +67,14 @@ export async function buildServer(s: Services): Promise<App> {
       openapi: '3.0.3',
       info: {
         title: 'Strata API', version: VERSION,
-        description: "The Strata daemon's API. Errors answer `{code, message}` with the HTTP status of docs/errors.md; long operations answer NDJSON lines.",
+        description: "The Strata daemon's API. Errors answer `{code, message}` with the HTTP status of docs/errors.md; long operations answer NDJSON lines, or 202 and an operation when asked with `Prefer: respond-async` (docs/operations.md).",
       },
       tags: [
         { name: 'containers', description: 'lifecycle, application templates, limits, usage, ports, console' },
         { name: 'templates', description: 'OS and application templates' },
         { name: 'networks', description: 'networks' },
+        { name: 'metering', description: 'usage over time per container and tenant, monthly ledgers, Prometheus metrics' },
+        { name: 'operations', description: 'long work run under an id: template builds, imports, exports, captures, bulk creates' },
         { name: 'system', description: 'the daemon' },
         { name: 'access', description: 'who the caller is; tenants and plans, users, API tokens, the audit log' },
       ],
@@ -94,7 +102,9 @@ export async function buildServer(s: Services): Promise<App> {
   // Followed streams end when the daemon stops, so that closing waits only for real work.
   app.addHook('preClose', (done) => { endOpenStreams(app); done(); });
 
-  installAccess(app, s.access, s.store);
+  const tickets = new Tickets();
+  installAccess(app, s.access, s.store, tickets);
+  await app.register(websocket, { options: { maxPayload: 1 << 20 } });
   // After the caller is known (preHandler): a token's requests are counted together from anywhere.
   const perMinute = s.requestsPerMinute ?? 600;
   await app.register(rateLimit, {
@@ -108,5 +118,8 @@ export async function buildServer(s: Services): Promise<App> {
   templateRoutes(app, s);
   containerRoutes(app, s);
   networkRoutes(app, s);
+  sessionRoutes(app, s, tickets);
+  meteringRoutes(app, s);
+  operationRoutes(app, s);
   return app;
 }

@@ -28,6 +28,16 @@ export const BriefQuery = Type.Object({ brief: Type.Optional(Type.Boolean({ desc
 export const ForceQuery = Type.Object({ force: Type.Optional(Type.Boolean()) });
 export const FollowQuery = Type.Object({ follow: Type.Optional(Type.Boolean()) });
 export const ProcessesQuery = Type.Object({ container: Type.Optional(Type.String()) });
+const OperationState = Type.Union([Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('cancelled'), Type.Literal('interrupted')]);
+export const AsyncQuery = Type.Object({
+  async: Type.Optional(Type.Boolean({ description: 'answer 202 with the operation instead of a stream (as the header `Prefer: respond-async` does)' })),
+});
+export const OperationParams = Type.Object({ id: Type.String({ description: 'the operation id (op-…), or a start of it naming only one' }) });
+export const OperationsQuery = Type.Object({
+  state: Type.Optional(OperationState),
+  kind: Type.Optional(Type.String({ description: 'template-build, template-capture, template-export, template-import, store-verify, container-create' })),
+});
+export type OperationsQuery = Static<typeof OperationsQuery>;
 export const EventsQuery = Type.Object({
   since: Type.Optional(Type.Integer({ minimum: 0, description: 'only events after this event id (an SSE client reconnecting sends Last-Event-ID instead)' })),
   after: Type.Optional(Type.String({ format: 'date-time', description: 'only events at or after this time (ISO 8601)' })),
@@ -110,7 +120,9 @@ const Limit = Type.Union([Type.String(), Type.Number()]);
 const LimitsRequest = Type.Record(Type.String(), Limit, { description: 'limits as the CLI gives them: sizes and rates as text ("512M", "none") or numbers, keyed in camelCase' });
 
 export const CreateContainerRequest = Body({
-  name: Type.String(),
+  name: Type.Optional(Type.String({ description: 'the name (required without `names`); with `count`, the stem of NAME-1 … NAME-N' })),
+  count: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'a bulk create: NAME-1 … NAME-N, as an operation (see docs/operations.md)' })),
+  names: Type.Optional(Type.Array(Type.String(), { minItems: 1, maxItems: 1000, description: 'a bulk create of these names, as an operation (instead of `name`)' })),
   template: Type.String(),
   hostname: Type.Optional(Type.String()),
   privileged: Type.Optional(Type.Boolean()),
@@ -274,6 +286,27 @@ export type ErrorAnswer = Static<typeof ErrorAnswer>;
 /** Long operations answer NDJSON lines: {"progress": TEXT}… then {"result": …} or {"error": {code, message}}. */
 export const NdjsonLines = Type.String({ description: 'NDJSON: {"progress": "…"} lines, then {"result": …} or {"error": {"code", "message"}}' });
 
+// Operations
+
+export const OperationView = Answer({
+  id: Type.String(),
+  kind: Type.String({ description: 'template-build, template-capture, template-export, template-import, store-verify, container-create' }),
+  subject: Nullable(Type.String({ description: 'what it works on: a template or container name' })),
+  state: OperationState,
+  owner: Nullable(Type.String({ description: 'who started it (null: the host administrator)' })),
+  progress: Nullable(Answer({
+    line: Type.String({ description: 'the last progress line' }),
+    step: Nullable(Type.String()), done: Nullable(Type.Number()), total: Nullable(Type.Number({ description: 'null when not known' })),
+  })),
+  result: Type.Unknown({ description: 'what the work answered (its stream\'s "result"), once it succeeded' }),
+  error: Nullable(Answer({ code: Type.String(), message: Type.String() })),
+  createdAt: Type.String(), startedAt: Nullable(Type.String()), finishedAt: Nullable(Type.String()),
+  logLines: Type.Integer(), logDropped: Type.Integer({ description: 'lines dropped from the front of its log (it keeps the last 10 000)' }),
+}, 'an operation: long work run under an id (docs/operations.md)');
+export type OperationView = Static<typeof OperationView>;
+export const BulkCreateResult = Answer({ created: Strings }, 'the containers a bulk create made');
+export type BulkCreateResult = Static<typeof BulkCreateResult>;
+
 // Results of the NDJSON operations (their "result" line)
 
 export const VerifyResult = Answer({ checked: Type.Integer(), bad: Type.Array(Type.String(), { description: 'digests whose object is missing or damaged' }) });
@@ -299,7 +332,6 @@ const Plan = Answer({
   containers: Type.Optional(Type.Number()), ports: Type.Optional(Type.Number()), trafficBytes: Type.Optional(Type.Number()),
   trafficPolicy: Type.Optional(Type.String()),
 }, "a tenant's plan: sizes in bytes; an absent field is no limit");
-export const TenantParams = Type.Object({ tenant: Type.String() });
 export const CreateTenantRequest = Body({ name: Type.String(), plan: Type.Optional(PlanRequest) });
 export type CreateTenantRequest = Static<typeof CreateTenantRequest>;
 export const SuspendRequest = Type.Union([Body({ reason: Type.Optional(Type.String()) }), Type.Null()]);
@@ -353,3 +385,48 @@ export const AuditEntry = Answer({
   tenant: Nullable(Type.String()), source: Type.String(), method: Type.String(), path: Type.String(), status: Type.Integer(),
 }, 'one audited change');
 export type AuditEntry = Static<typeof AuditEntry>;
+
+// Metering (docs/metrics.md)
+
+export const TenantParams = Type.Object({ tenant: Type.String({ description: "a tenant's name; `-` for the host's own containers (no tenant)" }) });
+export const UsageSeriesQuery = Type.Object({
+  resolution: Type.Optional(Type.String({ description: '10s, 1m, 1h or 1d (default: the finest one that still keeps points as old as `from`, at most ~500 points)' })),
+  from: Type.Optional(Type.String({ description: 'ISO 8601 (default: an hour before `to`)' })),
+  to: Type.Optional(Type.String({ description: 'ISO 8601 (default: now)' })),
+});
+export type UsageSeriesQuery = Static<typeof UsageSeriesQuery>;
+export const LedgerQuery = Type.Object({ month: Type.String({ description: 'a calendar month (UTC), YYYY-MM' }) });
+
+export const UsagePoint = Answer({
+  at: Type.String({ description: 'bucket start (ISO 8601)' }),
+  runningSeconds: Type.Number({ description: 'running time the readings cover (a tenant: summed over its containers)' }),
+  cpuSeconds: Type.Number(),
+  cpuPercent: Nullable(Type.Number({ description: 'average over the running time, 100 = one CPU' })),
+  cpuPercentMax: Type.Number({ description: 'the highest between two readings' }),
+  memoryBytes: Nullable(Type.Number({ description: 'average while running' })), memoryMaxBytes: Type.Number(),
+  diskUsedBytes: Nullable(Type.Number({ description: 'average while running (containers with a disk limit)' })), diskUsedMaxBytes: Type.Number(),
+  ioReadBytes: Type.Number(), ioWriteBytes: Type.Number(), ioReadOps: Type.Number(), ioWriteOps: Type.Number(),
+  netRxBytes: Type.Number(), netTxBytes: Type.Number(),
+}, 'usage within one bucket: counters as deltas, gauges as average and highest');
+export type UsagePoint = Static<typeof UsagePoint>;
+const SeriesFields = {
+  resolution: Type.String(), from: Type.String(), to: Type.String(), points: Type.Array(UsagePoint),
+};
+export const ContainerUsageSeries = Answer({ container: Type.String(), ...SeriesFields }, "a container's usage over time");
+export type ContainerUsageSeries = Static<typeof ContainerUsageSeries>;
+export const TenantUsageSeries = Answer({ tenant: Type.String({ description: '`-` for the host\'s own containers' }), ...SeriesFields }, "a tenant's usage over time, summed over its containers");
+export type TenantUsageSeries = Static<typeof TenantUsageSeries>;
+export const LedgerLine = Answer({
+  container: Nullable(Type.String({ description: 'null on the total' })),
+  runningHours: Type.Number(), cpuSeconds: Type.Number(),
+  memoryGiBHours: Type.Number(), memoryAverageBytes: Nullable(Type.Number({ description: 'while running' })), memoryMaxBytes: Type.Number(),
+  diskGiBHours: Type.Number(), diskMaxBytes: Type.Number(),
+  ioReadBytes: Type.Number(), ioWriteBytes: Type.Number(), ioReadOps: Type.Number(), ioWriteOps: Type.Number(),
+  netRxBytes: Type.Number(), netTxBytes: Type.Number(),
+});
+export type LedgerLine = Static<typeof LedgerLine>;
+export const UsageLedger = Answer({
+  tenant: Type.String({ description: '`-` for the host\'s own containers' }), month: Type.String(), from: Type.String(), to: Type.String(),
+  containers: Type.Array(LedgerLine, { description: 'every container the tenant owned in the month, also destroyed ones' }), total: LedgerLine,
+}, "a tenant's usage in one calendar month");
+export type UsageLedger = Static<typeof UsageLedger>;

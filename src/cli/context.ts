@@ -1,9 +1,9 @@
 /** What every CLI verb shares: the API client, option helpers and output formatting. */
 import { Command } from 'commander';
 import { isAbsolute, resolve } from 'node:path';
-import { Client } from '../api/client.js';
+import { Client, type OperationView } from '../api/client.js';
 import { resolveSocket } from '../config/index.js';
-import { InvalidArgument, NotSupported } from '../errors/index.js';
+import { InvalidArgument } from '../errors/index.js';
 import { chosenRemote } from './remotes.js';
 
 export { humanBytes } from '../model/units.js';
@@ -37,18 +37,6 @@ export function clientOf(cmd: Command): Client {
   const remote = local ? null : chosenRemote(opts.remote);
   if (remote) return new Client({ url: remote.url, token: remote.token, fingerprint: remote.fingerprint, tenant, name: remote.name });
   return new Client({ socket: resolveSocket(opts.socket), tenant });
-}
-
-/**
- * The client of a command that runs something on the daemon's host itself (runc, the console
- * monitor): refused against a remote, where it would run on this machine instead.
- */
-export function localClientOf(cmd: Command, what: string): Client {
-  const client = clientOf(cmd);
-  if ('url' in client.endpoint) {
-    throw new NotSupported(`strata ${what} against a remote daemon (${client.endpoint.url}) is not supported yet: it runs on the daemon's host (ssh to it and run strata ${what} there)`);
-  }
-  return client;
 }
 
 /**
@@ -127,4 +115,50 @@ export function progressPrinter(tty = !!process.stderr.isTTY): (line: string) =>
     }
     step = finished ? '' : name;
   };
+}
+
+/** `--no-wait` (alias `--detach`) on a command that runs an operation. */
+export function withWaitOptions(cmd: Command): Command {
+  return cmd
+    .option('--no-wait', 'start it as an operation, print its id and return at once (follow it with \'strata operation wait ID\')')
+    .option('--detach', 'the same as --no-wait');
+}
+
+/** True when the command was told not to wait (--no-wait or --detach). */
+export const detached = (opts: { wait?: boolean; detach?: boolean }): boolean => opts.wait === false || !!opts.detach;
+
+/**
+ * Follows an operation the command started, with the progress printer, to its result (or throws
+ * its error). Detached: prints its id on stdout and returns null. Ctrl-C (or SIGTERM, SIGHUP)
+ * while waiting cancels it, as closing a streamed request always did: its work rolls back and the
+ * command ends with the `cancelled` status; a second Ctrl-C stops waiting for the rollback.
+ */
+export async function followOperation<T>(client: Client, op: OperationView, opts: { detach: boolean }): Promise<T | null> {
+  if (opts.detach) {
+    process.stdout.write(`${op.id}\n`);
+    process.stderr.write(`operation ${op.id} (${op.kind}${op.subject ? ` of ${op.subject}` : ''}) started: 'strata operation wait ${op.id}' follows it\n`);
+    return null;
+  }
+  let asked = false;
+  const onSignal = (): void => {
+    if (asked) process.exit(130);
+    asked = true;
+    process.stderr.write(`\ncancelling operation ${op.id}: rolling back (Ctrl-C again stops waiting; the rollback goes on)\n`);
+    client.operations.cancel(op.id).catch(() => undefined);
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const sig of signals) process.on(sig, onSignal);
+  try {
+    return await client.operations.follow<T>(op.id, progressPrinter());
+  } finally {
+    for (const sig of signals) process.off(sig, onSignal);
+  }
+}
+
+/** An operation's progress for a table: `objects 120/900`, or its last line. */
+export function progressText(op: OperationView): string {
+  const p = op.progress;
+  if (!p) return '-';
+  if (p.step !== null && p.done !== null) return `${p.step} ${p.done}${p.total !== null ? `/${p.total}` : ''}`;
+  return p.line.length > 40 ? `${p.line.slice(0, 39)}…` : p.line;
 }

@@ -13,8 +13,10 @@ import { register as exec } from './commands/exec.js';
 import { register as lifecycle } from './commands/lifecycle.js';
 import { register as network } from './commands/network.js';
 import { register as remote } from './commands/remote.js';
+import { register as operation } from './commands/operation.js';
 import { register as resources } from './commands/resources.js';
 import { register as template } from './commands/template.js';
+import { register as usage } from './commands/usage.js';
 
 export async function main(argv: string[]): Promise<void> {
   // A reader that stopped early (`strata list | head`) is not an error.
@@ -38,9 +40,11 @@ export async function main(argv: string[]): Promise<void> {
   lifecycle(program);
   exec(program);
   resources(program);
+  usage(program);
   network(program);
   access(program);
   remote(program);
+  operation(program);
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv);

@@ -14,7 +14,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Paths } from '../config/index.js';
-import { FailedPrecondition } from '../errors/index.js';
+import { AlreadyExists, asStrataError, errorFromWire, FailedPrecondition, InvalidArgument } from '../errors/index.js';
 import type { InitDeath, OciRuntime } from '../runtime/index.js';
 import type { ContainerRecord, Store } from '../state/index.js';
 import type { Storage } from '../storage/index.js';
@@ -28,13 +28,13 @@ import { applyChange, parseChange } from './limits.js';
 import { consolePlan, followLog, readLog } from './logs.js';
 import { enterPlan, execPlan, listProcesses, type ContainerProcess, type ExecRequest } from './processes.js';
 import { Reconciler } from './reconcile.js';
-import { UsageMonitor, type ContainerStats } from './usage.js';
+import { UsageMonitor, type ContainerStats, type UsageReading } from './usage.js';
 import { listBrief, listViews, viewOf, type BriefView, type ContainerView, type ListBulk } from './views.js';
 
 export type { HostServices } from './context.js';
 export type { CreateOptions } from './lifecycle.js';
 export type { ExecRequest } from './processes.js';
-export type { ContainerStats } from './usage.js';
+export type { ContainerStats, UsageReading } from './usage.js';
 export type { ContainerView } from './views.js';
 
 export class Containers {
@@ -76,9 +76,45 @@ export class Containers {
 
   // Lifecycle
 
+  /** Refuses a create request that cannot succeed (name, template, limits), before anything starts. */
+  checkCreate(opts: CreateOptions): void {
+    this.life.planCreate(opts);
+  }
+
   create(opts: CreateOptions, signal?: AbortSignal): Promise<ContainerView> {
     const plan = this.life.planCreate(opts);
     return this.lock.run(plan.name, async () => this.view(await this.life.create(plan, signal)));
+  }
+
+  /**
+   * Creates several containers one after the other (a bulk create). All are checked first, so a
+   * bad name or template makes nothing; then it stops at the first failure (or cancel), keeping
+   * the containers already made, and its error names which were made, which failed and which not.
+   */
+  async createMany(all: CreateOptions[], progress: (line: string) => void, signal?: AbortSignal): Promise<{ created: string[] }> {
+    const plans = all.map((o) => this.life.planCreate(o));
+    const names = plans.map((p) => p.name);
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice) throw new InvalidArgument(`container name ${twice} is given twice: give each name once`);
+    const taken = names.filter((n) => this.ctx.store.getContainer(n));
+    if (taken.length) throw new AlreadyExists(`${taken.length === 1 ? 'container' : 'containers'} ${taken.join(', ')} already ${taken.length === 1 ? 'exists' : 'exist'}: nothing was made; pick other names or destroy ${taken.length === 1 ? 'it' : 'them'} first`);
+    const created: string[] = [];
+    progress(`containers: 0 of ${plans.length}`);
+    for (const [i, plan] of plans.entries()) {
+      try {
+        signal?.throwIfAborted();
+        await this.lock.run(plan.name, () => this.life.create(plan, signal));
+      } catch (err) {
+        const e = asStrataError(err);
+        const left = names.slice(i + 1);
+        const kept = created.length ? `kept the ${created.length} made (${created.join(', ')})` : 'none was made';
+        throw errorFromWire(e.code, `creating ${plan.name} (${i + 1} of ${plans.length}) failed: ${e.message}; ${kept}${left.length ? `; not made: ${left.join(', ')}` : ''}`
+          + (created.length ? ': destroy the kept ones, or create the rest once the cause is fixed' : ''));
+      }
+      created.push(plan.name);
+      progress(`containers: ${created.length} of ${plans.length}`);
+    }
+    return { created };
   }
 
   start(name: string): Promise<ContainerView> {
@@ -137,6 +173,11 @@ export class Containers {
   /** Sets a tenant's plan ceilings on its cgroup now (after a plan change; starts set them too). */
   async applyTenantCeilings(tenant: string): Promise<void> {
     if (this.ctx.store.listContainers().some((c) => c.tenant === tenant && c.state === 'running')) await this.ctx.applyTenantCeilings(tenant);
+  }
+
+  /** Every container's usage for the meter: counters cumulative over all runs (disk only when asked). */
+  usageReadings(opts: { disk: boolean }): Promise<UsageReading[]> {
+    return this.usage.readings(opts);
   }
 
   poolView(): Promise<PoolView> {

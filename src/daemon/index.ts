@@ -13,11 +13,13 @@ import { FailedPrecondition, InvalidArgument } from '../errors/index.js';
 import { pathsFor, VERSION } from '../config/index.js';
 import { buildServer } from '../api/server.js';
 import { isAlive, Monitor, openRuntime, type InitDeath } from '../runtime/index.js';
-import { AccessRecords, Store } from '../state/index.js';
+import { AccessRecords, MeterRecords, Store } from '../state/index.js';
 import { Access, QuotaBook } from '../access/index.js';
+import { Meter } from '../metering/index.js';
 import { Templates } from '../templates/index.js';
 import { ContentStore } from '../store/index.js';
 import { Networks } from '../network/index.js';
+import { Operations } from '../operations/index.js';
 import { detectCgroupDriver, hostCapacity } from '../resources/index.js';
 import { Lxcfs } from '../resources/lxcfs.js';
 import { Pool } from '../storage/pool.js';
@@ -112,6 +114,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   const lxcfs = new Lxcfs(paths.run, monitor, paths.helpers.idmount);
   if (!lxcfs.available()) log('NOTICE: lxcfs is not installed: containers will see the host\'s /proc/meminfo, uptime… (run \'npm run quickstart\')');
   else await lxcfs.ensure();
+  // Operations the previous daemon was running when it ended are recorded interrupted (each with an event).
+  const operations = new Operations(store);
+  for (const op of operations.recover()) log(`operation ${op.id} (${op.kind}${op.subject ? ` of ${op.subject}` : ''}) was interrupted by the daemon's end`);
   const networks = new Networks(store.db, { rootId: paths.rootId, runDir: paths.run });
   const access = new Access(new AccessRecords(store.db));
   const quota = new QuotaBook(access.records, (tenant, message) => store.addEvent('quota-refused', tenant, message, tenant));
@@ -136,8 +141,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     if (started.length) log(`autostarted: ${started.join(', ')}`);
   }
 
+  // Metering: every container read every 10 s (STRATA_METER_INTERVAL_MS: tests read more often).
+  const meter = new Meter(new MeterRecords(store.db), {
+    read: (o) => containers.usageReadings(o),
+    tenantOf: (name) => store.getContainer(name)?.tenant ?? null,
+    intervalMs: Number(process.env.STRATA_METER_INTERVAL_MS) || undefined,
+    log,
+  });
+  meter.start();
+
   const app = await buildServer({
-    containers, captures: new Captures(containers, templates), templates, store, networks, access, quota, log, requestsPerMinute: opts.requestsPerMinute,
+    containers, captures: new Captures(containers, templates), templates, operations, store, networks, access, quota, meter, log, requestsPerMinute: opts.requestsPerMinute,
     info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent, storageDriver: pool.driver.name, runtime: runtime.name,
       tls: tls ? { listen: listen.map((l) => `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`), fingerprint: tls.fingerprint, certificate: tlsFiles.cert } : null },
   });
@@ -181,6 +195,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     stopping ??= (async () => {
       clearTimeout(trim);
       monitor.unwatch();
+      // Running operations are cancelled and recorded interrupted, so that their streams end and close does not wait on them.
+      await operations.shutdown();
+      // A tick under way is written whole; the next start's first reading covers the time between.
+      await meter.stop();
       await closeWithTls(app, tlsServers);
       await fsp.rm(opts.socket, { force: true });
       // lxcfs and the monitor stay while containers run: they serve them and are their parent.

@@ -212,6 +212,33 @@ test('closing answers a request under way, ends a followed stream cleanly, then 
   }
 });
 
+test('a WebSocket whose client never answers the close does not hold the stop', async () => {
+  const dir = scratch();
+  const app = await bareApp();
+  let servers: Server[] = [];
+  try {
+    const creds = await ensureCertificate({ cert: join(dir, 'c.pem'), key: join(dir, 'k.pem') }, [], () => {});
+    servers = await serveTls(app, [{ host: '127.0.0.1', port: 0 }], creds);
+    const port = (servers[0].address() as AddressInfo).port;
+    // A client that upgrades and then never answers (its close frame included).
+    const mute = connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+    await new Promise<void>((resolve, reject) => {
+      mute.once('secureConnect', () => mute.write('GET /v1/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+        + 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'));
+      mute.once('data', (d: Buffer) => { if (/^HTTP\/1\.1 101/.test(d.toString())) resolve(); else reject(new Error(d.toString())); });
+      mute.once('error', reject);
+    });
+    const ended = new Promise<void>((resolve) => mute.once('close', () => resolve()));
+    const started = Date.now();
+    await closeWithTls(app, servers);
+    assert.ok(Date.now() - started < 5000, `stopped in ${Date.now() - started} ms`);
+    await ended;
+  } finally {
+    await closeWithTls(app, servers).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('when a second address cannot listen, the first is closed again and the error names the address', async () => {
   const dir = scratch();
   const app = Fastify({ logger: false }).withTypeProvider<TypeBoxTypeProvider>();

@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:https';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { generate } from 'selfsigned';
 import { FailedPrecondition, InvalidArgument } from '../errors/index.js';
 import type { App } from '../api/http.js';
@@ -97,12 +98,18 @@ const TLS_CIPHERS = [
  */
 export async function serveTls(app: App, listen: ListenAddress[], creds: Certificate): Promise<Server[]> {
   const servers: Server[] = [];
+  const upgraded = new Set<Duplex>();
   try {
     for (const l of listen) {
       const server = createServer({ cert: creds.cert, key: creds.key, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, honorCipherOrder: true }, (req, res) => app.routing(req, res));
       // WebSocket upgrades go where the app's own server sends them (@fastify/websocket listens
       // there). With no one listening, node would drop the socket itself; so must this listener.
-      server.on('upgrade', (req, socket, head) => { if (!app.server.emit('upgrade', req, socket, head)) socket.destroy(); });
+      server.on('upgrade', (req, socket, head) => {
+        // An upgraded connection is no longer the HTTP server's to count or close: kept for closeWithTls.
+        upgraded.add(socket);
+        socket.on('close', () => upgraded.delete(socket));
+        if (!app.server.emit('upgrade', req, socket, head)) socket.destroy();
+      });
       await new Promise<void>((resolve, reject) => {
         server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE'
           ? new FailedPrecondition(`cannot listen on ${l.host}:${l.port}: the port is in use; give --listen another`)
@@ -111,6 +118,7 @@ export async function serveTls(app: App, listen: ListenAddress[], creds: Certifi
         server.listen(l.port, l.host, () => resolve());
       });
       servers.push(server);
+      upgradedOf.set(server, upgraded);
     }
   } catch (err) {
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => { s.close(() => resolve()); })));
@@ -118,6 +126,9 @@ export async function serveTls(app: App, listen: ListenAddress[], creds: Certifi
   }
   return servers;
 }
+
+const upgradedOf = new WeakMap<Server, Set<Duplex>>();
+const UPGRADED_GRACE_MS = 1000;
 
 /**
  * Closes `app` and its TLS listeners as the unix socket closes: no new connection, idle ones
@@ -130,10 +141,16 @@ export async function closeWithTls(app: App, servers: Server[]): Promise<void> {
   const idle = (): void => { for (const s of servers) s.closeIdleConnections(); };
   idle();
   const sweep = setInterval(idle, 100);
+  // WebSockets get their close frame from the app's preClose; one whose client does not answer
+  // would hold the stop (ws waits 30 s), so after a moment it is ended.
+  const endUpgraded = (): void => { for (const s of servers) for (const socket of upgradedOf.get(s) ?? []) socket.destroy(); };
+  const grace = setTimeout(endUpgraded, UPGRADED_GRACE_MS);
   try {
     await app.close();
+    endUpgraded();
     await Promise.all(closed);
   } finally {
     clearInterval(sweep);
+    clearTimeout(grace);
   }
 }

@@ -66,3 +66,23 @@ export function counters(ctx: NetContext, container: string): TrafficCounters {
   }
   return sum;
 }
+
+/**
+ * The cumulative counters of every container with a network plan, fresh from the live veths (one
+ * transaction in all, a few queries): what the meter reads each tick for a thousand containers.
+ */
+export function allCounters(ctx: NetContext): Map<string, TrafficCounters> {
+  return ctx.records.transaction(() => {
+    for (const a of ctx.records.attachedAdapters()) observe(ctx, a);
+    const out = new Map<string, TrafficCounters>();
+    for (const c of ctx.records.containers()) {
+      out.set(c.container, { rxBytes: c.rx_bytes, txBytes: c.tx_bytes, rxPackets: c.rx_packets, txPackets: c.tx_packets });
+    }
+    for (const a of ctx.records.adapters()) {
+      const sum = out.get(a.container);
+      if (!sum) continue;
+      sum.rxBytes += a.seen_rx_bytes; sum.txBytes += a.seen_tx_bytes; sum.rxPackets += a.seen_rx_packets; sum.txPackets += a.seen_tx_packets;
+    }
+    return out;
+  });
+}

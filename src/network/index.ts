@@ -32,7 +32,7 @@ import type Database from 'better-sqlite3';
 import { KeyedLock } from '../util/keyed-lock.js';
 import { attachContainer, detachContainer, setRates } from './attach.js';
 import { NetContext } from './context.js';
-import { adapters, counters, summaries } from './counters.js';
+import { adapters, allCounters, counters, summaries } from './counters.js';
 import { createNetwork, ensureDefaultNetwork, removeNetwork } from './networks.js';
 import { planContainer } from './plans.js';
 import { addPort, listPorts, removePort } from './publish.js';
@@ -142,6 +142,11 @@ export class Networks {
 
   counters(container: string): TrafficCounters {
     return counters(this.ctx, container);
+  }
+
+  /** The cumulative counters of every container at once (the meter's tick). */
+  allCounters(): Map<string, TrafficCounters> {
+    return allCounters(this.ctx);
   }
 
   // Periodic work and daemon start

@@ -1,7 +1,8 @@
 /**
  * The state: one SQLite database per data root, the source of truth for
- * templates, containers and events (Store), networks (NetworkRecords, networks.ts), and tenants,
- * users, tokens and the audit log (AccessRecords, access.ts).
+ * templates, containers and events (Store), networks (NetworkRecords, networks.ts), tenants,
+ * users, tokens and the audit log (AccessRecords, access.ts), the meter's usage points
+ * (MeterRecords, metering.ts) and operations (OperationRecords, operations.ts).
  * Synchronous (better-sqlite3) and small on purpose; it knows nothing of runc, mounts or the API.
  */
 import Database from 'better-sqlite3';
@@ -10,7 +11,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export { AccessRecords, type Plan, type Role, type TenantRecord, type TokenRecord, type UserRecord } from './access.js';
+export { MeterRecords, type LastReading, type PointDelta, type PointRow, type UsageSum } from './metering.js';
 export { NetworkRecords, type AdRow, type ChangeRow, type ContRow, type NetRow, type PortRow } from './networks.js';
+export { OperationRecords, type LogRow, type OperationFilter, type OperationRow, type OperationState } from './operations.js';
 
 export type ContainerState = 'created' | 'running' | 'stopped';
 
@@ -337,6 +340,15 @@ export class Store {
               io_write_ops AS ioWriteOps, oom_kills AS oomKills, memory_peak AS memoryPeak FROM usage_totals WHERE container = ?`,
     ).get(name) as UsageTotals | undefined;
     return row ?? { ...NO_USAGE };
+  }
+
+  /** Every container's sums over its ended runs, in one query (the meter's tick). */
+  allUsageTotals(): Map<string, UsageTotals> {
+    const rows = this.db.prepare(
+      `SELECT container, cpu_ns AS cpuNs, io_read_bytes AS ioReadBytes, io_write_bytes AS ioWriteBytes, io_read_ops AS ioReadOps,
+              io_write_ops AS ioWriteOps, oom_kills AS oomKills, memory_peak AS memoryPeak FROM usage_totals`,
+    ).all() as Array<UsageTotals & { container: string }>;
+    return new Map(rows.map(({ container, ...t }) => [container, t]));
   }
 
   /** Adds one ended run's usage to the container's sums (peak: the maximum). */

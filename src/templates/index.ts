@@ -24,6 +24,15 @@ import { MiB } from '../model/units.js';
 
 export { type Progress, type TemplateSource } from './builders.js';
 
+/** `progress` that first throws the reason of `signal` once it aborted: long steps that report often stop there. */
+function stoppable(progress: Progress, signal?: AbortSignal): Progress {
+  if (!signal) return progress;
+  return (line) => {
+    signal.throwIfAborted();
+    progress(line);
+  };
+}
+
 /** How to build: the init of a debootstrap template (systemd by default). */
 export interface BuildOptions {
   init?: string;
@@ -217,7 +226,8 @@ export class Templates {
   }
 
   /** Writes template `name` (an application template: its newest version, or `version`) as one portable file (see docs/template-format.md). */
-  async export(name: string, outFile: string, progress: Progress, version?: number): Promise<{ file: string; digest: string; bytes: number }> {
+  async export(name: string, outFile: string, reportTo: Progress, version?: number, signal?: AbortSignal): Promise<{ file: string; digest: string; bytes: number }> {
+    const progress = stoppable(reportTo, signal);
     const t = this.get(name);
     if (!isAbsolute(outFile)) throw new InvalidArgument(`the output file ${outFile} must be an absolute path`);
     let result: { digest: string; bytes: number };
@@ -260,8 +270,21 @@ export class Templates {
     return finalName;
   }
 
-  /** Imports a template file (untrusted: every digest verified, nothing written outside the store). */
-  async import(file: string, name: string | undefined, progress: Progress): Promise<TemplateView> {
+  /**
+   * Imports a template file (untrusted: every digest verified, nothing written outside the store).
+   * A failed or cancelled (`signal`) import leaves nothing: no template, no tree, no object.
+   */
+  async import(file: string, name: string | undefined, reportTo: Progress, signal?: AbortSignal): Promise<TemplateView> {
+    try {
+      return await this.importFile(file, name, stoppable(reportTo, signal));
+    } catch (err) {
+      // Objects it had stored that no tree links: collected (gc waits for other imports' holds).
+      await this.content.gc(new Set()).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async importFile(file: string, name: string | undefined, progress: Progress): Promise<TemplateView> {
     const finalName = await this.checkImport(file, name);
     if ((await readTemplateFile(file)).kind === 'app') {
       this.building.add(finalName);

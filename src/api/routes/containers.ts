@@ -1,14 +1,14 @@
 /** Containers: lifecycle, application templates, exec plans, limits, usage, ports, console and logs. */
 import { Type } from 'typebox';
 import {
-  AppParams, Argv, AttachReport, AttachRequest, BriefQuery, BriefView, ConsolePlan, ContainerStats, ContainerView,
-  CreateContainerRequest, Destroyed, DetachReport, ExecRequest, FollowQuery, ForceQuery, LimitsUpdate, NameParams,
+  AppParams, Argv, AsyncQuery, AttachReport, AttachRequest, BriefQuery, BriefView, ConsolePlan, ContainerStats, ContainerView,
+  CreateContainerRequest, Destroyed, DetachReport, ExecRequest, FollowQuery, ForceQuery, LimitsUpdate, NameParams, NdjsonLines, OperationView,
   PoolView, PortParams, PortRequest, PortView, ProcessesQuery, ProcessView, Removed, StopRequest, UpgradeReport, UpgradeRequest,
 } from '../types.js';
 import { scopeTenant, type Caller } from '../../access/index.js';
-import { PermissionDenied } from '../../errors/index.js';
+import { InvalidArgument, PermissionDenied } from '../../errors/index.js';
 import { visibleTo } from '../access.js';
-import { clientGone, endsWithServer, tag, type App, type Services } from '../http.js';
+import { asOperation, clientGone, endsWithServer, tag, wantsAsync, type App, type Services } from '../http.js';
 
 const t = tag('containers');
 // Text, sent whole or as a stream that follows the log.
@@ -30,8 +30,30 @@ export function containerRoutes(app: App, s: Services): void {
   });
   app.get('/v1/containers/:name', { config: { scope: 'containers:read' }, schema: { ...t, summary: 'Inspect a container', params: NameParams, response: { 200: ContainerView } } },
     async (req) => s.containers.inspect(req.params.name));
-  app.post('/v1/containers', { config: { scope: 'containers:write' }, schema: { ...t, summary: 'Create a container', body: CreateContainerRequest, response: { 201: ContainerView } } },
-    async (req, reply) => reply.status(201).send(await s.containers.create({ ...req.body, tenant: ownerOf(req.caller, req.body.tenant) }, clientGone(req, reply))));
+  app.post('/v1/containers', {
+    config: { scope: 'containers:write' },
+    schema: {
+      ...t, summary: 'Create a container; with `count` or `names`, several (a bulk create, run as an operation)', querystring: AsyncQuery, body: CreateContainerRequest,
+      response: { 201: ContainerView, 200: { description: 'a bulk create: NDJSON progress, then the result (BulkCreateResult)', content: { 'application/x-ndjson': { schema: NdjsonLines } } }, 202: OperationView },
+    },
+  }, async (req, reply) => {
+    const { count, names, ...one } = req.body;
+    if (names === undefined && count === undefined) {
+      if (one.name === undefined) throw new InvalidArgument('a container needs a name: give `name` (or `names`, or `name` and `count`, for several)');
+      const request = { ...one, name: one.name, tenant: ownerOf(req.caller, one.tenant) };
+      if (!wantsAsync(req)) return reply.status(201).send(await s.containers.create(request, clientGone(req, reply)));
+      s.containers.checkCreate(request);
+      return asOperation(req, reply, s, 'container-create', request.name, async (_progress, signal) => s.containers.create(request, signal));
+    }
+    const all = bulkNames(one.name, count, names);
+    if (one.hostname !== undefined || one.ip !== undefined || one.ports?.length) {
+      throw new InvalidArgument('a bulk create cannot give every container the same hostname, address or published ports: leave hostname, ip and ports out (each hostname is its name)');
+    }
+    const owner = ownerOf(req.caller, one.tenant);
+    const requests = all.map((name) => ({ ...one, name, tenant: owner }));
+    requests.forEach((r) => s.containers.checkCreate(r));
+    return asOperation(req, reply, s, 'container-create', one.name ?? all[0], (progress, signal) => s.containers.createMany(requests, progress, signal));
+  });
   app.delete('/v1/containers/:name', { config: { scope: 'containers:write' },
     schema: { ...t, summary: 'Destroy a container (force: also a running one)', params: NameParams, querystring: ForceQuery, response: { 200: Destroyed } },
   }, async (req) => { await s.containers.destroy(req.params.name, !!req.query.force); return { destroyed: req.params.name }; });
@@ -107,4 +129,12 @@ export function containerRoutes(app: App, s: Services): void {
     req.raw.socket.on('close', () => { forget(); stop.abort(); });
     return reply.type('text/plain').send(s.containers.followLogs(req.params.name, stop.signal));
   });
+}
+
+/** The names of a bulk create: `names`, or NAME-1 … NAME-N for `name` and `count`. */
+function bulkNames(name: string | undefined, count: number | undefined, names: string[] | undefined): string[] {
+  if (names !== undefined && (name !== undefined || count !== undefined)) throw new InvalidArgument('give either `names`, or `name` and `count`, not both');
+  if (names !== undefined) return names;
+  if (name === undefined) throw new InvalidArgument('`count` needs `name`: the containers are named NAME-1 … NAME-N');
+  return Array.from({ length: count ?? 1 }, (_, i) => `${name}-${i + 1}`);
 }

@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { promises as fsp } from 'node:fs';
 import type { CaptureResult, CaptureSession } from '../../api/client.js';
 import { InvalidArgument } from '../../errors/index.js';
-import { clientOf, humanBytes, localClientOf, printJson, progressPrinter, verb } from '../context.js';
-import { runWithTerminal } from './exec.js';
+import { clientOf, detached, followOperation, humanBytes, printJson, progressPrinter, verb, withWaitOptions } from '../context.js';
+import { shellIn } from './exec.js';
 
 const repeat = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -21,7 +21,7 @@ function printCapture(r: CaptureResult): void {
 /** `template capture`, `template upgrade` (under the `template` command given), `attach` and `detach`. */
 export function register(program: Command, template: Command): void {
 
-  verb(template, 'capture', 'run an installer in a throw-away container and keep what it changed as an application template')
+  withWaitOptions(verb(template, 'capture', 'run an installer in a throw-away container and keep what it changed as an application template (an operation, unless --interactive)'))
     .argument('<name>')
     .argument('[command...]', 'the installer and its arguments (put them after --)')
     .requiredOption('--base <template>', 'OS template, then application templates to capture over (repeatable)', repeat, [] as string[])
@@ -30,28 +30,29 @@ export function register(program: Command, template: Command): void {
     .option('--script <file>', 'run this shell script instead of a command')
     .option('--interactive', 'open a shell in the throw-away container; the capture happens when it exits')
     .option('--json', 'print JSON')
-    .action(async (name: string, command: string[], opts: { base: string[]; net: string[]; exclude: string[]; script?: string; interactive?: boolean; json?: boolean }, cmd: Command) => {
-      // The shell of --interactive runs runc on the daemon's host: refused before a session starts there.
-      const client = opts.interactive ? localClientOf(cmd, 'template capture --interactive') : clientOf(cmd);
+    .action(async (name: string, command: string[], opts: { base: string[]; net: string[]; exclude: string[]; script?: string; interactive?: boolean; json?: boolean; wait?: boolean; detach?: boolean }, cmd: Command) => {
+      const client = clientOf(cmd);
       const body = {
         bases: opts.base, excludes: opts.exclude, ...(opts.net.length ? { nets: opts.net } : {}),
         ...(command.length ? { command } : {}), ...(opts.interactive ? { interactive: true } : {}),
         ...(opts.script !== undefined ? { script: await fsp.readFile(opts.script, 'utf8').catch((err: Error) => { throw new InvalidArgument(`cannot read the script ${opts.script}: ${err.message}`); }) } : {}),
       };
-      let result: CaptureResult;
+      let result: CaptureResult | null;
       if (opts.interactive) {
+        if (detached(opts)) throw new InvalidArgument('--interactive opens a shell to wait for: it cannot be --no-wait / --detach');
         const s = await client.templates.capture<CaptureSession>(name, body, progressPrinter());
         process.stderr.write(`a shell in ${s.container}: install what the template should hold, then exit the shell to capture it (exit 1… or 'kill -9 $$' to abandon)\n`);
-        const { argv } = await client.containers.enterPlan(s.container);
-        const status = await runWithTerminal(argv);
+        // Its shell runs where the daemon is: runc here, or the daemon's exec session for a remote.
+        const status = await shellIn(client, s.container);
         if (status !== 0) {
           await client.templates.abortCapture(name, s.session);
           throw new InvalidArgument(`the shell exited with status ${status}: capture abandoned, nothing was kept (exit with status 0 to capture)`);
         }
         result = await client.templates.finishCapture(name, s.session, progressPrinter());
       } else {
-        result = await client.templates.capture(name, body, progressPrinter());
+        result = await followOperation<CaptureResult>(client, await client.templates.startCapture(name, body), { detach: detached(opts) });
       }
+      if (!result) return;
       if (opts.json) return printJson(result);
       printCapture(result);
     });

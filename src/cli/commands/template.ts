@@ -1,18 +1,21 @@
 import type { Command } from 'commander';
 import { FailedPrecondition, InvalidArgument } from '../../errors/index.js';
-import { clientOf, daemonPath, humanBytes, printFields, printJson, printTable, progressPrinter, since, verb } from '../context.js';
+import type { ExportResult, TemplateView } from '../../api/client.js';
+import { clientOf, daemonPath, detached, followOperation, humanBytes, printFields, printJson, printTable, progressPrinter, since, verb, withWaitOptions } from '../context.js';
 
 /** The `template` command and its verbs; returns it for the verbs other files add. */
 export function register(program: Command): Command {
   const template = program.command('template').description('build, list, inspect and remove templates');
 
-  verb(template, 'build', 'build an OS template')
+  withWaitOptions(verb(template, 'build', 'build an OS template (an operation: see strata operation)'))
     .argument('<name>')
     .requiredOption('--from <source>', "busybox | debootstrap[:SUITE] | host | rootfs:FILE | oci:PATH (FILE and PATH on the daemon's host)")
     .option('--init <init>', 'the init of a debootstrap template: systemd (the default) or sysvinit')
-    .action(async (name: string, opts: { from: string; init?: string }, cmd: Command) => {
-      const t = await clientOf(cmd).templates.build({ name, from: opts.from, ...(opts.init ? { init: opts.init } : {}) }, progressPrinter());
-      process.stdout.write(`template ${t.name} ready: ${humanBytes(t.sizeBytes)}\n`);
+    .action(async (name: string, opts: { from: string; init?: string; wait?: boolean; detach?: boolean }, cmd: Command) => {
+      const client = clientOf(cmd);
+      const op = await client.templates.startBuild({ name, from: opts.from, ...(opts.init ? { init: opts.init } : {}) });
+      const t = await followOperation<TemplateView>(client, op, { detach: detached(opts) });
+      if (t) process.stdout.write(`template ${t.name} ready: ${humanBytes(t.sizeBytes)}\n`);
     });
 
   verb(template, 'list', 'list templates')
@@ -57,25 +60,25 @@ export function register(program: Command): Command {
       process.stdout.write(`all ${r.checked} objects verified\n`);
     });
 
-  verb(template, 'export', 'write a template as one portable file')
+  withWaitOptions(verb(template, 'export', 'write a template as one portable file (an operation)'))
     .argument('<name>')
     .requiredOption('-o, --output <file>', "the file to write, on the daemon's host (absolute against a remote)")
     .option('--version <n>', 'application templates: a version other than the newest')
-    .action(async (name: string, opts: { output: string; version?: string }, cmd: Command) => {
+    .action(async (name: string, opts: { output: string; version?: string; wait?: boolean; detach?: boolean }, cmd: Command) => {
       const version = opts.version === undefined ? undefined : Number(opts.version);
       if (version !== undefined && !(Number.isInteger(version) && version > 0)) throw new InvalidArgument(`invalid --version ${JSON.stringify(opts.version)}: give a version number such as 2`);
       const client = clientOf(cmd);
-      const r = await client.templates.export(name, daemonPath(client, opts.output), version, progressPrinter());
-      process.stdout.write(`${r.file}: ${humanBytes(r.bytes)}, ${r.digest}\n`);
+      const r = await followOperation<ExportResult>(client, await client.templates.startExport(name, daemonPath(client, opts.output), version), { detach: detached(opts) });
+      if (r) process.stdout.write(`${r.file}: ${humanBytes(r.bytes)}, ${r.digest}\n`);
     });
 
-  verb(template, 'import', 'import a template file (every digest is verified)')
+  withWaitOptions(verb(template, 'import', 'import a template file (every digest is verified; an operation)'))
     .argument('<file>', "a template file on the daemon's host (absolute against a remote)")
     .option('--name <name>', 'import under another name')
-    .action(async (file: string, opts: { name?: string }, cmd: Command) => {
+    .action(async (file: string, opts: { name?: string; wait?: boolean; detach?: boolean }, cmd: Command) => {
       const client = clientOf(cmd);
-      const t = await client.templates.import(daemonPath(client, file), opts.name, progressPrinter());
-      process.stdout.write(`template ${t.name} imported: ${humanBytes(t.sizeBytes)}\n`);
+      const t = await followOperation<TemplateView>(client, await client.templates.startImport(daemonPath(client, file), opts.name), { detach: detached(opts) });
+      if (t) process.stdout.write(`template ${t.name} imported: ${humanBytes(t.sizeBytes)}\n`);
     });
 
   verb(template, 'rm', 'remove a template (or one version of an application template) that no container uses')
