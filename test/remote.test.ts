@@ -38,7 +38,7 @@ describe('the API over TLS, and the remote CLI', () => {
 
   /** The CLI as an operator's laptop runs it: no socket in its environment, the remotes file in `config`. */
   const cli = (...args: string[]): Promise<CliResult> => {
-    const env = { ...process.env, STRATA_CONFIG_DIR: config, STRATA_SOCKET: '' };
+    const env = { ...process.env, STRATA_CONFIG_DIR: config, STRATA_SOCKET: '', STRATA_TOKEN: '' };
     return new Promise((resolve) => {
       const r = spawnSync(process.execPath, [STRATA, ...args], { env, encoding: 'utf8', input: '' });
       resolve({ status: r.status ?? 128, stdout: r.stdout, stderr: r.stderr });
@@ -124,6 +124,12 @@ describe('the API over TLS, and the remote CLI', () => {
     assert.equal(yes.status, 0, yes.out);
     assert.match(yes.out, /remote h-tty added/);
     assert.equal((await cli('remote', 'remove', 'h-tty')).status, 0);
+    // The token from $STRATA_TOKEN, out of the process list.
+    const fromEnv = spawnSync(process.execPath, [STRATA, 'remote', 'add', 'h-env', urlOf(1), '--accept-certificate', fingerprint],
+      { env: { ...process.env, STRATA_CONFIG_DIR: config, STRATA_SOCKET: '', STRATA_TOKEN: adminToken }, encoding: 'utf8', input: '' });
+    assert.equal(fromEnv.status, 0, fromEnv.stderr);
+    assert.match(fromEnv.stdout, /remote h-env added: .* as ops \(admin\)/);
+    assert.equal((await cli('remote', 'remove', 'h-env')).status, 0);
 
     const list = await cli('--remote', 'h2', 'list');
     assert.match(list.stdout, /only-there/);
@@ -163,6 +169,7 @@ describe('the API over TLS, and the remote CLI', () => {
       [['remote', 'add', 'h5', urlOf(1), '--token', adminToken, '--accept-certificate', 'AB:CD'], 2, /"AB:CD" is not a SHA-256 fingerprint/],
       [['remote', 'add', 'h5', urlOf(1), '--token', adminToken, '--accept-certificate', '00'.repeat(32)], 6, /not the 00:00:[0-9:]+ given with --accept-certificate: nothing was added/],
       [['remote', 'add', 'h6', 'https://127.0.0.1:1', '--token', adminToken, '--accept-certificate'], 7, /cannot reach the Strata daemon at https:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)/],
+      [['remote', 'add', 'h8', urlOf(1), '--accept-certificate'], 2, /give the remote's API token with --token TOKEN or \$STRATA_TOKEN/],
       [['--remote', 'nowhere', 'list'], 3, /there is no remote nowhere/],
       [['remote', 'switch', 'nowhere'], 3, /there is no remote nowhere/],
     ];

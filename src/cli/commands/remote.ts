@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import { Client, normalizeFingerprint, tlsHandshake } from '../../api/client.js';
-import { FailedPrecondition } from '../../errors/index.js';
+import { FailedPrecondition, InvalidArgument } from '../../errors/index.js';
 import { addRemote, checkNewRemote, chosenRemote, LOCAL, readRemotes, removeRemote, switchRemote } from '../remotes.js';
 import { printJson, printTable, verb } from '../context.js';
 
@@ -21,9 +21,11 @@ export function register(program: Command): void {
   verb(remote, 'add', "add a remote daemon (one run with 'strata daemon --listen'): its certificate's fingerprint is shown and pinned")
     .argument('<name>')
     .argument('<url>', 'https://HOST:PORT')
-    .requiredOption('--token <token>', "an API token of a user on that host ('strata token create' there)")
+    .option('--token <token>', "an API token of a user on that host ('strata token create' there); default $STRATA_TOKEN, which keeps it out of the process list and the shell's history")
     .option('--accept-certificate [fingerprint]', 'accept the certificate without asking (scripts); with a fingerprint, only that one')
-    .action(async (name: string, url: string, opts: { token: string; acceptCertificate?: string | boolean }) => {
+    .action(async (name: string, url: string, given: { token?: string; acceptCertificate?: string | boolean }) => {
+      const opts = { ...given, token: given.token || process.env.STRATA_TOKEN || '' };
+      if (!opts.token) throw new InvalidArgument("give the remote's API token with --token TOKEN or $STRATA_TOKEN (make one there with 'strata token create')");
       checkNewRemote(name, url);
       // A malformed fingerprint is refused before anything is contacted.
       const expected = typeof opts.acceptCertificate === 'string' ? normalizeFingerprint(opts.acceptCertificate) : null;
