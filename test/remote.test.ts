@@ -152,9 +152,11 @@ describe('the API over TLS, and the remote CLI', () => {
     assert.equal(capture.status, 0, capture.out);
     assert.match(capture.out, /template remote-app version 1: [1-9]\d* files/);
     assert.equal((await there.json<{ name: string }>('template', 'inspect', 'remote-app')).name, 'remote-app', 'captured on the other host');
-    const relative = await cli('template', 'export', 'bb', '-o', 'bb.tar');
-    assert.equal(relative.status, 2, relative.stderr);
-    assert.match(relative.stderr, /^strata: bb\.tar is a path on the host of https:\/\/127\.0\.0\.1:\d+: give it absolute/);
+    for (const args of [['template', 'export', 'bb', '-o', 'bb.tar'], ['template', 'import', 'bb.tar'], ['template', 'build', 'b2', '--from', 'rootfs:bb.tar']]) {
+      const relative = await cli(...args);
+      assert.equal(relative.status, 2, `${args.join(' ')}: ${relative.stderr}`);
+      assert.match(relative.stderr, /^strata: bb\.tar is a path on the host of https:\/\/127\.0\.0\.1:\d+: give it absolute/, args.join(' '));
+    }
     assert.equal((await cli('remote', 'switch', 'local')).status, 0);
     assert.equal((await cli('--remote', 'h2', 'destroy', 'made-remotely')).status, 0);
   });

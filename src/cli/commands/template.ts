@@ -13,7 +13,10 @@ export function register(program: Command): Command {
     .option('--init <init>', 'the init of a debootstrap template: systemd (the default) or sysvinit')
     .action(async (name: string, opts: { from: string; init?: string; wait?: boolean; detach?: boolean }, cmd: Command) => {
       const client = clientOf(cmd);
-      const op = await client.templates.startBuild({ name, from: opts.from, ...(opts.init ? { init: opts.init } : {}) });
+      // A file or directory source is read by the daemon: made absolute here (the daemon's working directory is not this one's).
+      const source = /^(rootfs|oci):(.+)$/.exec(opts.from);
+      const from = source ? `${source[1]}:${daemonPath(client, source[2])}` : opts.from;
+      const op = await client.templates.startBuild({ name, from, ...(opts.init ? { init: opts.init } : {}) });
       const t = await followOperation<TemplateView>(client, op, { detach: detached(opts) });
       if (t) process.stdout.write(`template ${t.name} ready: ${humanBytes(t.sizeBytes)}\n`);
     });
