@@ -2,7 +2,7 @@
 // once and reused, a wrong key named, protocols and suites refused by the server (each refusal
 // beside a control that shows this host's client could have used them), WebSocket upgrades
 // reaching the app, and a close that answers requests under way and ends followed streams.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -19,9 +19,14 @@ import { endOpenStreams, endsWithServer, type App } from '../api/http.js';
 import { isRemote } from '../api/transport.js';
 import { closeWithTls, ensureCertificate, parseListen, readCertificate, serveTls } from './tls.js';
 
+const scratchDirs: string[] = [];
+/** A scratch directory, removed after the file's tests even when one was cancelled mid-way (its finally never ran). */
 function scratch(): string {
-  return mkdtempSync('/tmp/strata-test-tls-');
+  const dir = mkdtempSync('/tmp/strata-test-tls-');
+  scratchDirs.push(dir);
+  return dir;
 }
+after(() => { for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true }); });
 
 test('parseListen takes HOST:PORT, [V6]:PORT and :PORT, and refuses the rest by name', () => {
   assert.deepEqual(parseListen('127.0.0.1:8443'), { host: '127.0.0.1', port: 8443 });
