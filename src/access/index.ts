@@ -12,6 +12,7 @@ import { checkPassword, hashPassword, hashSecret, newToken, sameHash, splitToken
 
 export { type Scope } from './scopes.js';
 export { parsePlan, describePlan, QuotaBook, type Reservation } from './quota.js';
+export { monthOf, trafficVerdict, THROTTLE_BITS, type TrafficAction } from './traffic.js';
 export type { Plan, TenantRecord, TokenRecord, UserRecord } from '../state/index.js';
 
 const ROLES: readonly Role[] = ['admin', 'owner', 'operator', 'viewer', 'billing'];

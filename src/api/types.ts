@@ -187,6 +187,7 @@ export const ContainerView = Answer({
   apps: Type.Array(Answer({ template: Type.String(), version: Type.Integer(), position: Type.Integer(), live: Type.Boolean(), attachedAt: Type.String() })),
   netIn: Nullable(Type.String()),
   netOut: Nullable(Type.String()),
+  throttled: Type.Optional(Nullable(Type.String())),
   createdAt: Type.String(),
   startedAt: Nullable(Type.String()),
   stoppedAt: Nullable(Type.String()),
@@ -337,7 +338,9 @@ export type CreateTenantRequest = Static<typeof CreateTenantRequest>;
 export const SuspendRequest = Type.Union([Body({ reason: Type.Optional(Type.String()) }), Type.Null()]);
 export const TenantView = Answer({
   name: Type.String(), plan: Plan, suspendedAt: Nullable(Type.String()), suspendedWhy: Nullable(Type.String()), createdAt: Type.String(),
-  holdings: Answer({ containers: Type.Integer(), disk: Type.Number(), ports: Type.Integer() }, 'what its containers hold now, against the plan'),
+  traffic: Nullable(Answer({ action: Type.Union([Type.Literal('throttle'), Type.Literal('suspend')]), month: Type.String() },
+    "what the monthly traffic quota did to the tenant and in which month, while in force (lifted at the month's turn or when the plan grows)")),
+  holdings: Answer({ containers: Type.Integer(), disk: Type.Number(), ports: Type.Integer(), traffic: Type.Number({ description: 'bytes in and out this calendar month (UTC)' }) }, 'what its containers hold now, against the plan'),
   containers: Strings,
 }, 'a tenant');
 export type TenantView = Static<typeof TenantView>;

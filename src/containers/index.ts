@@ -139,6 +139,13 @@ export class Containers {
     });
   }
 
+  /** Stops every running container of a tenant (it is being suspended); their names. */
+  async stopTenant(tenant: string): Promise<string[]> {
+    const running = this.ctx.store.listContainers().filter((c) => c.tenant === tenant && c.state === 'running').map((c) => c.name);
+    for (const name of running) await this.stop(name);
+    return running;
+  }
+
   destroy(name: string, force = false): Promise<void> {
     return this.lock.run(name, () => this.life.destroy(name, force));
   }

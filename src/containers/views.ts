@@ -29,6 +29,8 @@ export interface ContainerView {
   apps: Array<{ template: string; version: number; position: number; live: boolean; attachedAt: string }>;
   netIn: string | null;
   netOut: string | null;
+  /** Both directions held to this rate while its tenant is over its monthly traffic, or null. */
+  throttled: string | null;
   createdAt: string;
   startedAt: string | null;
   stoppedAt: string | null;
@@ -59,7 +61,7 @@ export function viewOf(ctx: ContainerContext, c: ContainerRecord, bulk?: ListBul
     adapters: (net?.adapters ?? []).map((a) => ({ network: a.network, ifname: a.ifname, address: a.address, gateway: a.gateway, mac: a.mac })),
     ports: net?.ports ?? [],
     apps: apps.map((a) => ({ template: a.template, version: a.version, position: a.position, live: a.live, attachedAt: a.attachedAt })),
-    ...(net?.bandwidth ?? { netIn: null, netOut: null }),
+    ...(net?.bandwidth ?? { netIn: null, netOut: null, throttled: null }),
     createdAt: c.createdAt, startedAt: c.startedAt, stoppedAt: c.stoppedAt, lastExit: c.lastExit ?? null, tenant: c.tenant ?? null,
   };
 }

@@ -15,6 +15,7 @@ import { buildServer } from '../api/server.js';
 import { isAlive, Monitor, openRuntime, type InitDeath } from '../runtime/index.js';
 import { AccessRecords, MeterRecords, Store } from '../state/index.js';
 import { Access, QuotaBook } from '../access/index.js';
+import { TrafficWarden } from './traffic.js';
 import { Meter } from '../metering/index.js';
 import { Templates } from '../templates/index.js';
 import { ContentStore } from '../store/index.js';
@@ -141,12 +142,23 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     if (started.length) log(`autostarted: ${started.join(', ')}`);
   }
 
-  // Metering: every container read every 10 s (STRATA_METER_INTERVAL_MS: tests read more often).
-  const meter = new Meter(new MeterRecords(store.db), {
+  // Metering: every container read every 10 s (STRATA_METER_INTERVAL_MS: tests read more often);
+  // after each reading, the tenants' monthly traffic against their plans.
+  const warden = new TrafficWarden({
+    records: access.records,
+    usedBytes: (tenant, month) => { const { total } = meter.ledger(tenant, month); return total.netRxBytes + total.netTxBytes; },
+    throttle: (name, bits) => networks.throttle(name, bits),
+    throttled: (name) => networks.bandwidth(name).throttled !== null,
+    stopTenant: (tenant) => containers.stopTenant(tenant),
+    event: (kind, tenant, message) => { log(message); store.addEvent(kind, tenant, message, tenant); },
+    log,
+  });
+  const meter: Meter = new Meter(new MeterRecords(store.db), {
     read: (o) => containers.usageReadings(o),
     tenantOf: (name) => store.getContainer(name)?.tenant ?? null,
     intervalMs: Number(process.env.STRATA_METER_INTERVAL_MS) || undefined,
     log,
+    afterTick: () => warden.check(),
   });
   meter.start();
 

@@ -26,6 +26,8 @@ export interface MeterOptions {
   /** Disk usage is read every this many ticks; in between, the last figure stands. */
   diskEvery?: number;
   log?: (line: string) => void;
+  /** Called after each tick's readings are recorded (the traffic quota is checked on fresh figures). */
+  afterTick?: () => Promise<void>;
 }
 
 export interface SeriesQuery {
@@ -185,6 +187,7 @@ export class Meter {
     for (const t of TIERS) this.records.pruneTier(t.seconds, nowS - t.keepSeconds);
     this.baseline = false;
     this.lastTick = { at, containers: readings.length, ms: performance.now() - t0 };
+    await this.opts.afterTick?.().catch((err: Error) => this.opts.log?.(`after a meter tick: ${err.message}`));
   }
 
   private countForTenant(tenant: string, d: PointDelta): void {

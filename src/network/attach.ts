@@ -131,30 +131,42 @@ export async function detachContainer(ctx: NetContext, container: string): Promi
   }
 }
 
+/** The rates in force: the container's own, each at most its cap while its tenant is throttled. */
+function effective(c: ContRow): { netIn: number | null; netOut: number | null } {
+  const capped = (r: number | null): number | null => (c.rate_cap ? Math.min(r ?? c.rate_cap, c.rate_cap) : r);
+  return { netIn: capped(c.net_in), netOut: capped(c.net_out) };
+}
+
+function bandwidthOf(ctx: NetContext, c: ContRow, net: NetRow, result: CniResult): ReturnType<typeof bandwidthConf> {
+  const r = effective(c);
+  return bandwidthConf(cniNetworkName(ctx.rootId, net.name), r, { inBurst: burstFor(r.netIn ?? 0), outBurst: burstFor(r.netOut ?? 0) }, result);
+}
+
 async function shape(ctx: NetContext, c: ContRow, a: AdRow, net: NetRow, result: CniResult | undefined, rt: CniRuntime): Promise<void> {
-  if ((!c.net_in && !c.net_out) || !result || !linkExists(a.host_ifname)) return;
-  const conf = bandwidthConf(cniNetworkName(ctx.rootId, net.name), { netIn: c.net_in, netOut: c.net_out },
-    { inBurst: burstFor(c.net_in ?? 0), outBurst: burstFor(c.net_out ?? 0) }, result);
-  await invoke('ADD', conf, rt);
+  const r = effective(c);
+  if ((!r.netIn && !r.netOut) || !result || !linkExists(a.host_ifname) || !driverOf(net).capabilities.bandwidth) return;
+  await invoke('ADD', bandwidthOf(ctx, c, net, result), rt);
 }
 
 async function unshape(ctx: NetContext, c: ContRow, a: AdRow, net: NetRow, result: CniResult | undefined, rt: CniRuntime): Promise<void> {
-  if (c.net_out && result) {
-    const conf = bandwidthConf(cniNetworkName(ctx.rootId, net.name), { netIn: c.net_in, netOut: c.net_out },
-      { inBurst: burstFor(c.net_in ?? 0), outBurst: burstFor(c.net_out ?? 0) }, result);
-    await invoke('DEL', conf, rt);
-  }
+  // A driver that cannot shape (macvlan) was never shaped, capped or not.
+  if (!driverOf(net).capabilities.bandwidth) return;
+  const r = effective(c);
+  if (r.netOut && result) await invoke('DEL', bandwidthOf(ctx, c, net, result), rt);
   // Rates removed live were cleared then; without rates there is nothing to clear.
-  if (c.net_in || c.net_out) await clearShaping(a.host_ifname);
+  if (r.netIn || r.netOut) await clearShaping(a.host_ifname);
   await deleteLink(ifbName(cniNetworkName(ctx.rootId, net.name), rt.containerId));
 }
 
 /** Changes a container's rates, live on its attached adapters; back as they were when that fails. */
-export async function setRates(ctx: NetContext, container: string, rates: { netIn?: string | null; netOut?: string | null }): Promise<void> {
+export async function setRates(ctx: NetContext, container: string, rates: { netIn?: string | null; netOut?: string | null; cap?: number | null }): Promise<void> {
   const c = ctx.mustCont(container);
   const pick = (v: string | null | undefined, cur: number | null, what: string): number | null =>
     v === undefined ? cur : v === null || v === '' ? null : parseRate(v, what);
-  const next: ContRow = { ...c, net_in: pick(rates.netIn, c.net_in, 'inbound rate (--net-in)'), net_out: pick(rates.netOut, c.net_out, 'outbound rate (--net-out)') };
+  const next: ContRow = {
+    ...c, net_in: pick(rates.netIn, c.net_in, 'inbound rate (--net-in)'), net_out: pick(rates.netOut, c.net_out, 'outbound rate (--net-out)'),
+    rate_cap: rates.cap === undefined ? c.rate_cap : rates.cap,
+  };
   if (c.no_net && (next.net_in || next.net_out)) {
     throw new FailedPrecondition(`container ${container} has no network adapter (--no-net): bandwidth limits need one`);
   }
@@ -177,4 +189,5 @@ export async function setRates(ctx: NetContext, container: string, rates: { netI
     throw err;
   }
   ctx.records.setRates(container, next.net_in, next.net_out);
+  if (next.rate_cap !== c.rate_cap) ctx.records.setRateCap(container, next.rate_cap);
 }

@@ -12,7 +12,7 @@ export function summaries(ctx: NetContext): Map<string, { adapters: AdapterView[
   const out = new Map<string, { adapters: AdapterView[]; ports: PortView[]; bandwidth: BandwidthView }>();
   const entry = (container: string): { adapters: AdapterView[]; ports: PortView[]; bandwidth: BandwidthView } => {
     let e = out.get(container);
-    if (!e) { e = { adapters: [], ports: [], bandwidth: { netIn: null, netOut: null } }; out.set(container, e); }
+    if (!e) { e = { adapters: [], ports: [], bandwidth: { netIn: null, netOut: null, throttled: null } }; out.set(container, e); }
     return e;
   };
   const gateways = new Map(ctx.records.networks().map((n) => [n.name, n.gateway]));

@@ -110,6 +110,15 @@ export class Networks {
     return this.serial(() => setRates(this.ctx, container, rates));
   }
 
+  /**
+   * Holds every rate of a container to `bitsPerSecond` at most (its tenant over its traffic quota),
+   * live and at its next attach; null lifts it, and the container's own rates are back as they were.
+   * Adapters of drivers that cannot shape (macvlan) are not held.
+   */
+  throttle(container: string, bitsPerSecond: number | null): Promise<void> {
+    return this.serial(() => setRates(this.ctx, container, { cap: bitsPerSecond }));
+  }
+
   bandwidth(container: string): BandwidthView {
     return bandwidthView(this.ctx.cont(container));
   }

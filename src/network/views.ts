@@ -43,7 +43,12 @@ export interface PortView {
 
 export interface TrafficCounters { rxBytes: number; txBytes: number; rxPackets: number; txPackets: number }
 
-export interface BandwidthView { netIn: string | null; netOut: string | null }
+export interface BandwidthView {
+  netIn: string | null;
+  netOut: string | null;
+  /** The rate every direction is held to while the container's tenant is over its traffic quota, or null. */
+  throttled: string | null;
+}
 
 export interface CreateNetworkRequest { name: string; subnet: string; gateway?: string; nat?: boolean; isolated?: boolean; driver?: string; parent?: string }
 export interface PlanRequest { nets?: string[]; ip?: string; noNet?: boolean; ports?: string[]; netIn?: string; netOut?: string }
@@ -63,5 +68,5 @@ export function portView(p: PortRow, address: string | undefined): PortView {
 }
 
 export function bandwidthView(c: ContRow | undefined): BandwidthView {
-  return { netIn: c?.net_in ? formatRate(c.net_in) : null, netOut: c?.net_out ? formatRate(c.net_out) : null };
+  return { netIn: c?.net_in ? formatRate(c.net_in) : null, netOut: c?.net_out ? formatRate(c.net_out) : null, throttled: c?.rate_cap ? formatRate(c.rate_cap) : null };
 }

@@ -30,6 +30,8 @@ export interface TenantRecord {
   plan: Plan;
   suspendedAt: string | null;
   suspendedWhy: string | null;
+  /** What the traffic quota did to the tenant and in which month (YYYY-MM), while in force. */
+  traffic: { action: 'throttle' | 'suspend'; month: string } | null;
   createdAt: string;
 }
 
@@ -70,12 +72,13 @@ export interface AuditRecord {
   detail: string;
 }
 
-interface TenantRow { name: string; plan: string; suspended_at: string | null; suspended_why: string | null; created_at: string }
+interface TenantRow { name: string; plan: string; suspended_at: string | null; suspended_why: string | null; traffic_action: string | null; traffic_month: string | null; created_at: string }
 interface UserRow { name: string; tenant: string | null; role: Role; password_hash: string | null; created_at: string }
 interface TokenRow { id: string; user: string; secret_hash: string; scopes: string; containers: string | null; cidrs: string | null; description: string; expires_at: string | null; created_at: string; last_used_at: string | null }
 interface AuditRow { id: number; time: string; actor: string; token: string | null; as_tenant: string | null; tenant: string | null; source: string; method: string; path: string; status: number; detail: string }
 
-const toTenant = (r: TenantRow): TenantRecord => ({ name: r.name, plan: JSON.parse(r.plan) as Plan, suspendedAt: r.suspended_at, suspendedWhy: r.suspended_why, createdAt: r.created_at });
+const toTenant = (r: TenantRow): TenantRecord => ({ name: r.name, plan: JSON.parse(r.plan) as Plan, suspendedAt: r.suspended_at, suspendedWhy: r.suspended_why,
+  traffic: r.traffic_action && r.traffic_month ? { action: r.traffic_action as 'throttle' | 'suspend', month: r.traffic_month } : null, createdAt: r.created_at });
 const toUser = (r: UserRow): UserRecord => ({ name: r.name, tenant: r.tenant, role: r.role, hasPassword: r.password_hash !== null, createdAt: r.created_at });
 const toToken = (r: TokenRow): TokenRecord => ({
   id: r.id, user: r.user, scopes: JSON.parse(r.scopes) as string[], containers: r.containers ? JSON.parse(r.containers) as string[] : null,
@@ -103,6 +106,7 @@ export class AccessRecords {
       insertTenant: db.prepare('INSERT INTO tenants (name, plan, created_at) VALUES (?, ?, ?)'),
       setPlan: db.prepare('UPDATE tenants SET plan = ? WHERE name = ?'),
       suspend: db.prepare('UPDATE tenants SET suspended_at = ?, suspended_why = ? WHERE name = ?'),
+      setTraffic: db.prepare('UPDATE tenants SET traffic_action = ?, traffic_month = ? WHERE name = ?'),
       deleteTenant: db.prepare('DELETE FROM tenants WHERE name = ?'),
       tenantContainers: db.prepare('SELECT name FROM containers WHERE tenant = ? ORDER BY name'),
       holdings: db.prepare(
@@ -147,6 +151,11 @@ export class AccessRecords {
 
   setSuspended(name: string, why: string | null): void {
     this.q.suspend.run(why === null ? null : new Date().toISOString(), why, name);
+  }
+
+  /** Records what the traffic quota did to a tenant (null: nothing in force). */
+  setTrafficAction(name: string, taken: { action: 'throttle' | 'suspend'; month: string } | null): void {
+    this.q.setTraffic.run(taken?.action ?? null, taken?.month ?? null, name);
   }
 
   deleteTenant(name: string): void {

@@ -9,6 +9,8 @@ import type Database from 'better-sqlite3';
 export interface NetRow { name: string; idx: number; subnet: string; gateway: string; nat: number; isolated: number; bridge: string; driver: string; parent: string | null; created_at: string }
 export interface ContRow {
   container: string; no_net: number; net_in: number | null; net_out: number | null; netns: string | null;
+  /** bits/s no rate exceeds while its tenant is throttled (over its traffic quota); null: none. */
+  rate_cap: number | null;
   rx_bytes: number; tx_bytes: number; rx_packets: number; tx_packets: number;
 }
 export interface AdRow {
@@ -67,7 +69,8 @@ export class NetworkRecords {
   setRates(container: string, netIn: number | null, netOut: number | null): void {
     this.q('UPDATE net_containers SET net_in = ?, net_out = ? WHERE container = ?').run(netIn, netOut, container);
   }
-  ratedContainers(): ContRow[] { return this.q('SELECT * FROM net_containers WHERE net_in IS NOT NULL OR net_out IS NOT NULL').all() as ContRow[]; }
+  setRateCap(container: string, cap: number | null): void { this.q('UPDATE net_containers SET rate_cap = ? WHERE container = ?').run(cap, container); }
+  ratedContainers(): ContRow[] { return this.q('SELECT * FROM net_containers WHERE net_in IS NOT NULL OR net_out IS NOT NULL OR rate_cap IS NOT NULL').all() as ContRow[]; }
   /** Adds an adapter's last seen counters to the container's totals. */
   addTotals(a: AdRow): void {
     this.q(`UPDATE net_containers SET rx_bytes = rx_bytes + ?, tx_bytes = tx_bytes + ?, rx_packets = rx_packets + ?, tx_packets = tx_packets + ?

@@ -1,6 +1,6 @@
 /** Access: who the caller is, tenants and their plans, users, API tokens, log-in, the audit log. */
 import { Type } from 'typebox';
-import { describePlan, parsePlan, scopeTenant, type Caller, type TenantRecord } from '../../access/index.js';
+import { describePlan, monthOf, parsePlan, scopeTenant, type Caller, type TenantRecord } from '../../access/index.js';
 import { PermissionDenied } from '../../errors/index.js';
 import {
   AuditEntry, AuditQuery, CreateTenantRequest, CreateTokenRequest, CreateUserRequest, LoginRequest, MeView, NewTokenView, PasswordRequest,
@@ -22,7 +22,13 @@ function checkManages(caller: Caller, s: Services, name: string): void {
 }
 
 export function accessRoutes(app: App, s: Services): void {
-  const tenantView = (r: TenantRecord) => ({ ...r, holdings: s.access.records.holdings(r.name), containers: s.access.tenantContainers(r.name) });
+  const trafficThisMonth = (tenant: string): number => {
+    const { total } = s.meter.ledger(tenant, monthOf(Date.now()));
+    return total.netRxBytes + total.netTxBytes;
+  };
+  const tenantView = (r: TenantRecord) => ({
+    ...r, holdings: { ...s.access.records.holdings(r.name), traffic: trafficThisMonth(r.name) }, containers: s.access.tenantContainers(r.name),
+  });
 
   app.get('/v1/me', { config: { scope: 'caller' }, schema: { ...t, summary: 'Who the caller is and what it may do', response: { 200: MeView } } }, async (req) => {
     const c = req.caller;
@@ -68,7 +74,7 @@ export function accessRoutes(app: App, s: Services): void {
   }, async (req) => {
     const name = req.params.tenant;
     s.access.setSuspended(name, req.body?.reason || 'suspended by the host');
-    for (const c of s.containers.list()) if (c.tenant === name && c.state === 'running') await s.containers.stop(c.name);
+    await s.containers.stopTenant(name);
     s.store.addEvent('tenant-suspended', name, `tenant ${name} suspended: ${req.body?.reason || 'by the host'}`, name);
     return tenantView(s.access.tenant(name));
   });

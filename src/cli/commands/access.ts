@@ -54,6 +54,7 @@ function printTenant(t: TenantView): void {
     containers: `${t.holdings.containers}${t.plan.containers !== undefined ? ` of ${t.plan.containers}` : ''}${t.containers.length ? ` (${t.containers.join(', ')})` : ''}`,
     disk: `${humanBytes(t.holdings.disk)}${t.plan.disk !== undefined ? ` of ${humanBytes(t.plan.disk)}` : ''}`,
     ports: `${t.holdings.ports}${t.plan.ports !== undefined ? ` of ${t.plan.ports}` : ''}`,
+    traffic: `${humanBytes(t.holdings.traffic)} this month${t.plan.trafficBytes !== undefined ? ` of ${humanBytes(t.plan.trafficBytes)}` : ''}${t.traffic ? ` (over: ${t.traffic.action === 'throttle' ? 'throttled' : 'suspended'} since ${t.traffic.month})` : ''}`,
     created: t.createdAt,
   });
 }
