@@ -4,9 +4,9 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench/**/*.js', 'scripts/**', 'eslint.config.js', '.dependency-cruiser.cjs', 'native/**', 'web/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'bench/**/*.js', 'scripts/**', 'eslint.config.js', '.dependency-cruiser.cjs', 'native/**', 'panel/vite.config.ts'] },
   {
-    files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'panel/src/**/*.{ts,tsx}'],
     languageOptions: {
       parser: tseslint.parser,
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },

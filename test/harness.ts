@@ -235,6 +235,15 @@ export function zombies(): Array<{ pid: number; ppid: number; comm: string }> {
 
 export { sleep };
 
+/** A TCP port nothing listens on now (read from /proc/net/tcp{,6}), from a range of its own picked at random. */
+export function freePort(): number {
+  const used = readFileSync('/proc/net/tcp', 'utf8') + readFileSync('/proc/net/tcp6', 'utf8');
+  for (let p = 38000 + Math.floor(Math.random() * 2000); p < 45000; p++) {
+    if (!used.includes(`:${p.toString(16).toUpperCase().padStart(4, '0')} `)) return p;
+  }
+  throw new Error('no free port');
+}
+
 /**
  * The daemon of a test file or `describe` block, with the hooks every integration file needs:
  * before its tests, start it and build the templates asked (`template`: one from busybox;

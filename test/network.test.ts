@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { spawnSync } from 'node:child_process';
-import { sleep, useDaemon } from './harness.js';
+import { sleep, useDaemon, freePort } from './harness.js';
 
 interface Adapter { network: string; ifname: string; address: string; gateway: string; mac: string }
 interface View { name: string; state: string; adapters: Adapter[]; ports: Array<{ hostPort: number; containerPort: number; proto: string }>; netIn: string | null; netOut: string | null }
@@ -15,14 +15,6 @@ interface Stats { netRxBytes: number; netTxBytes: number; netRxPackets: number; 
 const ip = (cidr: string): string => cidr.split('/')[0];
 
 /** A free TCP port on the host, from a range tests use. */
-function freePort(): number {
-  const used = readFileSync('/proc/net/tcp', 'utf8') + readFileSync('/proc/net/tcp6', 'utf8');
-  for (let p = 38000 + Math.floor(Math.random() * 2000); p < 45000; p++) {
-    if (!used.includes(`:${p.toString(16).toUpperCase().padStart(4, '0')} `)) return p;
-  }
-  throw new Error('no free port');
-}
-
 function httpGet(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: '/', timeout: 3000 }, (res) => {

@@ -7,25 +7,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { Client } from '../src/api/client.js';
-import { STRATA, useDaemon, useScratchDir, type CliResult } from './harness.js';
+import { STRATA, useDaemon, useScratchDir, type CliResult, freePort } from './harness.js';
 
 /** A TCP port free on loopback now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-const ports = await Promise.all([freePort(), freePort(), freePort()]);
+const ports: number[] = [];
+while (ports.length < 3) { const p = freePort(); if (!ports.includes(p)) ports.push(p); }
 
 describe('the API over TLS, and the remote CLI', () => {
   const here = useDaemon({ template: 'bb', args: ['--listen', `127.0.0.1:${ports[0]}`] });

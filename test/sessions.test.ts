@@ -4,18 +4,9 @@
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { WebSocket } from 'ws';
 import { Client } from '../src/api/client.js';
-import { STRATA, sleep, useDaemon, useScratchDir, zombies } from './harness.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address() as { port: number }; s.close(() => resolve(port)); });
-    s.on('error', reject);
-  });
-}
+import { STRATA, sleep, useDaemon, useScratchDir, zombies, freePort } from './harness.js';
 
 interface Outcome { stdout: Buffer; stderr: Buffer; exit: { status: number; signal: string | null; message?: string } | null; error: { code: string; message: string } | null }
 
@@ -35,7 +26,7 @@ function collect(ws: WebSocket): Promise<Outcome> {
   return new Promise((resolve) => ws.on('close', () => resolve(out)));
 }
 
-const port = await freePort();
+const port = freePort();
 
 describe('exec and console over WebSockets', () => {
   const d = useDaemon({ template: 'bb', args: ['--listen', `127.0.0.1:${port}`] });

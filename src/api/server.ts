@@ -18,6 +18,7 @@ import { installAccess } from './access.js';
 import { accessRoutes } from './routes/access.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { Tickets } from './tickets.js';
+import { panelRoutes } from './panel.js';
 import { containerRoutes } from './routes/containers.js';
 import { meteringRoutes } from './routes/metering.js';
 import { networkRoutes } from './routes/networks.js';
@@ -121,5 +122,6 @@ export async function buildServer(s: Services): Promise<App> {
   sessionRoutes(app, s, tickets);
   meteringRoutes(app, s);
   operationRoutes(app, s);
+  await panelRoutes(app);
   return app;
 }

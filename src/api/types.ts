@@ -79,6 +79,7 @@ export type ImportRequest = Static<typeof ImportRequest>;
 const AppVersionView = Answer({
   version: Type.Integer(), digest: Type.String(), sizeBytes: Type.Number(), files: Type.Integer(),
   createdAt: Type.String(), bases: Strings, usedBy: Strings,
+  adds: Answer({ users: Strings, groups: Strings, packages: Strings }, 'the users, groups and Debian packages the version adds to its bases'),
 });
 export const TemplateView = Answer({
   name: Type.String(),
@@ -277,6 +278,13 @@ export const Info = Answer({
   storageDriver: Type.String({ description: 'the driver of new disks' }), runtime: Type.String({ description: 'the OCI runtime' }),
   tls: Nullable(TlsInfo),
 }, "the daemon's version, data root, drivers and host facts; tls is null without --listen");
+export const HostUsage = Answer({
+  at: Type.String(), cpus: Type.Integer(), cpuPercent: Nullable(Type.Number({ description: 'busy since the previous call; 100 = one CPU; null at the first' })),
+  load: Type.Array(Type.Number(), { description: 'load average over 1, 5, 15 minutes' }),
+  memoryTotalBytes: Type.Number(), memoryAvailableBytes: Type.Number(),
+  diskTotalBytes: Type.Number({ description: "the data root's file system" }), diskFreeBytes: Type.Number(),
+  netRxBytes: Type.Number({ description: 'cumulative since boot, every interface but lo' }), netTxBytes: Type.Number(),
+}, 'what the host as a whole uses now');
 export const Event = Answer({ id: Type.Integer(), time: Type.String(), kind: Type.String({ description: 'docs/cli.md lists the kinds' }), subject: Nullable(Type.String()), message: Type.String(), tenant: Type.Optional(Nullable(Type.String())) }, 'an event');
 export type Event = Static<typeof Event>;
 export const Removed = Answer({ removed: Type.String() });

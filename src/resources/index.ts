@@ -15,3 +15,4 @@ export { formatSize } from '../model/units.js';
 export { type CgroupDriver, type CgroupUsage } from './cgroup.js';
 export { detectCgroupDriver } from './drivers.js';
 export { ioDeviceOf } from './device.js';
+export { HostUsageReader } from './host-usage.js';

@@ -42,7 +42,7 @@ export interface TemplateView extends TemplateRecord {
   path: string;
   usedBy: string[];
   /** Application templates: every version, oldest first. */
-  versions?: Array<{ version: number; digest: string; sizeBytes: number; files: number; createdAt: string; bases: string[]; usedBy: string[] }>;
+  versions?: Array<{ version: number; digest: string; sizeBytes: number; files: number; createdAt: string; bases: string[]; usedBy: string[]; adds: VersionAdds }>;
 }
 
 /** Progress text keeps whole MiB with one decimal, whatever the size. */
@@ -57,6 +57,14 @@ export interface TemplateDf {
   objects: number;
 }
 
+
+/** The users, groups and Debian packages a version adds (keys it writes that its bases lacked). */
+interface VersionAdds { users: string[]; groups: string[]; packages: string[] }
+
+function addsOf(keys: Record<string, Record<string, { before: string | null; after: string | null }>>): VersionAdds {
+  const added = (db: string): string[] => Object.entries(keys[db] ?? {}).filter(([, c]) => c.before === null && c.after !== null).map(([k]) => k).sort();
+  return { users: added('passwd'), groups: added('group'), packages: added('dpkg-status') };
+}
 
 export class Templates {
   private building = new Set<string>();
@@ -90,7 +98,7 @@ export class Templates {
     if (t.kind === 'app') {
       view.versions = this.apps.versions(t.name).map((v) => ({
         version: v.version, digest: v.digest, sizeBytes: v.sizeBytes, files: v.files, createdAt: v.createdAt,
-        bases: v.bases.map((b) => `${b.name}@${b.version}`), usedBy: this.store.containersUsingTemplate(t.name, v.version),
+        bases: v.bases.map((b) => `${b.name}@${b.version}`), usedBy: this.store.containersUsingTemplate(t.name, v.version), adds: addsOf(v.keys),
       }));
     }
     return view;

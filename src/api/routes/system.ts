@@ -4,7 +4,8 @@ import { Type } from 'typebox';
 import type { EventRecord } from '../../state/index.js';
 import { scopeTenant } from '../../access/index.js';
 import type { FastifyRequest } from 'fastify';
-import { Event, EventsQuery, Info } from '../types.js';
+import { HostUsageReader } from '../../resources/index.js';
+import { Event, EventsQuery, HostUsage, Info } from '../types.js';
 import { endsWithServer, tag, type App, type Services } from '../http.js';
 
 /** Text, sent whole or as a stream. */
@@ -15,6 +16,9 @@ const HEARTBEAT_MS = 15_000;
 const t = tag('system');
 
 export function systemRoutes(app: App, s: Services): void {
+  const host = new HostUsageReader(s.info.root);
+  app.get('/v1/host', { config: { scope: 'admin' }, schema: { ...t, summary: 'What the host as a whole uses now: CPU since the previous call, memory, the data root\'s disk, network', response: { 200: HostUsage } } },
+    async () => host.read());
   app.get('/v1/info', { config: { scope: 'caller' }, schema: { ...t, summary: "The daemon's version, data root, drivers and host facts", response: { 200: Info } } }, async () => s.info);
   /** The events a request selects, and which new ones it wants: one reading for the JSON, SSE and WebSocket forms. */
   const selection = (req: FastifyRequest): { backlog: EventRecord[]; wanted: (e: EventRecord) => boolean } => {
