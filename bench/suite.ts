@@ -1,6 +1,6 @@
 /**
  * The benchmark suite: `node dist/bench/suite.js [--quick | --tiny] [--only ID,ID] [--out DIR] [--no-doc]`.
- * Runs start/stop, density/scale, the application-template and the metering benchmarks, writes their results
+ * Runs start/stop, density/scale, the application-template, the metering and the web panel benchmarks, writes their results
  * (bench/results/MODE/ unless --out) and rewrites docs/benchmarks.md (unless --no-doc or --tiny).
  * Each benchmark has a daemon and data root of its own and cleans up after itself.
  */
@@ -9,6 +9,7 @@ import { TOP } from '../test/harness.js';
 import { appBenchmarks } from './apps.js';
 import { densityBenchmarks } from './density.js';
 import { meteringBenchmarks } from './metering.js';
+import { panelBenchmarks } from './panel.js';
 import { SIZES, type BenchResult, type Context, type Mode } from './lib.js';
 import { referencesDone } from './reference.js';
 import { machine, writeDocument, writeResults } from './report.js';
@@ -24,6 +25,7 @@ const GROUPS: Record<string, (ctx: Context) => Promise<BenchResult[]>> = {
   density: densityBenchmarks,
   apps: appBenchmarks,
   metering: meteringBenchmarks,
+  panel: panelBenchmarks,
 };
 
 async function main(): Promise<void> {

@@ -9,31 +9,9 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { freePort, sleep, useDaemon, useScratchDir } from './harness.js';
-
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-/** Waits until the locator's text matches. */
-async function textMatches(l: Locator, re: RegExp, timeoutMs = 20_000): Promise<string> {
-  const until = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < until) {
-    last = (await l.innerText().catch(() => '')) ?? '';
-    if (re.test(last)) return last;
-    await sleep(150);
-  }
-  throw new Error(`timed out waiting for ${re} in: ${last.slice(-600)}`);
-}
-
-/** Types a line into the xterm terminal on the page and waits for `expect` in its screen. */
-async function inTerminal(page: Page, line: string, expect: RegExp): Promise<string> {
-  const term = page.getByTestId('terminal');
-  await textMatches(page.locator('.terminal-wrap [role=status]'), /shell open|console attached/);
-  await term.click();
-  await page.keyboard.type(`${line}\n`, { delay: 5 });
-  return textMatches(term.locator('.xterm-rows'), expect);
-}
+import { inTerminal, launchChromium, logIn as logInAt, newPage, textMatches } from './panel-driver.js';
 
 describe('the web panel in a browser', () => {
   const port = freePort();
@@ -50,7 +28,7 @@ describe('the web panel in a browser', () => {
     await d.cliInput('bob-pw-123\n', 'user', 'create', 'bob', '--role', 'owner', '--tenant', 'pb', '--password-stdin');
     await d.cliInput('admin-pw-123\n', 'user', 'create', 'padmin', '--role', 'admin', '--password-stdin');
     await d.ok('create', 'pb-secret', '--template', 'bb', '--tenant', 'pb', '--no-net');
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
 
   after(async () => {
@@ -62,15 +40,8 @@ describe('the web panel in a browser', () => {
     }
   });
 
-  const page = async (): Promise<Page> => (await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } })).newPage();
-
-  const logIn = async (p: Page, user: string, password: string, at = origin): Promise<void> => {
-    await p.goto(at);
-    await p.getByLabel('User').fill(user);
-    await p.getByLabel('Password').fill(password);
-    await p.getByRole('button', { name: 'Sign in' }).click();
-    await p.getByRole('link', { name: 'Containers' }).waitFor();
-  };
+  const page = (): Promise<Page> => newPage(browser);
+  const logIn = (p: Page, user: string, password: string, at = origin): Promise<void> => logInAt(p, at, user, password);
 
   test('a tenant owner creates a container in the wizard, starts it, runs a command in its shell, sees its graphs, stops and destroys it', async () => {
     const p = await page();

@@ -2,18 +2,20 @@
  * The panel's frame: the log-in until a token is taken, then the navigation, the banner of a host
  * administrator acting as a tenant (on every page while so), and the pages.
  */
-import { useEffect, useState } from 'react';
+import { lazy, Suspense, useEffect, useState } from 'react';
 import { NavLink, Route, Routes, useNavigate } from 'react-router';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { get, session, whenSignedOut, type Me, type Tenant } from './api';
 import { Login } from './pages/Login';
-import { Dashboard } from './pages/Dashboard';
 import { ContainerList } from './pages/Containers';
-import { ContainerDetail } from './pages/Container';
 import { CreateWizard } from './pages/Create';
 import { Templates } from './pages/Templates';
-import { CaptureWizard } from './pages/Capture';
 import { ErrorBox } from './ui';
+
+// The pages with charts or a terminal load their code when first shown: the list needs neither.
+const Dashboard = lazy(() => import('./pages/Dashboard').then((m) => ({ default: m.Dashboard })));
+const ContainerDetail = lazy(() => import('./pages/Container').then((m) => ({ default: m.ContainerDetail })));
+const CaptureWizard = lazy(() => import('./pages/Capture').then((m) => ({ default: m.CaptureWizard })));
 
 function useTheme(): [string, () => void] {
   const [theme, setTheme] = useState(() => localStorage.getItem('strata.theme') ?? (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'));
@@ -59,6 +61,7 @@ export function App(): React.JSX.Element {
         </div>
       )}
       <main className="page">
+        <Suspense fallback={<p aria-busy="true">Loading…</p>}>
         <Routes>
           <Route path="/" element={<Dashboard me={me.data} />} />
           <Route path="/containers" element={<ContainerList />} />
@@ -68,6 +71,7 @@ export function App(): React.JSX.Element {
           <Route path="/templates/capture" element={<CaptureWizard />} />
           <Route path="*" element={<p>There is no such page. <a href="#/">Back to the dashboard</a></p>} />
         </Routes>
+        </Suspense>
       </main>
     </div>
   );

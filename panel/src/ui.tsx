@@ -1,7 +1,5 @@
-/** Small shared pieces: error boxes, sizes, a sparkline, a uPlot chart, a usage bar and a confirm dialog. */
+/** Small shared pieces: error boxes, sizes, a sparkline, a usage bar and a confirm dialog (the chart is chart.tsx). */
 import { useEffect, useRef, useState } from 'react';
-import uPlot from 'uplot';
-import 'uplot/dist/uPlot.min.css';
 
 export function ErrorBox({ error }: { error: unknown }): React.JSX.Element | null {
   if (!error) return null;
@@ -29,30 +27,6 @@ export function Sparkline({ values, label }: { values: number[]; label: string }
     <svg className="spark" width={w} height={h} role="img" aria-label={label}>
       {values.length > 1 && <polyline points={pts} fill="none" stroke="currentColor" strokeWidth="1.5" />}
     </svg>
-  );
-}
-
-/** A time series chart; `series` are [label, values] over `times` (unix seconds). */
-export function Chart({ title, times, series, format }: { title: string; times: number[]; series: Array<[string, Array<number | null>]>; format: (n: number) => string }): React.JSX.Element {
-  const box = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    const el = box.current;
-    if (!el) return;
-    const colors = ['#2f7bd8', '#d8742f', '#2fa36b'];
-    const plot = new uPlot({
-      width: Math.max(240, el.clientWidth), height: 160, legend: { show: true },
-      axes: [{ stroke: 'currentColor' }, { stroke: 'currentColor', values: (_u, ticks) => ticks.map((t) => format(t)), size: 70 }],
-      series: [{}, ...series.map(([label], i) => ({ label, stroke: colors[i % colors.length], width: 1.5, value: (_u: uPlot, v: number | null) => (v === null ? '–' : format(v)) }))],
-    }, [times, ...series.map(([, v]) => v)] as uPlot.AlignedData, el);
-    const resize = new ResizeObserver(() => plot.setSize({ width: Math.max(240, el.clientWidth), height: 160 }));
-    resize.observe(el);
-    return () => { resize.disconnect(); plot.destroy(); };
-  }, [times, series, format]);
-  return (
-    <figure className="chart">
-      <figcaption>{title}</figcaption>
-      <div ref={box} data-points={times.length} />
-    </figure>
   );
 }
 

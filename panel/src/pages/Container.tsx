@@ -8,7 +8,8 @@ import { useNavigate, useParams } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, followEvents, get, getText, type Container, type Series, type StrataEvent, type Template } from '../api';
 import { Terminal } from '../Terminal';
-import { bytes, Chart, ConfirmButton, ErrorBox, percent, StateBadge } from '../ui';
+import { Chart } from '../chart';
+import { bytes, ConfirmButton, ErrorBox, percent, StateBadge } from '../ui';
 
 const RANGES = { hour: 3600e3, day: 86400e3, month: 30 * 86400e3 } as const;
 
@@ -49,7 +50,7 @@ export function ContainerDetail(): React.JSX.Element {
       {act.isPending && <p role="status">Working…</p>}
       <ErrorBox error={error} />
       <dl className="facts">
-        <dt>Template</dt><dd>{v.template}</dd>
+        <dt>Template</dt><dd>{v.template}{v.apps.length ? ` + ${v.apps.map((a) => `${a.template} v${a.version}`).join(', ')}` : ''}</dd>
         <dt>Address</dt><dd>{v.adapters.map((a) => a.address).join(', ') || '–'}</dd>
         <dt>Hostname</dt><dd>{v.hostname}</dd>
         {v.tenant && <><dt>Tenant</dt><dd>{v.tenant}</dd></>}
@@ -90,6 +91,7 @@ function Graphs({ name }: { name: string }): React.JSX.Element {
     queryFn: () => get<Series>(`v1/containers/${encodeURIComponent(name)}/usage/series?from=${new Date(Date.now() - RANGES[range]).toISOString()}`),
     refetchInterval: range === 'hour' ? 10_000 : 60_000,
   });
+  const span = useMemo((): [number, number] | undefined => (series.data ? [Date.parse(series.data.from) / 1000, Date.parse(series.data.to) / 1000] : undefined), [series.data]);
   const data = useMemo(() => {
     const p = series.data?.points ?? [];
     const secs = (at: string): number => Date.parse(at) / 1000;
@@ -112,9 +114,9 @@ function Graphs({ name }: { name: string }): React.JSX.Element {
       <ErrorBox error={series.error} />
       <p className="muted">{series.data ? `${series.data.points.length} points at ${series.data.resolution}` : 'Loading…'}</p>
       <div className="charts">
-        <Chart title="CPU" times={data.times} series={data.cpu} format={(n) => percent(n)} />
-        <Chart title="Memory" times={data.times} series={data.mem} format={bytes} />
-        <Chart title="Network" times={data.times} series={data.net} format={(n) => `${bytes(n)}/s`} />
+        <Chart title="CPU" range={span} times={data.times} series={data.cpu} format={(n) => percent(n)} />
+        <Chart title="Memory" range={span} times={data.times} series={data.mem} format={bytes} />
+        <Chart title="Network" range={span} times={data.times} series={data.net} format={(n) => `${bytes(n)}/s`} />
       </div>
     </section>
   );

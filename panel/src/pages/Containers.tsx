@@ -71,7 +71,7 @@ export function ContainerList(): React.JSX.Element {
           <thead>
             <tr>
               <th><input type="checkbox" aria-label="select all shown" checked={allShownSelected} onChange={() => setSelected(allShownSelected ? new Set() : new Set(shown.map((c) => c.name)))} /></th>
-              <th>Name</th><th>State</th><th>Address</th><th>Template</th><th>CPU</th><th>Memory</th><th className="wide">Tenant</th>
+              <th>Name</th><th>State</th><th>Address</th><th className="wide">Template</th><th>CPU</th><th>Memory</th><th className="wide">Tenant</th>
             </tr>
           </thead>
           <tbody>
@@ -84,7 +84,7 @@ export function ContainerList(): React.JSX.Element {
                   <td><Link to={`/containers/${encodeURIComponent(c.name)}`}>{c.name}</Link></td>
                   <td><StateBadge state={c.state} /></td>
                   <td>{c.adapters[0]?.address.split('/')[0] ?? '–'}</td>
-                  <td>{c.template}{c.apps.length ? ` + ${c.apps.map((a) => a.template).join(', ')}` : ''}</td>
+                  <td className="wide">{c.template}{c.apps.length ? ` + ${c.apps.map((a) => a.template).join(', ')}` : ''}</td>
                   <td className="num">{c.state === 'running' ? <><Sparkline values={h?.cpu ?? []} label={`CPU of ${c.name}`} /> {percent(s?.cpuPercent)}</> : '–'}</td>
                   <td className="num">{c.state === 'running' ? <><Sparkline values={h?.mem ?? []} label={`memory of ${c.name}`} /> {bytes(s?.memoryBytes)}</> : '–'}</td>
                   <td className="wide">{c.tenant ?? '–'}</td>

@@ -6,7 +6,8 @@
 import { useMemo, useRef } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { get, type Container, type Me, type Series, type Tenant } from '../api';
-import { bytes, Chart, ErrorBox, percent, UsageBar } from '../ui';
+import { Chart } from '../chart';
+import { bytes, ErrorBox, percent, UsageBar } from '../ui';
 
 interface Host { at: string; cpus: number; cpuPercent: number | null; load: number[]; memoryTotalBytes: number; memoryAvailableBytes: number; diskTotalBytes: number; diskFreeBytes: number; netRxBytes: number; netTxBytes: number }
 
@@ -83,6 +84,7 @@ function HostNow(): React.JSX.Element {
 /** The metered usage of the last hour, summed over the given tenants ('-': the host's own containers). */
 function Usage({ tenants }: { tenants: string[] }): React.JSX.Element | null {
   const from = useMemo(() => new Date(Date.now() - 3600e3).toISOString(), []);
+  const range = useMemo((): [number, number] => [Date.parse(from) / 1000, Date.parse(from) / 1000 + 3600], [from]);
   const series = useQuery({
     queryKey: ['dash-series', tenants.join(',')],
     queryFn: () => Promise.all(tenants.map((t) => get<Series>(`v1/tenants/${encodeURIComponent(t)}/usage/series?from=${from}&resolution=1m`))),
@@ -109,9 +111,9 @@ function Usage({ tenants }: { tenants: string[] }): React.JSX.Element | null {
       <h2 id="usage-title">Containers' usage, last hour</h2>
       <ErrorBox error={series.error} />
       <div className="charts">
-        <Chart title="CPU" times={data.times} series={data.cpu} format={percent} />
-        <Chart title="Memory" times={data.times} series={data.mem} format={bytes} />
-        <Chart title="Network" times={data.times} series={data.net} format={(n) => `${bytes(n)}/s`} />
+        <Chart title="CPU" range={range} times={data.times} series={data.cpu} format={percent} />
+        <Chart title="Memory" range={range} times={data.times} series={data.mem} format={bytes} />
+        <Chart title="Network" range={range} times={data.times} series={data.net} format={(n) => `${bytes(n)}/s`} />
       </div>
     </section>
   );
