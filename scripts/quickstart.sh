@@ -33,5 +33,10 @@ Strata is running, and so is a container called "demo". Try:
   strata template build host --from host              # host-linked: the host's /usr, shared
   strata logs demo; strata inspect demo; strata stop demo; strata destroy demo
 
+The web panel is at https://127.0.0.1:8443/ (its certificate is the daemon's own; 'strata info'
+shows its fingerprint). Make a user to sign in with:
+
+  strata user create admin --role admin --password-stdin     # type a password, then Enter
+
 Everything lives in /var/lib/strata; the README says how to uninstall.
 NEXT

@@ -6,6 +6,9 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 node=$(command -v node)
 socket=${STRATA_SOCKET:-/run/strata/strata.sock}
+# The API over TLS and the web panel: on loopback unless told otherwise (STRATA_LISTEN=0.0.0.0:8443
+# for other hosts; STRATA_LISTEN= for none).
+listen=${STRATA_LISTEN-127.0.0.1:8443}
 pidfile=/run/strata/daemon.pid
 logfile=/var/log/strata/daemon.log
 unit=/etc/systemd/system/strata.service
@@ -23,6 +26,7 @@ Description=Strata container daemon
 After=network.target
 
 [Service]
+Environment=STRATA_LISTEN=$listen
 ExecStart=$node $top/bin/strata daemon
 # Containers and their monitor outlive the daemon: stop only the daemon itself.
 KillMode=process
@@ -37,12 +41,12 @@ UNIT
     mkdir -p /run/strata
     mkdir -p -m 0700 /var/log/strata; chmod 0700 /var/log/strata
     (umask 077; : >> "$logfile")
-    nohup setsid "$node" "$top/bin/strata" daemon >> "$logfile" 2>&1 < /dev/null &
+    STRATA_LISTEN=$listen nohup setsid "$node" "$top/bin/strata" daemon >> "$logfile" 2>&1 < /dev/null &
     echo $! > "$pidfile"
   fi
   for _ in $(seq 1 100); do answers && break; sleep 0.1; done
   answers || { echo "strata: the daemon did not start; see $logfile" >&2; exit 1; }
-  echo "strata: daemon running on $socket"
+  echo "strata: daemon running on $socket${listen:+; API and web panel on https://$listen/}"
   ;;
 stop)
   if systemd && [ -f "$unit" ]; then systemctl stop strata.service

@@ -63,6 +63,19 @@ describe('the web panel in a browser', () => {
     const screen = await inTerminal(p, 'echo panel-$((6*7)); hostname', /panel-42/);
     assert.match(screen, /pa-web/, 'the hostname is the container\'s');
 
+    // The console: what the container writes to /dev/console shows in the browser's terminal.
+    await p.getByRole('button', { name: 'Attach console' }).click();
+    await textMatches(p.locator('.terminal-wrap [role=status]'), /console attached/);
+    await d.ok('exec', 'pa-web', '--', 'sh', '-c', 'echo on-the-console-$((2+3)) > /dev/console');
+    await textMatches(p.getByTestId('terminal').locator('.xterm-rows'), /on-the-console-5/);
+    await p.getByRole('button', { name: 'Detach console' }).click();
+
+    // Every control on the page has a name a screen reader can say.
+    const unnamed = await p.evaluate(() => [...document.querySelectorAll('input, select, button, textarea')]
+      .filter((el) => !el.closest('.xterm') && !(el.getAttribute('aria-label') || el.closest('label') || (el.id && document.querySelector(`label[for="${el.id}"]`)) || (el.textContent ?? '').trim()))
+      .map((el) => el.outerHTML.slice(0, 80)));
+    assert.deepEqual(unnamed, [], 'unlabelled controls');
+
     // The meter reads every 500 ms here: the hour's graph gets points.
     await textMatches(p.locator('#graphs-title + * + p, section[aria-labelledby=graphs-title] p.muted'), /[1-9]\d* points at 10s/, 30_000);
     const drawn = await p.locator('.chart [data-points]').first().getAttribute('data-points');

@@ -7,7 +7,7 @@ import { useMemo, useRef } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { get, type Container, type Me, type Series, type Tenant } from '../api';
 import { Chart } from '../chart';
-import { bytes, ErrorBox, percent, UsageBar } from '../ui';
+import { bytes, ErrorBox, percent, Sparkline, UsageBar } from '../ui';
 
 interface Host { at: string; cpus: number; cpuPercent: number | null; load: number[]; memoryTotalBytes: number; memoryAvailableBytes: number; diskTotalBytes: number; diskFreeBytes: number; netRxBytes: number; netTxBytes: number }
 
@@ -50,6 +50,8 @@ export function Dashboard({ me }: { me: Me }): React.JSX.Element {
 function HostNow(): React.JSX.Element {
   const prev = useRef<Host | null>(null);
   const rates = useRef<{ rx: number; tx: number } | null>(null);
+  // Since the page opened: the host's recent past, beside the containers' metered hour below.
+  const past = useRef<{ cpu: number[]; mem: number[]; net: number[] }>({ cpu: [], mem: [], net: [] });
   const host = useQuery({
     queryKey: ['host'],
     queryFn: async () => {
@@ -60,6 +62,11 @@ function HostNow(): React.JSX.Element {
         if (s > 0) rates.current = { rx: (h.netRxBytes - p.netRxBytes) / s, tx: (h.netTxBytes - p.netTxBytes) / s };
       }
       prev.current = h;
+      const keep = (xs: number[], x: number): number[] => [...xs, x].slice(-60);
+      past.current = {
+        cpu: keep(past.current.cpu, h.cpuPercent ?? 0), mem: keep(past.current.mem, h.memoryTotalBytes - h.memoryAvailableBytes),
+        net: keep(past.current.net, rates.current ? rates.current.rx + rates.current.tx : 0),
+      };
       return h;
     },
     refetchInterval: 3000,
@@ -71,10 +78,10 @@ function HostNow(): React.JSX.Element {
       <ErrorBox error={host.error} />
       {h && (
         <div className="cards">
-          <div className="card"><UsageBar label="CPU" used={h.cpuPercent ?? 0} limit={h.cpus * 100} show={percent} /><span className="muted">load {h.load.map((l) => l.toFixed(2)).join(' ')}</span></div>
-          <div className="card"><UsageBar label="Memory" used={h.memoryTotalBytes - h.memoryAvailableBytes} limit={h.memoryTotalBytes} show={bytes} /></div>
+          <div className="card"><UsageBar label="CPU" used={h.cpuPercent ?? 0} limit={h.cpus * 100} show={percent} /><Sparkline values={past.current.cpu} label="host CPU, the last minutes" /> <span className="muted">load {h.load.map((l) => l.toFixed(2)).join(' ')}</span></div>
+          <div className="card"><UsageBar label="Memory" used={h.memoryTotalBytes - h.memoryAvailableBytes} limit={h.memoryTotalBytes} show={bytes} /><Sparkline values={past.current.mem} label="host memory, the last minutes" /></div>
           <div className="card"><UsageBar label="Disk (data root)" used={h.diskTotalBytes - h.diskFreeBytes} limit={h.diskTotalBytes} show={bytes} /></div>
-          <div className="card">Network: {rates.current ? `${bytes(rates.current.rx)}/s in, ${bytes(rates.current.tx)}/s out` : 'measuring…'}</div>
+          <div className="card">Network: {rates.current ? `${bytes(rates.current.rx)}/s in, ${bytes(rates.current.tx)}/s out` : 'measuring…'}<br /><Sparkline values={past.current.net} label="host network, the last minutes" /></div>
         </div>
       )}
     </section>

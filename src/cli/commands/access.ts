@@ -184,10 +184,39 @@ export function register(program: Command): void {
 }
 
 async function readStdinLine(): Promise<string> {
+  if (process.stdin.isTTY) return readHiddenLine('Password: ');
   let text = '';
   process.stdin.setEncoding('utf8');
   for await (const chunk of process.stdin) text += chunk as string;
   const line = text.split('\n')[0];
   if (!line) throw new InvalidArgument('no password on stdin: pipe one in (printf %s "$PASSWORD" | strata user passwd NAME)');
   return line;
+}
+
+/** A line typed on the terminal, not echoed (a password). */
+function readHiddenLine(prompt: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    process.stderr.write(prompt);
+    const stdin = process.stdin;
+    stdin.setRawMode(true);
+    stdin.setEncoding('utf8');
+    let line = '';
+    const done = (err: Error | null): void => {
+      stdin.setRawMode(false);
+      stdin.pause();
+      stdin.off('data', onData);
+      process.stderr.write('\n');
+      if (err) reject(err); else resolve(line);
+    };
+    const onData = (chunk: string): void => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n') return done(line ? null : new InvalidArgument('no password given'));
+        if (ch === '\u0003') return done(new InvalidArgument('cancelled'));
+        if (ch === '\u007f' || ch === '\b') line = line.slice(0, -1);
+        else if (ch >= ' ') line += ch;
+      }
+    };
+    stdin.on('data', onData);
+    stdin.resume();
+  });
 }
