@@ -12,7 +12,7 @@ import { errorFromWire, Internal, InvalidArgument, PermissionDenied, Unavailable
 import type {
   Argv, AttachReport, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
   ContainerStats, ContainerUsageSeries, ContainerView, CreateContainerRequest, CreateNetworkRequest, DetachReport, Event, EventsQuery, ExecRequest, ExportResult,
-  Info, NetworkView, OperationsQuery, OperationView, PoolView, PortView, ProcessView, RemovedTemplate, TemplateDf, TemplateView, TenantUsageSeries, UpgradeReport, UsageLedger,
+  Info, NetworkView, OperationsQuery, OperationView, PoolView, PortView, ProcessView, RemovedTemplate, SnapshotView, TemplateDf, TemplateView, TenantUsageSeries, UpgradeReport, UsageLedger,
   UsageSeriesQuery, VerifyResult,
   AuditEntry, CreateTokenRequest, CreateUserRequest, MeView, NewTokenView, PlanRequest, TenantView, TokenView, UserView,
 } from './types.js';
@@ -184,6 +184,10 @@ export class Client {
     ticket: (name: string, kind: 'exec' | 'console'): Promise<{ ticket: string; expiresAt: string; path: string }> => this.call('POST', ct(name, '/tickets'), { kind }),
     publish: (name: string, spec: string): Promise<PortView> => this.call('POST', ct(name, '/ports'), { spec }),
     unpublish: (name: string, spec: string): Promise<{ removed: string }> => this.call('DELETE', ct(name, `/ports/${seg(spec)}`)),
+    snapshots: (name: string): Promise<SnapshotView[]> => this.call('GET', ct(name, '/snapshots')),
+    snapshot: (name: string, snapshot?: string): Promise<SnapshotView> => this.call('POST', ct(name, '/snapshots'), snapshot ? { name: snapshot } : undefined),
+    restoreSnapshot: (name: string, snapshot: string): Promise<SnapshotView> => this.call('POST', ct(name, `/snapshots/${seg(snapshot)}/restore`)),
+    removeSnapshot: (name: string, snapshot: string): Promise<{ removed: string }> => this.call('DELETE', ct(name, `/snapshots/${seg(snapshot)}`)),
   };
 
   readonly pool = (): Promise<PoolView> => this.call('GET', '/v1/pool');

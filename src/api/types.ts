@@ -21,6 +21,7 @@ const Version = Type.Integer({ minimum: 1, description: 'an application template
 
 export const NameParams = Type.Object({ name: Type.String() });
 export const AppParams = Type.Object({ name: Type.String(), template: Type.String() });
+export const SnapshotParams = Type.Object({ name: Type.String(), snapshot: Type.String() });
 export const SessionParams = Type.Object({ name: Type.String(), session: Type.String({ description: 'what starting the interactive capture answered' }) });
 export const PortParams = Type.Object({ name: Type.String(), spec: Type.String() });
 export const VersionQuery = Type.Object({ version: Type.Optional(Version) });
@@ -140,6 +141,17 @@ export const CreateContainerRequest = Body({
   tenant: Type.Optional(Type.String({ description: "the owning tenant (a host administrator's choice; a tenant's users make their own tenant's)" })),
 });
 export type CreateContainerRequest = Static<typeof CreateContainerRequest>;
+
+export const SnapshotRequest = Type.Union([Type.Null(), Body({ name: Type.Optional(Type.String({ description: 'default: snap-YYYYMMDD-HHMMSS (UTC)' })) })]);
+export const SnapshotView = Answer({
+  container: Type.String(), name: Type.String(),
+  method: Type.Union([Type.Literal('volume'), Type.Literal('copy')], { description: "'volume': the disk driver's instant snapshot (btrfs); 'copy': the files copied" }),
+  apps: Type.Array(Answer({ template: Type.String(), version: Type.Integer() }), { description: 'the application templates attached when it was taken (a restore needs the same)' }),
+  sizeBytes: Type.Number({ description: "its files' size on disk" }),
+  frozenMs: Nullable(Type.Number({ description: 'how long the running container was frozen for it; null: it was not running' })),
+  createdAt: Type.String(),
+}, "a snapshot of a container's own files");
+export type SnapshotView = Static<typeof SnapshotView>;
 
 export const AttachRequest = Body({ template: Type.String(), force: Type.Optional(Type.Boolean()), version: Type.Optional(Version) });
 export type AttachRequest = Static<typeof AttachRequest>;

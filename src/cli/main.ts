@@ -15,6 +15,7 @@ import { register as network } from './commands/network.js';
 import { register as remote } from './commands/remote.js';
 import { register as operation } from './commands/operation.js';
 import { register as resources } from './commands/resources.js';
+import { register as snapshot } from './commands/snapshot.js';
 import { register as template } from './commands/template.js';
 import { register as usage } from './commands/usage.js';
 
@@ -40,6 +41,7 @@ export async function main(argv: string[]): Promise<void> {
   lifecycle(program);
   exec(program);
   resources(program);
+  snapshot(program);
   usage(program);
   network(program);
   access(program);

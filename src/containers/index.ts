@@ -30,6 +30,7 @@ import { enterPlan, execPlan, listProcesses, type ContainerProcess, type ExecReq
 import { Reconciler } from './reconcile.js';
 import { UsageMonitor, type ContainerStats, type UsageReading } from './usage.js';
 import { listBrief, listViews, viewOf, type BriefView, type ContainerView, type ListBulk } from './views.js';
+import { Snapshots, type SnapshotView } from './snapshots.js';
 
 export type { HostServices } from './context.js';
 export type { CreateOptions } from './lifecycle.js';
@@ -44,6 +45,7 @@ export class Containers {
   private readonly ctx: ContainerContext;
   private readonly usage: UsageMonitor;
   private readonly life: Lifecycle;
+  private readonly snaps: Snapshots;
   private readonly reconciler: Reconciler;
 
   constructor(paths: Paths, store: Store, templates: Templates, runc: OciRuntime, host: HostServices) {
@@ -52,6 +54,7 @@ export class Containers {
     this.runc = runc;
     this.usage = new UsageMonitor(this.ctx);
     this.life = new Lifecycle(this.ctx, this.usage);
+    this.snaps = new Snapshots(this.ctx);
     this.reconciler = new Reconciler(this.ctx, this.life, this.lock);
   }
 
@@ -137,6 +140,25 @@ export class Containers {
       await this.life.restart(name, timeoutSeconds);
       return this.inspect(name);
     });
+  }
+
+  // Snapshots
+
+  snapshots(name: string): SnapshotView[] {
+    return this.snaps.list(name);
+  }
+
+  /** Takes a snapshot of the container's own files; a running one is frozen for the instant it takes. */
+  snapshot(name: string, snapshot?: string): Promise<SnapshotView> {
+    return this.lock.run(name, () => this.snaps.create(name, snapshot));
+  }
+
+  restoreSnapshot(name: string, snapshot: string): Promise<SnapshotView> {
+    return this.lock.run(name, () => this.snaps.restore(name, snapshot));
+  }
+
+  removeSnapshot(name: string, snapshot: string): Promise<void> {
+    return this.lock.run(name, () => this.snaps.remove(name, snapshot));
   }
 
   /** Stops every running container of a tenant (it is being suspended); their names. */

@@ -354,6 +354,11 @@ export class Lifecycle {
         await storage.deactivate(storage.mounts(layout, ctx.idMapOf(c), ctx.templateLayers(c)), layout);
         if (c.volume) await host.pool.deactivate(ctx.volumeOf(c));
         sw.lap('unmount');
+        // Snapshots go with it (a driver's are beside the volume, a copy's in the container's directory).
+        for (const s of ctx.snapshots.list(name)) {
+          if (s.method === 'volume') await host.pool.removeSnapshot(ctx.volumeOf(c), s.name);
+          ctx.snapshots.remove(name, s.name);
+        }
         await storage.remove(layout);
         if (c.volume) await host.pool.remove(ctx.volumeOf(c));
         sw.lap('remove');

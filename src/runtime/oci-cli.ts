@@ -114,6 +114,14 @@ export class OciCliRuntime implements OciRuntime {
     }
   }
 
+  async pause(id: string): Promise<void> {
+    await run(this.argv('pause', id), { context: `freezing ${id}` });
+  }
+
+  async resume(id: string): Promise<void> {
+    await run(this.argv('resume', id), { context: `thawing ${id}` });
+  }
+
   closeConsole(consoleLog: string): Promise<void> {
     return this.monitor.closeConsole(consoleLog);
   }

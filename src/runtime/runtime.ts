@@ -84,6 +84,9 @@ export interface OciRuntime {
   kill(id: string, signal: string, all?: boolean): Promise<void>;
   /** The monitor lets go of a stopped container's console. */
   closeConsole(consoleLog: string): Promise<void>;
+  /** Freezes every process of the container (the cgroup freezer), and thaws them. */
+  pause(id: string): Promise<void>;
+  resume(id: string): Promise<void>;
   /** Removes the runtime's state and the cgroup (`force`: kills a running one first); an unknown id is no error. */
   delete(id: string, force?: boolean): Promise<void>;
   /** The argv that runs a process inside a running container (run by whoever owns the terminal). */

@@ -116,6 +116,31 @@ export class Pool {
     }
   }
 
+  /** Whether the volume's driver makes instant snapshots (else a snapshot is a copy of the files). */
+  snapshots(ref: Pick<VolumeRef, 'driver'>): boolean {
+    const d = this.driverNamed(ref.driver);
+    return d.capabilities.snapshots && !!d.snapshot && !!d.restoreSnapshot && !!d.removeSnapshot;
+  }
+
+  snapshot(ref: Pick<VolumeRef, 'driver' | 'volume'>, name: string): Promise<void> {
+    return this.driverNamed(ref.driver).snapshot!(ref.volume, name);
+  }
+
+  /** Puts a snapshot back: the volume is unmounted for it and mounted again. */
+  async restoreSnapshot(ref: VolumeRef, name: string): Promise<void> {
+    const driver = this.driverNamed(ref.driver);
+    await driver.deactivate(ref.mountpoint);
+    try {
+      await driver.restoreSnapshot!(ref.volume, name);
+    } finally {
+      await driver.activate(ref.volume, ref.mountpoint);
+    }
+  }
+
+  removeSnapshot(ref: Pick<VolumeRef, 'driver' | 'volume'>, name: string): Promise<void> {
+    return this.driverNamed(ref.driver).removeSnapshot!(ref.volume, name);
+  }
+
   /** Every volume of every driver: [driver name, volume]. */
   async volumes(): Promise<Array<[string, string]>> {
     const out: Array<[string, string]> = [];

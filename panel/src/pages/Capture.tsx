@@ -79,7 +79,7 @@ export function CaptureWizard(): React.JSX.Element {
       )}
       {stage === 2 && session && (
         <>
-          <p>Install anything in this shell (for example <code>apt-get install -y nginx</code>). When done, press <strong>Capture</strong>: what changed becomes version of <strong>{name}</strong>. The container is thrown away either way.</p>
+          <p>Install anything in this shell (for example <code>apt-get install -y nginx</code>). When done, press <strong>Capture</strong>: what changed becomes a new version of <strong>{name}</strong>. The container is thrown away either way.</p>
           <Terminal container={session.container} kind="exec" />
           <div className="row">
             <button type="button" className="primary" disabled={!!busy} onClick={() => void finish()}>Capture</button>

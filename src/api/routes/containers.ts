@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import {
   AppParams, Argv, AsyncQuery, AttachReport, AttachRequest, BriefQuery, BriefView, ConsolePlan, ContainerStats, ContainerView,
   CreateContainerRequest, Destroyed, DetachReport, ExecRequest, FollowQuery, ForceQuery, LimitsUpdate, NameParams, NdjsonLines, OperationView,
-  PoolView, PortParams, PortRequest, PortView, ProcessesQuery, ProcessView, Removed, StopRequest, UpgradeReport, UpgradeRequest,
+  PoolView, PortParams, PortRequest, PortView, ProcessesQuery, ProcessView, Removed, SnapshotParams, SnapshotRequest, SnapshotView, StopRequest, UpgradeReport, UpgradeRequest,
 } from '../types.js';
 import { scopeTenant, type Caller } from '../../access/index.js';
 import { InvalidArgument, PermissionDenied } from '../../errors/index.js';
@@ -74,6 +74,19 @@ export function containerRoutes(app: App, s: Services): void {
   app.post('/v1/containers/:name/apps/:template/upgrade', { config: { scope: 'containers:write' },
     schema: { ...t, summary: "Move an attached application template to its newest version", params: AppParams, body: UpgradeRequest, response: { 200: UpgradeReport } },
   }, async (req) => s.containers.upgrade(req.params.name, req.params.template, req.body?.force));
+
+  app.get('/v1/containers/:name/snapshots', { config: { scope: 'containers:read' },
+    schema: { ...t, summary: "A container's snapshots, oldest first", params: NameParams, response: { 200: Type.Array(SnapshotView) } },
+  }, async (req) => s.containers.snapshots(req.params.name));
+  app.post('/v1/containers/:name/snapshots', { config: { scope: 'containers:write' },
+    schema: { ...t, summary: "Snapshot a container's own files (a running one is frozen for the instant it takes)", params: NameParams, body: SnapshotRequest, response: { 201: SnapshotView } },
+  }, async (req, reply) => reply.status(201).send(await s.containers.snapshot(req.params.name, req.body?.name)));
+  app.post('/v1/containers/:name/snapshots/:snapshot/restore', { config: { scope: 'containers:write' },
+    schema: { ...t, summary: "Put a snapshot's files back as the container's own (stopped; same application templates)", params: SnapshotParams, response: { 200: SnapshotView } },
+  }, async (req) => s.containers.restoreSnapshot(req.params.name, req.params.snapshot));
+  app.delete('/v1/containers/:name/snapshots/:snapshot', { config: { scope: 'containers:write' },
+    schema: { ...t, summary: 'Remove a snapshot', params: SnapshotParams, response: { 200: Removed } },
+  }, async (req) => { await s.containers.removeSnapshot(req.params.name, req.params.snapshot); return { removed: req.params.snapshot }; });
 
   app.post('/v1/containers/:name/exec', {
     schema: { ...t, summary: 'Plan an exec: the runtime command line to run on the daemon host', params: NameParams, body: ExecRequest, response: { 200: Argv } },

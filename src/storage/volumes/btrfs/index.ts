@@ -162,6 +162,52 @@ export class BtrfsDriver implements VolumeDriver {
     await this.listNow();
   }
 
+  /** Snapshots of a volume live in <pool>/.snapshots/VOLUME/NAME (read-only subvolumes sharing its extents). */
+  private snapshotPath(volume: string, name: string): string {
+    return join(this.mnt, '.snapshots', volume, name);
+  }
+
+  snapshot(volume: string, name: string): Promise<void> {
+    return this.serial(async () => {
+      await this.ensurePool();
+      await fsp.mkdir(join(this.mnt, '.snapshots', volume), { recursive: true, mode: 0o700 });
+      await run(['btrfs', 'subvolume', 'snapshot', '-r', this.subvolume(volume), this.snapshotPath(volume, name)], { context: `snapshotting the disk of ${volume}` });
+    });
+  }
+
+  restoreSnapshot(volume: string, name: string): Promise<void> {
+    return this.serial(async () => {
+      await this.ensurePool();
+      const limit = (await this.qgroup(volume))?.limit ?? 0;
+      const sub = this.subvolume(volume);
+      const aside = `${sub}.restoring`;
+      // The current files move aside until the snapshot's are in place: a failure puts them back.
+      await fsp.rename(sub, aside);
+      try {
+        await run(['btrfs', 'subvolume', 'snapshot', this.snapshotPath(volume, name), sub], { context: `restoring the disk of ${volume}` });
+        if (limit) await run(['btrfs', 'qgroup', 'limit', String(limit), sub], { context: `limiting the disk of ${volume}` });
+      } catch (err) {
+        await run(['btrfs', 'subvolume', 'delete', sub], { allowFailure: true });
+        await fsp.rename(aside, sub);
+        throw err;
+      }
+      await run(['btrfs', 'subvolume', 'delete', aside], { context: `removing the replaced disk of ${volume}` });
+      await run(['btrfs', 'qgroup', 'clear-stale', this.mnt], { allowFailure: true });
+    });
+  }
+
+  removeSnapshot(volume: string, name: string): Promise<void> {
+    return this.serial(async () => {
+      const path = this.snapshotPath(volume, name);
+      if (!(await fsp.stat(path).catch(() => null))) return;
+      await this.ensurePool();
+      await run(['btrfs', 'subvolume', 'delete', path], { context: `removing a snapshot of ${volume}` });
+      await fsp.rmdir(join(this.mnt, '.snapshots', volume)).catch(() => undefined);
+      await fsp.rmdir(join(this.mnt, '.snapshots')).catch(() => undefined);
+      await run(['btrfs', 'qgroup', 'clear-stale', this.mnt], { allowFailure: true });
+    });
+  }
+
   /** The pool is mounted while it has volumes, no longer: the host's mount table keeps nothing. */
   private async unmountIfEmpty(names: string[]): Promise<void> {
     if (names.length) return;

@@ -1,0 +1,101 @@
+// Integration: snapshots of containers' own files on a real daemon. A copy beside the container
+// for a plain private area, an instant btrfs snapshot for a btrfs disk; a running container is
+// frozen while it is taken; a restore brings back files, changes and deletions (overlay
+// whiteouts) as they were, and refuses a running container or other application templates;
+// destroy takes the snapshots with it.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { useDaemon } from './harness.js';
+
+interface Snap { name: string; method: string; frozenMs: number | null; sizeBytes: number; apps: Array<{ template: string }> }
+
+/** Takes a snapshot of a running container with data in it, changes the data, restores, and checks. */
+async function roundTrip(d: ReturnType<typeof useDaemon>, ct: string, method: string): Promise<void> {
+  await d.ok('exec', ct, '--', 'sh', '-c', 'mkdir -p /data && echo v1 > /data/f && rm /bin/vi');
+  const s = await d.json<Snap>('snapshot', 'create', ct, 's1');
+  assert.equal(s.method, method);
+  assert.ok(s.frozenMs !== null && s.frozenMs >= 0, `a running container is frozen for it (${s.frozenMs} ms)`);
+  assert.equal((await d.ok('exec', ct, '--', 'cat', '/data/f')).trim(), 'v1', 'and thawed after');
+  await d.ok('exec', ct, '--', 'sh', '-c', 'echo v2 > /data/f && touch /data/new && ln -s /bin/busybox /bin/vi');
+
+  const running = await d.cli('snapshot', 'restore', ct, 's1');
+  assert.notEqual(running.status, 0);
+  assert.match(running.stderr, new RegExp(`container ${ct} is running: stop it before restoring snapshot s1`));
+
+  await d.ok('stop', ct);
+  assert.match(await d.ok('snapshot', 'restore', ct, 's1'), new RegExp(`${ct} restored to snapshot s1`));
+  await d.ok('start', ct);
+  assert.equal((await d.ok('exec', ct, '--', 'cat', '/data/f')).trim(), 'v1', 'the file as it was');
+  assert.notEqual((await d.cli('exec', ct, '--', 'ls', '/data/new')).status, 0, 'a later file is gone');
+  assert.notEqual((await d.cli('exec', ct, '--', 'ls', '/bin/vi')).status, 0, 'a deletion of a template file (a whiteout) is kept');
+  assert.match(await d.ok('events', '--container', ct), /snapshot s1 taken[\s\S]*snapshot s1 restored/);
+}
+
+describe('snapshots: a copy of a plain private area', () => {
+  const d = useDaemon({ template: 'bb' });
+
+  test('taken running (frozen), listed, restored stopped, refused running, removed', async () => {
+    await d.ok('create', 'sn1', '--template', 'bb', '--no-net');
+    await d.ok('start', 'sn1');
+    await roundTrip(d, 'sn1', 'copy');
+    const list = await d.json<Snap[]>('snapshot', 'list', 'sn1');
+    assert.deepEqual(list.map((s) => s.name), ['s1']);
+    assert.ok(list[0].sizeBytes > 0);
+    assert.match(await d.ok('snapshot', 'list', 'sn1'), /^NAME\s+TAKEN\s+METHOD\s+SIZE/);
+    const dir = join(d.paths.containers, 'sn1', 'snapshots', 's1');
+    assert.ok(existsSync(dir));
+    await d.ok('snapshot', 'rm', 'sn1', 's1');
+    assert.ok(!existsSync(dir), 'its files are gone');
+    assert.deepEqual(await d.json<Snap[]>('snapshot', 'list', 'sn1'), []);
+  });
+
+  test('bad input: a taken name, an invalid name, an unknown snapshot or container, each one sentence', async () => {
+    await d.ok('snapshot', 'create', 'sn1', 'keep');
+    const again = await d.cli('snapshot', 'create', 'sn1', 'keep');
+    assert.notEqual(again.status, 0);
+    assert.match(again.stderr, /container sn1 already has a snapshot keep: pick another name, or remove it first/);
+    const bad = await d.cli('snapshot', 'create', 'sn1', 'Bad/Name');
+    assert.match(bad.stderr, /snapshot name "Bad\/Name" is not valid/);
+    const missing = await d.cli('snapshot', 'restore', 'sn1', 'nope');
+    assert.match(missing.stderr, /container sn1 has no snapshot nope: see 'strata snapshot list sn1'/);
+    const noCt = await d.cli('snapshot', 'create', 'ghost');
+    assert.match(noCt.stderr, /container ghost does not exist/);
+    assert.deepEqual((await d.json<Snap[]>('snapshot', 'list', 'sn1')).map((s) => s.name), ['keep'], 'nothing half-made');
+  });
+
+  test('a restore needs the application templates the snapshot was taken with', async () => {
+    await d.ok('template', 'capture', 'snapapp', '--base', 'bb', '--', 'sh', '-c', 'echo app > /opt-app');
+    await d.ok('stop', 'sn1');
+    await d.ok('attach', 'sn1', 'snapapp');
+    const refused = await d.cli('snapshot', 'restore', 'sn1', 'keep');
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /was taken with the application templates \[\] and it has \[snapapp@1\] now: attach or detach to match/);
+  });
+
+  test('destroy takes the snapshots with it', async () => {
+    await d.ok('destroy', 'sn1', '--force');
+    assert.ok(!existsSync(join(d.paths.containers, 'sn1')));
+    assert.deepEqual(d.leftovers(), []);
+  });
+});
+
+describe('snapshots: instant on a btrfs disk', () => {
+  const d = useDaemon({ env: { STRATA_STORAGE_DRIVER: 'btrfs' }, template: 'bb' });
+
+  test('a btrfs snapshot of a running container: restored, removed, and none left by destroy', async () => {
+    await d.ok('create', 'sb1', '--template', 'bb', '--no-net', '--disk', '64M');
+    await d.ok('start', 'sb1');
+    await roundTrip(d, 'sb1', 'volume');
+    const snaps = join(d.paths.pool, 'btrfs', '.snapshots', 'sb1');
+    assert.deepEqual(readdirSync(snaps), ['s1'], 'a subvolume beside the disk');
+    assert.equal((await d.json<{ capabilities: { snapshots: boolean } }>('pool')).capabilities.snapshots, true);
+    await d.ok('snapshot', 'create', 'sb1', 's2');
+    await d.ok('snapshot', 'rm', 'sb1', 's1');
+    assert.deepEqual(readdirSync(snaps), ['s2']);
+    await d.ok('destroy', 'sb1', '--force');
+    assert.ok(!existsSync(snaps), 'destroy removed the snapshot subvolumes');
+    assert.deepEqual(d.leftovers(), []);
+  });
+});
