@@ -184,6 +184,7 @@ export class Client {
     ticket: (name: string, kind: 'exec' | 'console'): Promise<{ ticket: string; expiresAt: string; path: string }> => this.call('POST', ct(name, '/tickets'), { kind }),
     publish: (name: string, spec: string): Promise<PortView> => this.call('POST', ct(name, '/ports'), { spec }),
     unpublish: (name: string, spec: string): Promise<{ removed: string }> => this.call('DELETE', ct(name, `/ports/${seg(spec)}`)),
+    clone: (name: string, to: string): Promise<ContainerView> => this.call('POST', ct(name, '/clones'), { name: to }),
     snapshots: (name: string): Promise<SnapshotView[]> => this.call('GET', ct(name, '/snapshots')),
     snapshot: (name: string, snapshot?: string): Promise<SnapshotView> => this.call('POST', ct(name, '/snapshots'), snapshot ? { name: snapshot } : undefined),
     restoreSnapshot: (name: string, snapshot: string): Promise<SnapshotView> => this.call('POST', ct(name, `/snapshots/${seg(snapshot)}/restore`)),

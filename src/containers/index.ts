@@ -142,6 +142,21 @@ export class Containers {
     });
   }
 
+  /** A new container from `src`'s template, limits, networks, application templates and own files (see Lifecycle.clone). */
+  clone(src: string, dst: string): Promise<ContainerView> {
+    const c = this.ctx.record(src);
+    const net = this.ctx.host.networks;
+    const adapters = net.adapters(src);
+    const rates = net.bandwidth(src);
+    const limits = Object.fromEntries(Object.entries(c.limits).filter((e): e is [string, string | number] => typeof e[1] === 'number' || typeof e[1] === 'string'));
+    const plan = this.life.planCreate({
+      name: dst, template: c.template, privileged: c.privileged, limits, tenant: c.tenant,
+      ...(adapters.length ? { nets: [...new Set(adapters.map((a) => a.network))] } : { noNet: true }),
+      ...(rates.netIn ? { netIn: rates.netIn } : {}), ...(rates.netOut ? { netOut: rates.netOut } : {}),
+    });
+    return this.lock.run(src, () => this.lock.run(plan.name, async () => this.view(await this.life.clone(src, plan))));
+  }
+
   // Snapshots
 
   snapshots(name: string): SnapshotView[] {

@@ -25,6 +25,7 @@ import { removeCgroupParent } from './cgroups.js';
 import type { ContainerContext } from './context.js';
 import { stripUnset } from './limits.js';
 import type { UsageMonitor } from './usage.js';
+import { moveIds } from './clone.js';
 
 export interface CreateOptions {
   name: string;
@@ -152,6 +153,41 @@ export class Lifecycle {
     } finally {
       await r.fail();
       reservation?.release();
+    }
+  }
+
+  /**
+   * Makes `plan.name` from `src`: its template, limits, networks (new addresses and MACs; published
+   * ports stay with the source, whose host ports they are), application templates at their
+   * versions, and its own files, moved into the new container's id range. A running source is
+   * frozen while its files are copied. All or nothing.
+   */
+  async clone(src: string, plan: CreatePlan): Promise<ContainerRecord> {
+    const { ctx } = this;
+    const { store, storage, runc, host } = ctx;
+    const c = ctx.record(src);
+    if (c.scratch) throw new FailedPrecondition(`container ${src} is a capture's throw-away container: it cannot be cloned`);
+    const record = await this.create(plan);
+    try {
+      for (const a of store.containerApps(src)) store.insertContainerApp({ ...a, container: plan.name });
+      const layout = storage.layout(plan.name);
+      await fsp.rm(layout.privateArea, { recursive: true, force: true });
+      const running = c.state === 'running';
+      if (running) await runc.pause(ctx.id(src));
+      try {
+        await run(['cp', '-a', '--reflink=auto', storage.layout(src).privateArea, layout.privateArea], { context: `copying the files of ${src}` });
+      } finally {
+        if (running) await runc.resume(ctx.id(src));
+      }
+      const from = ctx.idMapOf(c);
+      const to = ctx.idMapOf(record);
+      if (from && to && from.hostBase !== to.hostBase) await moveIds(layout.privateArea, from, to);
+      await writeIdentity(layout, plan.hostname, to?.hostBase ?? 0, containerNetFiles(plan.hostname, host.networks.adapters(plan.name), hostNameservers()));
+      store.addEvent('container-cloned', plan.name, `cloned from ${src}`);
+      return ctx.record(plan.name);
+    } catch (err) {
+      await this.destroy(plan.name, true).catch(() => undefined);
+      throw err;
     }
   }
 
@@ -406,7 +442,8 @@ export class Lifecycle {
 /** The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, written into its private area. */
 async function writeIdentity(layout: ContainerLayout, hostname: string, owner: number, net: { hosts: string; resolvConf: string }): Promise<void> {
   const etc = join(layout.privateArea, 'etc');
-  await fsp.mkdir(etc, { mode: 0o755 });
+  // A clone's private area has its source's /etc already.
+  await fsp.mkdir(etc, { recursive: true, mode: 0o755 });
   await fsp.chown(etc, owner, owner);
   const files: Record<string, string> = { hostname: `${hostname}\n`, hosts: net.hosts, 'resolv.conf': net.resolvConf };
   for (const [file, text] of Object.entries(files)) {

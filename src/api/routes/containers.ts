@@ -1,7 +1,7 @@
 /** Containers: lifecycle, application templates, exec plans, limits, usage, ports, console and logs. */
 import { Type } from 'typebox';
 import {
-  AppParams, Argv, AsyncQuery, AttachReport, AttachRequest, BriefQuery, BriefView, ConsolePlan, ContainerStats, ContainerView,
+  AppParams, Argv, AsyncQuery, AttachReport, AttachRequest, BriefQuery, CloneRequest, BriefView, ConsolePlan, ContainerStats, ContainerView,
   CreateContainerRequest, Destroyed, DetachReport, ExecRequest, FollowQuery, ForceQuery, LimitsUpdate, NameParams, NdjsonLines, OperationView,
   PoolView, PortParams, PortRequest, PortView, ProcessesQuery, ProcessView, Removed, SnapshotParams, SnapshotRequest, SnapshotView, StopRequest, UpgradeReport, UpgradeRequest,
 } from '../types.js';
@@ -75,6 +75,9 @@ export function containerRoutes(app: App, s: Services): void {
     schema: { ...t, summary: "Move an attached application template to its newest version", params: AppParams, body: UpgradeRequest, response: { 200: UpgradeReport } },
   }, async (req) => s.containers.upgrade(req.params.name, req.params.template, req.body?.force));
 
+  app.post('/v1/containers/:name/clones', { config: { scope: 'containers:write' },
+    schema: { ...t, summary: 'Clone a container: its template, limits, networks (new addresses), application templates and own files (a running one is frozen while they are copied); published ports are not cloned', params: NameParams, body: CloneRequest, response: { 201: ContainerView } },
+  }, async (req, reply) => reply.status(201).send(await s.containers.clone(req.params.name, req.body.name)));
   app.get('/v1/containers/:name/snapshots', { config: { scope: 'containers:read' },
     schema: { ...t, summary: "A container's snapshots, oldest first", params: NameParams, response: { 200: Type.Array(SnapshotView) } },
   }, async (req) => s.containers.snapshots(req.params.name));

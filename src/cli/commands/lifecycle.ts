@@ -121,6 +121,15 @@ export function register(program: Command): void {
       process.stdout.write(`container ${name} destroyed\n`);
     });
 
+  verb(program, 'clone', 'a new container with the template, limits, networks, application templates and own files of another (new address; no published ports)')
+    .argument('<container>').argument('<new>')
+    .option('--json', 'print JSON')
+    .action(async (src: string, dst: string, opts: { json?: boolean }, cmd: Command) => {
+      const v = await clientOf(cmd).containers.clone(src, dst);
+      if (opts.json) return printJson(v);
+      process.stdout.write(`container ${dst} cloned from ${src}${v.adapters[0] ? ` (address ${v.adapters[0].address})` : ''}\n`);
+    });
+
   verb(program, 'list', 'list containers')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
