@@ -16,9 +16,9 @@ interface GlobalOptions {
 }
 
 /** A sub-command with the options every command takes. */
-export function verb(parent: Command, name: string, description: string): Command {
+export function verb(parent: Command, name: string, description: string, opts: { hidden?: boolean } = {}): Command {
   return parent
-    .command(name)
+    .command(name, opts)
     .description(description)
     .option('--socket <path>', 'daemon socket (default: $STRATA_SOCKET or /run/strata/strata.sock)')
     .option('--remote <name>', "the remote daemon to drive (see 'strata remote list'; default: $STRATA_REMOTE or the current one)")

@@ -8,6 +8,7 @@ import { exitStatusOf } from './exit.js';
 import { VERSION } from '../config/index.js';
 import { register as access } from './commands/access.js';
 import { register as apps } from './commands/apps.js';
+import { register as completion } from './commands/completion.js';
 import { register as daemon } from './commands/daemon.js';
 import { register as exec } from './commands/exec.js';
 import { register as lifecycle } from './commands/lifecycle.js';
@@ -47,6 +48,7 @@ export async function main(argv: string[]): Promise<void> {
   access(program);
   remote(program);
   operation(program);
+  completion(program);
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv);

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import type { BulkCreateResult, ContainerView, CreateContainerRequest } from '../../api/client.js';
-import { asStrataError, errorFromWire, InvalidArgument } from '../../errors/index.js';
-import { clientOf, detached, followOperation, printFields, printJson, printTable, since, verb, withWaitOptions } from '../context.js';
+import { stringify as stringifyYaml } from 'yaml';
+import type { BriefView, BulkCreateResult, Client, ContainerView, CreateContainerRequest } from '../../api/client.js';
+import { asStrataError, errorFromWire, InvalidArgument, type StrataError } from '../../errors/index.js';
+import { clientOf, detached, followOperation, humanBytes, printFields, printJson, printTable, since, verb, withWaitOptions } from '../context.js';
 import { limitsOf, withLimitOptions } from './resources.js';
 import { networkOf, withNetworkOptions } from './network.js';
 
@@ -52,6 +53,74 @@ function createRequestOf(name: string, template: string, opts: CreateFlags): Cre
   };
 }
 
+/** A row of `strata list`: the brief view, or the full one when a column or filter needs it. */
+type ListRow = BriefView & Partial<Pick<ContainerView, 'adapters' | 'apps' | 'limits'>>;
+
+/** `strata list --columns`: what each shows, and whether it needs the full view. */
+const COLUMNS: Record<string, { value: (c: ListRow) => string | number | null; raw?: (c: ListRow) => unknown; full?: boolean }> = {
+  name: { value: (c) => c.name },
+  state: { value: (c) => c.state },
+  pid: { value: (c) => c.pid },
+  template: { value: (c) => c.template },
+  hostname: { value: (c) => c.hostname },
+  started: { value: (c) => (c.state === 'running' ? since(c.startedAt) : '-'), raw: (c) => c.startedAt },
+  tenant: { value: (c) => c.tenant },
+  address: { value: (c) => c.adapters?.map((a) => a.address.split('/')[0]).join(',') || null, full: true },
+  networks: { value: (c) => c.adapters?.map((a) => a.network).join(',') || null, full: true },
+  apps: { value: (c) => c.apps?.map((a) => `${a.template}@${a.version}`).join(',') || null, full: true },
+  memory: { value: (c) => (typeof c.limits?.memory === 'number' ? humanBytes(c.limits.memory) : null), raw: (c) => c.limits?.memory ?? null, full: true },
+  cpus: { value: (c) => c.limits?.cpus ?? null, full: true },
+};
+
+const FILTER_KEYS = ['name', 'state', 'template', 'tenant', 'app', 'network'];
+
+function parseColumns(text: string): string[] {
+  const cols = text.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
+  const bad = cols.find((c) => !COLUMNS[c]);
+  if (bad !== undefined || !cols.length) throw new InvalidArgument(`unknown column ${JSON.stringify(bad ?? text)}: choose from ${Object.keys(COLUMNS).join(', ')}`);
+  return cols;
+}
+
+function parseFilter(text: string): { key: string; test: (c: ListRow) => boolean } {
+  const m = /^([a-z]+)=(.*)$/.exec(text);
+  if (!m || !FILTER_KEYS.includes(m[1])) throw new InvalidArgument(`invalid --filter ${JSON.stringify(text)}: give KEY=VALUE with KEY one of ${FILTER_KEYS.join(', ')}`);
+  const [, key, value] = m;
+  const glob = new RegExp(`^${value.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const tests: Record<string, (c: ListRow) => boolean> = {
+    name: (c) => glob.test(c.name),
+    state: (c) => c.state === value,
+    template: (c) => c.template === value,
+    tenant: (c) => (c.tenant ?? '') === value,
+    app: (c) => !!c.apps?.some((a) => a.template === value),
+    network: (c) => !!c.adapters?.some((a) => a.network === value),
+  };
+  return { key, test: tests[key] };
+}
+
+/**
+ * Runs a verb on each named container (or, with --all, each that `all` selects), one after the
+ * other; a failure does not stop the rest, and the error at the end names every one that failed.
+ */
+async function eachNamed(client: Client, names: string[], all: boolean | undefined, selects: (c: BriefView) => boolean, verbName: string, each: (name: string) => Promise<void>): Promise<void> {
+  if (all && names.length) throw new InvalidArgument(`give container names or --all, not both`);
+  if (!all && !names.length) throw new InvalidArgument(`give the container(s) to ${verbName}, or --all`);
+  const targets = all ? (await client.containers.listBrief()).filter(selects).map((c) => c.name) : names;
+  const failed: Array<{ name: string; err: StrataError }> = [];
+  for (const name of targets) {
+    try {
+      await each(name);
+    } catch (err) {
+      const e = asStrataError(err);
+      if (targets.length === 1) throw e;
+      process.stderr.write(`strata: ${e.message}\n`);
+      failed.push({ name, err: e });
+    }
+  }
+  if (failed.length) {
+    throw errorFromWire(failed[0].err.code, `could not ${verbName} ${failed.map((f) => f.name).join(', ')} (${targets.length - failed.length} of ${targets.length} done): see the messages above`);
+  }
+}
+
 export function register(program: Command): void {
   withWaitOptions(withCreateOptions(verb(program, 'create', 'create a container from a template; with --count, several')))
     .argument('<name>', 'its name; with --count N, the stem of NAME-1 … NAME-N')
@@ -90,35 +159,48 @@ export function register(program: Command): void {
       }
     });
 
-  verb(program, 'start', 'start a container')
-    .argument('<name>')
-    .action(async (name: string, _o: unknown, cmd: Command) => {
-      const c = await clientOf(cmd).containers.start(name);
-      process.stdout.write(`container ${c.name} started (init pid ${c.pid})\n`);
+  verb(program, 'start', 'start containers').argument('[names...]').option('--all', 'every container not running')
+    .action(async (names: string[], opts: { all?: boolean }, cmd: Command) => {
+      const client = clientOf(cmd);
+      await eachNamed(client, names, opts.all, (c) => c.state !== 'running', 'start', async (name) => {
+        const c = await client.containers.start(name);
+        process.stdout.write(`container ${c.name} started (init pid ${c.pid})\n`);
+      });
     });
 
-  verb(program, 'stop', 'stop a container: its init gets its stop signal, then SIGKILL after the timeout')
-    .argument('<name>')
+  verb(program, 'stop', 'stop containers: each init gets its stop signal, then SIGKILL after the timeout')
+    .argument('[names...]').option('--all', 'every running container')
     .option('--timeout <seconds>', 'seconds to wait before killing (default 10)')
-    .action(async (name: string, opts: { timeout?: string }, cmd: Command) => {
-      await clientOf(cmd).containers.stop(name, timeoutOf(opts.timeout));
-      process.stdout.write(`container ${name} stopped\n`);
+    .action(async (names: string[], opts: { all?: boolean; timeout?: string }, cmd: Command) => {
+      const client = clientOf(cmd);
+      const timeout = timeoutOf(opts.timeout);
+      await eachNamed(client, names, opts.all, (c) => c.state === 'running', 'stop', async (name) => {
+        await client.containers.stop(name, timeout);
+        process.stdout.write(`container ${name} stopped\n`);
+      });
     });
 
-  verb(program, 'restart', 'stop (if running) and start a container')
-    .argument('<name>')
+  verb(program, 'restart', 'stop (if running) and start containers')
+    .argument('[names...]').option('--all', 'every running container')
     .option('--timeout <seconds>', 'seconds to wait before killing (default 10)')
-    .action(async (name: string, opts: { timeout?: string }, cmd: Command) => {
-      const c = await clientOf(cmd).containers.restart(name, timeoutOf(opts.timeout));
-      process.stdout.write(`container ${c.name} restarted (init pid ${c.pid})\n`);
+    .action(async (names: string[], opts: { all?: boolean; timeout?: string }, cmd: Command) => {
+      const client = clientOf(cmd);
+      const timeout = timeoutOf(opts.timeout);
+      await eachNamed(client, names, opts.all, (c) => c.state === 'running', 'restart', async (name) => {
+        const c = await client.containers.restart(name, timeout);
+        process.stdout.write(`container ${c.name} restarted (init pid ${c.pid})\n`);
+      });
     });
 
-  verb(program, 'destroy', 'remove a container and everything it has on the host')
-    .argument('<name>')
-    .option('--force', 'kill it first if it runs')
-    .action(async (name: string, opts: { force?: boolean }, cmd: Command) => {
-      await clientOf(cmd).containers.destroy(name, !!opts.force);
-      process.stdout.write(`container ${name} destroyed\n`);
+  verb(program, 'destroy', 'remove containers and everything they have on the host').alias('rm')
+    .argument('<names...>')
+    .option('--force', 'kill each first if it runs')
+    .action(async (names: string[], opts: { force?: boolean }, cmd: Command) => {
+      const client = clientOf(cmd);
+      await eachNamed(client, names, false, () => true, 'destroy', async (name) => {
+        await client.containers.destroy(name, !!opts.force);
+        process.stdout.write(`container ${name} destroyed\n`);
+      });
     });
 
   verb(program, 'clone', 'a new container with the template, limits, networks, application templates and own files of another (new address; no published ports)')
@@ -130,16 +212,36 @@ export function register(program: Command): void {
       process.stdout.write(`container ${dst} cloned from ${src}${v.adapters[0] ? ` (address ${v.adapters[0].address})` : ''}\n`);
     });
 
-  verb(program, 'list', 'list containers')
-    .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
+  verb(program, 'list', 'list containers').alias('ls')
+    .option('--json', 'print JSON (the same as --format json)')
+    .option('--format <format>', 'table (default), json, yaml or csv')
+    .option('--columns <list>', `the columns, comma-separated, of: ${Object.keys(COLUMNS).join(', ')}`)
+    .option('--filter <key=value>', `only containers where KEY is VALUE (repeatable; all must hold): ${FILTER_KEYS.join(', ')}; name takes * and ?`, (v: string, prev: string[] = []) => [...prev, v])
+    .action(async (opts: { json?: boolean; format?: string; columns?: string; filter?: string[] }, cmd: Command) => {
+      const format = opts.json ? 'json' : (opts.format ?? 'table');
+      if (!['table', 'json', 'yaml', 'csv'].includes(format)) throw new InvalidArgument(`unknown --format ${JSON.stringify(format)}: use table, json, yaml or csv`);
+      const filters = (opts.filter ?? []).map(parseFilter);
+      const columns = opts.columns ? parseColumns(opts.columns) : null;
       const client = clientOf(cmd);
-      const list = opts.json ? await client.containers.list() : await client.containers.listBrief();
-      if (opts.json) return printJson(list);
+      // The brief list serves the default table; anything more needs every container's full view.
+      const needFull = format === 'json' || format === 'yaml' || filters.some((f) => f.key === 'app' || f.key === 'network') || (columns ?? []).some((c) => COLUMNS[c].full);
+      const all: ListRow[] = needFull ? await client.containers.list() : await client.containers.listBrief();
+      const list = all.filter((c) => filters.every((f) => f.test(c)));
+      const structured = (value: unknown): void => { if (format === 'json') printJson(value); else process.stdout.write(stringifyYaml(value)); };
+      if ((format === 'json' || format === 'yaml') && !columns) return structured(list);
       // The owner's column only on a host that has tenants' containers.
-      const tenants = list.some((c) => c.tenant);
-      printTable(['NAME', 'STATE', 'PID', 'TEMPLATE', 'HOSTNAME', 'STARTED', ...(tenants ? ['TENANT'] : [])],
-        list.map((c) => [c.name, c.state, c.pid, c.template, c.hostname, c.state === 'running' ? since(c.startedAt) : '-', ...(tenants ? [c.tenant] : [])]));
+      const chosen = columns ?? ['name', 'state', 'pid', 'template', 'hostname', 'started', ...(list.some((c) => c.tenant) ? ['tenant'] : [])];
+      const rows = list.map((c) => chosen.map((k) => COLUMNS[k].value(c)));
+      if (format === 'json' || format === 'yaml') {
+        const objects = list.map((c) => Object.fromEntries(chosen.map((k) => [k, COLUMNS[k].raw?.(c) ?? COLUMNS[k].value(c)])));
+        return structured(objects);
+      }
+      if (format === 'csv') {
+        const cell = (v: string | number | null): string => { const t = v === null ? '' : String(v); return /[",\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t; };
+        process.stdout.write([chosen, ...rows].map((r) => r.map(cell).join(',')).join('\n') + '\n');
+        return;
+      }
+      printTable(chosen.map((c) => c.toUpperCase()), rows);
     });
 
   verb(program, 'inspect', 'show one container')
