@@ -20,14 +20,14 @@ import type { ContainerContext } from './context.js';
 const NOBODY = 65534;
 
 /** Host owners → the container's view (ids outside its range show as nobody, as the kernel shows them inside). */
-export function idsOut(idMap: IdMap | undefined): IdMapper {
+function idsOut(idMap: IdMap | undefined): IdMapper {
   if (!idMap) return (u, g) => [u, g];
   const one = (id: number): number => (id >= idMap.hostBase && id < idMap.hostBase + idMap.size ? id - idMap.hostBase : NOBODY);
   return (u, g) => [one(u), one(g)];
 }
 
 /** The container's owners (from an archive) → host owners in its range; ids outside the range become its nobody. */
-export function idsIn(idMap: IdMap | undefined): IdMapper {
+function idsIn(idMap: IdMap | undefined): IdMapper {
   if (!idMap) return (u, g) => [u, g];
   const nobody = Math.min(NOBODY, idMap.size - 1);
   const one = (id: number): number => idMap.hostBase + (id >= 0 && id < idMap.size ? id : nobody);

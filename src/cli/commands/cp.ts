@@ -16,7 +16,7 @@ type Place = { container: string; path: string } | { host: string };
 const HERE = 'this host';
 
 /** `CONTAINER:PATH` (a relative PATH is from the container's root), or a host path, or `-`. */
-export function placeOf(arg: string): Place {
+function placeOf(arg: string): Place {
   const m = /^([^/:]+):(.*)$/.exec(arg);
   if (!m || !isValidName(m[1])) return { host: arg };
   const path = m[2].startsWith('/') ? m[2] : `/${m[2]}`;
