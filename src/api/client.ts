@@ -182,6 +182,15 @@ export class Client {
     consoleSession: (name: string, rows: number, cols: number): Promise<WebSocket> => this.socketOn(ct(name, `/console?rows=${rows}&cols=${cols}`)),
     /** A single-use ticket for a browser's WebSocket. */
     ticket: (name: string, kind: 'exec' | 'console'): Promise<{ ticket: string; expiresAt: string; path: string }> => this.call('POST', ct(name, '/tickets'), { kind }),
+    /** A tar of what `path` names in the running container (strata cp). */
+    readFiles: (name: string, path: string): Promise<IncomingMessage> => this.opened('GET', ct(name, `/files${queryString({ path })}`)),
+    /** Extracts a tar (streamed) at `path` in the running container: into it when a directory, else as it. */
+    writeFiles: async (name: string, path: string, tar: NodeJS.ReadableStream): Promise<{ entries: number; bytes: number; path: string }> => {
+      const res = await this.open('PUT', ct(name, `/files${queryString({ path })}`), undefined, { 'content-type': 'application/x-tar' }, tar);
+      const text = await Client.text(res);
+      if ((res.statusCode ?? 500) >= 400) throw Client.failure(res, text);
+      return JSON.parse(text) as { entries: number; bytes: number; path: string };
+    },
     publish: (name: string, spec: string): Promise<PortView> => this.call('POST', ct(name, '/ports'), { spec }),
     unpublish: (name: string, spec: string): Promise<{ removed: string }> => this.call('DELETE', ct(name, `/ports/${seg(spec)}`)),
     clone: (name: string, to: string): Promise<ContainerView> => this.call('POST', ct(name, '/clones'), { name: to }),
@@ -293,7 +302,7 @@ export class Client {
     });
   }
 
-  private async open(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<IncomingMessage> {
+  private async open(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, upload?: NodeJS.ReadableStream): Promise<IncomingMessage> {
     const conn = await this.connection();
     return new Promise((resolve, reject) => {
       const data = body === undefined ? undefined : JSON.stringify(body);
@@ -309,7 +318,11 @@ export class Client {
           reject(new Unavailable(`the connection to the Strata daemon at ${this.target} closed before it answered (is it stopping or restarting?): try again`, { cause: err }));
         } else reject(err);
       });
-      req.end(data);
+      if (upload) {
+        upload.on('error', (err: Error) => req.destroy(err));
+        upload.pipe(req);
+      }
+      else req.end(data);
     });
   }
 

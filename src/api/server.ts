@@ -20,6 +20,7 @@ import { sessionRoutes } from './routes/sessions.js';
 import { Tickets } from './tickets.js';
 import { panelRoutes } from './panel.js';
 import { containerRoutes } from './routes/containers.js';
+import { fileRoutes } from './routes/files.js';
 import { meteringRoutes } from './routes/metering.js';
 import { networkRoutes } from './routes/networks.js';
 import { operationRoutes } from './routes/operations.js';
@@ -118,6 +119,7 @@ export async function buildServer(s: Services): Promise<App> {
   accessRoutes(app, s);
   templateRoutes(app, s);
   containerRoutes(app, s);
+  fileRoutes(app, s);
   networkRoutes(app, s);
   sessionRoutes(app, s, tickets);
   meteringRoutes(app, s);

@@ -9,6 +9,7 @@ import { VERSION } from '../config/index.js';
 import { register as access } from './commands/access.js';
 import { register as apps } from './commands/apps.js';
 import { register as completion } from './commands/completion.js';
+import { register as cp } from './commands/cp.js';
 import { register as daemon } from './commands/daemon.js';
 import { register as exec } from './commands/exec.js';
 import { register as lifecycle } from './commands/lifecycle.js';
@@ -41,6 +42,7 @@ export async function main(argv: string[]): Promise<void> {
   apps(program, template(program));
   lifecycle(program);
   exec(program);
+  cp(program);
   resources(program);
   snapshot(program);
   usage(program);

@@ -25,6 +25,7 @@ import type { AttachOptions, AttachReport } from './apps.js';
 import { ContainerContext, type HostServices } from './context.js';
 import { checkStopTimeout, Lifecycle, type CreateOptions } from './lifecycle.js';
 import { applyChange, parseChange } from './limits.js';
+import { ContainerFiles } from './files.js';
 import { consolePlan, followLog, readLog } from './logs.js';
 import { enterPlan, execPlan, listProcesses, type ContainerProcess, type ExecRequest } from './processes.js';
 import { Reconciler } from './reconcile.js';
@@ -295,6 +296,9 @@ export class Containers {
   followLogs(name: string, signal: AbortSignal): Readable {
     return followLog(this.ctx, name, signal);
   }
+
+  /** Files copied in and out of a running container (strata cp), under its lock. */
+  files(): ContainerFiles { return new ContainerFiles(this.ctx, this.lock); }
 
   // Reconciliation
 
