@@ -353,7 +353,7 @@ describe('networks on real namespaces', { concurrency: false }, () => {
   test('rate limits in both directions, set live, measured with a bulk transfer', async () => {
     const gw = ip(subnetA, 1);
     await nets.setBandwidth('a', { netIn: '8mbit', netOut: '8mbit' });
-    assert.deepEqual(nets.bandwidth('a'), { netIn: '8mbit', netOut: '8mbit' });
+    assert.deepEqual(nets.bandwidth('a'), { netIn: '8mbit', netOut: '8mbit', throttled: null });
     // --net-in: the host sends as fast as it can, the container receives.
     const sink = createServer((s) => { sockets.push(s); const buf = Buffer.alloc(65536); const pump = (): void => { while (s.write(buf)); s.once('drain', pump); }; s.on('error', () => undefined); pump(); });
     servers.push(sink);
@@ -383,11 +383,17 @@ describe('networks on real namespaces', { concurrency: false }, () => {
 
     // A different rate live, then none.
     await nets.setBandwidth('a', { netOut: '4mbit' });
-    assert.deepEqual(nets.bandwidth('a'), { netIn: '8mbit', netOut: '4mbit' });
+    assert.deepEqual(nets.bandwidth('a'), { netIn: '8mbit', netOut: '4mbit', throttled: null });
     await failsWith(nets.setBandwidth('a', { netIn: 'fast' }), 'invalid_argument', /invalid inbound rate/);
-    assert.deepEqual(nets.bandwidth('a'), { netIn: '8mbit', netOut: '4mbit' });
-    await nets.setBandwidth('a', { netIn: null, netOut: null });
+    assert.deepEqual(nets.bandwidth('a'), { netIn: '8mbit', netOut: '4mbit', throttled: null });
+    // Throttled (its tenant over its traffic): every rate held to the cap, its own rates kept apart and back after.
     const port = nets.adapters('a')[0].hostIfname;
+    await nets.throttle('a', 1_000_000);
+    assert.deepEqual(nets.bandwidth('a'), { netIn: '8mbit', netOut: '4mbit', throttled: '1mbit' });
+    assert.match(sh('tc', ['qdisc', 'show', 'dev', port]), /tbf .*rate 1Mbit/);
+    await nets.throttle('a', null);
+    assert.match(sh('tc', ['qdisc', 'show', 'dev', port]), /tbf .*rate 8Mbit/);
+    await nets.setBandwidth('a', { netIn: null, netOut: null });
     assert.doesNotMatch(sh('tc', ['qdisc', 'show', 'dev', port]), /tbf|ingress/);
     assert.deepEqual(snapshot().links.filter((l) => l.startsWith('bwp')), [], 'the ifb devices are gone');
   });
