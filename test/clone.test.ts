@@ -4,7 +4,7 @@
 // input and a full plan leave nothing behind.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, useDaemon } from './harness.js';
 
@@ -46,6 +46,36 @@ describe('clone', () => {
     assert.equal((await d.ok('exec', 'cl2', '--', 'hostname')).trim(), 'cl2', 'its own name');
     assert.equal((await d.ok('exec', 'cl1', '--', 'hostname')).trim(), 'cl1');
     assert.match(await d.ok('events', '--container', 'cl2'), /cloned from cl1/);
+  });
+
+  test('rename: a stopped container with a disk, a port and a snapshot keeps all of them, and its address, under the new name', async () => {
+    const port = freePort();
+    await d.ok('create', 'rn1', '--template', 'bb', '--disk', '32M', '--port', `${port}:80`);
+    await d.ok('start', 'rn1');
+    await d.ok('exec', 'rn1', '--', 'sh', '-c', 'echo kept > /k');
+    await d.ok('snapshot', 'create', 'rn1', 's1');
+    const running = await d.cli('rename', 'rn1', 'rn2');
+    assert.notEqual(running.status, 0);
+    assert.match(running.stderr, /container rn1 is running: stop it first to rename it/);
+    const before = await d.json<View>('inspect', 'rn1');
+    await d.ok('stop', 'rn1');
+    assert.match(await d.ok('rename', 'rn1', 'rn2'), /container rn1 renamed to rn2/);
+    const v = await d.json<View>('inspect', 'rn2');
+    assert.equal(v.hostname, 'rn2', 'a hostname that was its name follows');
+    assert.equal(v.adapters[0].address, before.adapters[0].address, 'the same address');
+    assert.equal(v.idMap!.hostBase, before.idMap!.hostBase, 'the same id range');
+    assert.equal(v.ports.length, 1, 'its published port');
+    assert.notEqual((await d.cli('inspect', 'rn1')).status, 0, 'the old name is free');
+    assert.deepEqual((await d.json<Array<{ name: string }>>('snapshot', 'list', 'rn2')).map((x) => x.name), ['s1']);
+    await d.ok('start', 'rn2');
+    assert.equal((await d.ok('exec', 'rn2', '--', 'cat', '/k')).trim(), 'kept');
+    assert.equal((await d.ok('exec', 'rn2', '--', 'hostname')).trim(), 'rn2');
+    assert.match(await d.ok('events', '--container', 'rn2'), /renamed from rn1/);
+    const taken = await d.cli('rename', 'rn2', 'cl1');
+    assert.match(taken.stderr, /container cl1 already exists: pick another name/);
+    await d.ok('destroy', 'rn2', '--force');
+    assert.deepEqual(readdirSync(d.paths.pool).filter((f) => f.startsWith('rn')), [], 'no disk image under either name');
+    assert.deepEqual(d.leftovers().filter((l) => /rn[12]/.test(l)), []);
   });
 
   test('bad input and a full plan: one sentence each, nothing left behind', async () => {

@@ -193,6 +193,7 @@ export class Client {
     },
     publish: (name: string, spec: string): Promise<PortView> => this.call('POST', ct(name, '/ports'), { spec }),
     unpublish: (name: string, spec: string): Promise<{ removed: string }> => this.call('DELETE', ct(name, `/ports/${seg(spec)}`)),
+    rename: (name: string, to: string): Promise<ContainerView> => this.call('POST', ct(name, '/rename'), { name: to }),
     clone: (name: string, to: string): Promise<ContainerView> => this.call('POST', ct(name, '/clones'), { name: to }),
     snapshots: (name: string): Promise<SnapshotView[]> => this.call('GET', ct(name, '/snapshots')),
     snapshot: (name: string, snapshot?: string): Promise<SnapshotView> => this.call('POST', ct(name, '/snapshots'), snapshot ? { name: snapshot } : undefined),

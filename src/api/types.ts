@@ -142,6 +142,7 @@ export const CreateContainerRequest = Body({
 });
 export type CreateContainerRequest = Static<typeof CreateContainerRequest>;
 
+export const RenameRequest = Body({ name: Type.String({ description: 'the new name' }) });
 export const CloneRequest = Body({ name: Type.String({ description: 'the new container' }) });
 export const SnapshotRequest = Type.Union([Type.Null(), Body({ name: Type.Optional(Type.String({ description: 'default: snap-YYYYMMDD-HHMMSS (UTC)' })) })]);
 export const SnapshotView = Answer({

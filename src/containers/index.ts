@@ -158,6 +158,14 @@ export class Containers {
     return this.lock.run(src, () => this.lock.run(plan.name, async () => this.view(await this.life.clone(src, plan))));
   }
 
+  /** Gives a stopped container another name (see Lifecycle.rename). */
+  rename(from: string, to: string): Promise<ContainerView> {
+    return this.lock.run(from, () => this.lock.run(to, async () => {
+      await this.life.rename(from, to);
+      return this.inspect(to);
+    }));
+  }
+
   // Snapshots
 
   snapshots(name: string): SnapshotView[] {

@@ -191,6 +191,45 @@ export class Lifecycle {
     }
   }
 
+  /**
+   * Gives a stopped container another name: its records (see Store.renameContainer), its directory,
+   * its disk and snapshots; a hostname that was its name follows. Back as it was when a step fails.
+   */
+  async rename(from: string, to: string): Promise<void> {
+    const { ctx } = this;
+    const { store, storage, host, runc } = ctx;
+    const c = ctx.record(from);
+    validateName('container', to);
+    if (store.getContainer(to)) throw new AlreadyExists(`container ${to} already exists: pick another name`);
+    if (c.scratch) throw new FailedPrecondition(`container ${from} is a capture's throw-away container: it cannot be renamed`);
+    if (c.state === 'running') throw new FailedPrecondition(`container ${from} is running: stop it first to rename it`);
+    // A stopped container has no runtime state, unless a crash left some: runc knows it by name.
+    if (await runc.state(ctx.id(from))) await runc.delete(ctx.id(from), true);
+    const fromDir = storage.layout(from).dir;
+    const toDir = storage.layout(to).dir;
+    if (await fsp.stat(toDir).catch(() => null)) throw new Conflict(`something is already at ${toDir}, where the files of container ${to} go: move it away and try again`);
+    const r = new Reverter();
+    try {
+      await fsp.rename(fromDir, toDir);
+      r.add(() => fsp.rename(toDir, fromDir), `the directory of ${from}`);
+      if (c.volume) {
+        const { driver } = ctx.volumeOf(c);
+        await host.pool.rename({ driver, volume: from }, to);
+        r.add(() => host.pool.rename({ driver, volume: to }, from), `the disk of ${from}`);
+      }
+      store.renameContainer(from, to, (network) => host.networks.hostIfname(to, network));
+      r.add(() => store.renameContainer(to, from, (network) => host.networks.hostIfname(from, network)), `the records of ${from}`);
+      if (c.hostname === from) {
+        const record = ctx.record(to);
+        await writeIdentity(storage.layout(to), to, ctx.idMapOf(record)?.hostBase ?? 0, containerNetFiles(to, host.networks.adapters(to), hostNameservers()));
+      }
+      store.addEvent('container-renamed', to, `renamed from ${from}`);
+      r.success();
+    } finally {
+      await r.fail();
+    }
+  }
+
   async start(name: string): Promise<void> {
     const { runc } = this.ctx;
     const c = this.ctx.record(name);

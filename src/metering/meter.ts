@@ -190,6 +190,18 @@ export class Meter {
     await this.opts.afterTick?.().catch((err: Error) => this.opts.log?.(`after a meter tick: ${err.message}`));
   }
 
+  /** A container was renamed (its records were, in the same breath): its last reading follows it. */
+  rename(from: string, to: string): void {
+    for (const map of [this.last, this.latest, this.disk] as Array<Map<string, unknown>>) {
+      const v = map.get(from);
+      if (v === undefined) continue;
+      map.delete(from);
+      map.set(to, v);
+    }
+    const l = this.last.get(to);
+    if (l) l.container = to;
+  }
+
   private countForTenant(tenant: string, d: PointDelta): void {
     let t = this.tenants.get(tenant);
     if (!t) { t = { cpuSeconds: 0, ioReadBytes: 0, ioWriteBytes: 0, netRxBytes: 0, netTxBytes: 0 }; this.tenants.set(tenant, t); }

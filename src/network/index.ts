@@ -31,6 +31,7 @@
 import type Database from 'better-sqlite3';
 import { KeyedLock } from '../util/keyed-lock.js';
 import { attachContainer, detachContainer, setRates } from './attach.js';
+import { vethName } from './names.js';
 import { NetContext } from './context.js';
 import { adapters, allCounters, counters, summaries } from './counters.js';
 import { createNetwork, ensureDefaultNetwork, removeNetwork } from './networks.js';
@@ -102,6 +103,11 @@ export class Networks {
       await detachContainer(this.ctx, container);
       this.ctx.records.deleteContainer(container);
     });
+  }
+
+  /** The host interface name a container's adapter on `network` has (they are named after the container: a rename gives new ones). */
+  hostIfname(container: string, network: string): string {
+    return vethName(this.ctx.rootId, container, network);
   }
 
   // Rates and published ports

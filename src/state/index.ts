@@ -367,6 +367,31 @@ export class Store {
     this.db.prepare('DELETE FROM containers WHERE name = ?').run(name);
   }
 
+  /**
+   * Renames a container in every record that names it, in one transaction: its row, usage totals,
+   * application templates, network records (host interface names given by `hostIfname`), meter
+   * points and last reading (its history follows it), snapshots, and tokens limited to it.
+   * Events keep the name they were recorded under.
+   */
+  renameContainer(from: string, to: string, hostIfname: (network: string) => string): void {
+    const p = { from, to };
+    this.db.transaction(() => {
+      // Children first would break their references, the parent first theirs: checked at commit.
+      this.db.pragma('defer_foreign_keys = ON');
+      this.db.prepare('UPDATE containers SET name = @to, hostname = CASE hostname WHEN @from THEN @to ELSE hostname END WHERE name = @from').run(p);
+      for (const table of ['usage_totals', 'container_apps', 'net_containers', 'net_ports', 'snapshots', 'meter_last']) {
+        this.db.prepare(`UPDATE ${table} SET container = @to WHERE container = @from`).run(p);
+      }
+      for (const a of this.db.prepare('SELECT network FROM net_adapters WHERE container = @from').all(p) as Array<{ network: string }>) {
+        this.db.prepare('UPDATE net_adapters SET container = @to, host_ifname = @ifname WHERE container = @from AND network = @network').run({ ...p, network: a.network, ifname: hostIfname(a.network) });
+      }
+      // A destroyed container's points under the new name give way to the renamed one's.
+      this.db.prepare('UPDATE OR REPLACE meter_points SET container = @to WHERE container = @from').run(p);
+      this.db.prepare(`UPDATE tokens SET containers = (SELECT json_group_array(CASE value WHEN @from THEN @to ELSE value END) FROM json_each(tokens.containers))
+        WHERE containers IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(tokens.containers) WHERE value = @from)`).run(p);
+    })();
+  }
+
   // Events
 
   /** Records an event; one about a container belongs to its tenant (who may read it, also after a destroy), or to `tenant` when given. */

@@ -116,6 +116,10 @@ export class Pool {
     }
   }
 
+  rename(ref: Pick<VolumeRef, 'driver' | 'volume'>, to: string): Promise<void> {
+    return this.driverNamed(ref.driver).rename(ref.volume, to);
+  }
+
   /** Whether the volume's driver makes instant snapshots (else a snapshot is a copy of the files). */
   snapshots(ref: Pick<VolumeRef, 'driver'>): boolean {
     const d = this.driverNamed(ref.driver);

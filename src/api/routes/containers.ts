@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import {
   AppParams, Argv, AsyncQuery, AttachReport, AttachRequest, BriefQuery, CloneRequest, BriefView, ConsolePlan, ContainerStats, ContainerView,
   CreateContainerRequest, Destroyed, DetachReport, ExecRequest, FollowQuery, ForceQuery, LimitsUpdate, NameParams, NdjsonLines, OperationView,
-  PoolView, PortParams, PortRequest, PortView, ProcessesQuery, ProcessView, Removed, SnapshotParams, SnapshotRequest, SnapshotView, StopRequest, UpgradeReport, UpgradeRequest,
+  PoolView, PortParams, PortRequest, PortView, ProcessesQuery, ProcessView, Removed, RenameRequest, SnapshotParams, SnapshotRequest, SnapshotView, StopRequest, UpgradeReport, UpgradeRequest,
 } from '../types.js';
 import { scopeTenant, type Caller } from '../../access/index.js';
 import { InvalidArgument, PermissionDenied } from '../../errors/index.js';
@@ -75,6 +75,13 @@ export function containerRoutes(app: App, s: Services): void {
     schema: { ...t, summary: "Move an attached application template to its newest version", params: AppParams, body: UpgradeRequest, response: { 200: UpgradeReport } },
   }, async (req) => s.containers.upgrade(req.params.name, req.params.template, req.body?.force));
 
+  app.post('/v1/containers/:name/rename', { config: { scope: 'containers:write' },
+    schema: { ...t, summary: 'Rename a stopped container (its records, files, disk and snapshots; its history follows it)', params: NameParams, body: RenameRequest, response: { 200: ContainerView } },
+  }, async (req) => {
+    const v = await s.containers.rename(req.params.name, req.body.name);
+    s.meter.rename(req.params.name, req.body.name);
+    return v;
+  });
   app.post('/v1/containers/:name/clones', { config: { scope: 'containers:write' },
     schema: { ...t, summary: 'Clone a container: its template, limits, networks (new addresses), application templates and own files (a running one is frozen while they are copied); published ports are not cloned', params: NameParams, body: CloneRequest, response: { 201: ContainerView } },
   }, async (req, reply) => reply.status(201).send(await s.containers.clone(req.params.name, req.body.name)));

@@ -203,6 +203,13 @@ export function register(program: Command): void {
       });
     });
 
+  verb(program, 'rename', 'give a stopped container another name (its files, disk, snapshots and history follow)')
+    .argument('<container>').argument('<new>')
+    .action(async (from: string, to: string, _o: unknown, cmd: Command) => {
+      await clientOf(cmd).containers.rename(from, to);
+      process.stdout.write(`container ${from} renamed to ${to}\n`);
+    });
+
   verb(program, 'clone', 'a new container with the template, limits, networks, application templates and own files of another (new address; no published ports)')
     .argument('<container>').argument('<new>')
     .option('--json', 'print JSON')

@@ -37,6 +37,8 @@ export interface VolumeDriver {
   remove(volume: string): Promise<void>;
   /** Every volume the driver has, for reconciliation. */
   list(): Promise<string[]>;
+  /** Gives a volume (and its snapshots) another name; a mount of it stays where it is. */
+  rename(volume: string, to: string): Promise<void>;
   /** With `capabilities.snapshots`: an instant read-only copy of the volume's files, kept beside it under `name`. */
   snapshot?(volume: string, name: string): Promise<void>;
   /** Puts a snapshot's files back as the volume's, keeping its limit; the volume is not in use (deactivated by the caller). */

@@ -162,6 +162,14 @@ export class BtrfsDriver implements VolumeDriver {
     await this.listNow();
   }
 
+  rename(volume: string, to: string): Promise<void> {
+    return this.serial(async () => {
+      await this.ensurePool();
+      await fsp.rename(this.subvolume(volume), this.subvolume(to));
+      await fsp.rename(join(this.mnt, '.snapshots', volume), join(this.mnt, '.snapshots', to)).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
+    });
+  }
+
   /** Snapshots of a volume live in <pool>/.snapshots/VOLUME/NAME (read-only subvolumes sharing its extents). */
   private snapshotPath(volume: string, name: string): string {
     return join(this.mnt, '.snapshots', volume, name);

@@ -24,6 +24,10 @@ export class LoopExt4Driver implements VolumeDriver {
 
   constructor(private readonly dir: string) {}
 
+  async rename(volume: string, to: string): Promise<void> {
+    await fsp.rename(this.image(volume), this.image(to));
+  }
+
   private image(volume: string): string {
     return join(this.dir, `${volume}.img`);
   }
