@@ -99,3 +99,36 @@ describe('snapshots: instant on a btrfs disk', () => {
     assert.deepEqual(d.leftovers(), []);
   });
 });
+
+describe('snapshots on a schedule', () => {
+  const d = useDaemon({ template: 'bb', env: { STRATA_METER_INTERVAL_MS: '500' } });
+
+  test('taken every interval, the newest --keep of them kept, a manual one never pruned, --off stops them', async () => {
+    await d.ok('create', 'sc1', '--template', 'bb', '--no-net');
+    await d.ok('start', 'sc1');
+    await d.ok('snapshot', 'create', 'sc1', 'mine');
+    const tooOften = await d.cli('snapshot', 'create', 'sc1', '--schedule', '5s');
+    assert.match(tooOften.stderr, /a snapshot schedule needs an interval of 10s or more/);
+    const keepAlone = await d.cli('snapshot', 'create', 'sc1', '--keep', '2');
+    assert.match(keepAlone.stderr, /--keep goes with --schedule/);
+    assert.match(await d.ok('snapshot', 'create', 'sc1', '--schedule', '10s', '--keep', '1'), /snapshots of sc1 every 10s, the newest 1 kept/);
+    // Two scheduled snapshots (10 s apart, checked after every meter reading): the first pruned for the second.
+    const deadline = Date.now() + 60_000;
+    let events = '';
+    while (Date.now() < deadline) {
+      events = await d.ok('events', '--container', 'sc1', '--kind', 'snapshot-created,snapshot-removed');
+      if ((events.match(/snapshot auto-\S+ taken/g) ?? []).length >= 2 && /snapshot auto-\S+ removed/.test(events)) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    assert.equal((events.match(/snapshot auto-\S+ taken/g) ?? []).length, 2, events);
+    const names = (await d.json<Snap[]>('snapshot', 'list', 'sc1')).map((s) => s.name);
+    assert.equal(names.length, 2, `the manual one and the newest scheduled one: ${names.join(', ')}`);
+    assert.equal(names[0], 'mine');
+    assert.match(names[1], /^auto-\d{8}-\d{6}$/);
+    assert.match(await d.ok('snapshot', 'list', 'sc1'), /snapshots of sc1 every 10s, the newest 1 kept \(last/);
+    await d.ok('snapshot', 'schedule', 'sc1', '--off');
+    assert.match(await d.ok('snapshot', 'schedule', 'sc1'), /sc1 has no snapshot schedule/);
+    await d.ok('destroy', 'sc1', '--force');
+    assert.deepEqual(d.leftovers(), []);
+  });
+});

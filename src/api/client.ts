@@ -12,7 +12,7 @@ import { errorFromWire, Internal, InvalidArgument, PermissionDenied, Unavailable
 import type {
   Argv, AttachReport, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
   ContainerStats, ContainerUsageSeries, ContainerView, CreateContainerRequest, CreateNetworkRequest, DetachReport, Event, EventsQuery, ExecRequest, ExportResult,
-  Info, NetworkView, OperationsQuery, OperationView, PoolView, PortView, ProcessView, RemovedTemplate, SnapshotView, TemplateDf, TemplateView, TenantUsageSeries, UpgradeReport, UsageLedger,
+  Info, NetworkView, OperationsQuery, OperationView, PoolView, PortView, ProcessView, RemovedTemplate, ScheduleView, SnapshotView, TemplateDf, TemplateView, TenantUsageSeries, UpgradeReport, UsageLedger,
   UsageSeriesQuery, VerifyResult,
   AuditEntry, CreateTokenRequest, CreateUserRequest, MeView, NewTokenView, PlanRequest, TenantView, TokenView, UserView,
 } from './types.js';
@@ -198,6 +198,9 @@ export class Client {
     snapshots: (name: string): Promise<SnapshotView[]> => this.call('GET', ct(name, '/snapshots')),
     snapshot: (name: string, snapshot?: string): Promise<SnapshotView> => this.call('POST', ct(name, '/snapshots'), snapshot ? { name: snapshot } : undefined),
     restoreSnapshot: (name: string, snapshot: string): Promise<SnapshotView> => this.call('POST', ct(name, `/snapshots/${seg(snapshot)}/restore`)),
+    snapshotSchedule: (name: string): Promise<ScheduleView | null> => this.call('GET', ct(name, '/snapshot-schedule')),
+    setSnapshotSchedule: (name: string, every: string, keep: number): Promise<ScheduleView> => this.call('PUT', ct(name, '/snapshot-schedule'), { every, keep }),
+    removeSnapshotSchedule: (name: string): Promise<{ removed: string }> => this.call('DELETE', ct(name, '/snapshot-schedule')),
     removeSnapshot: (name: string, snapshot: string): Promise<{ removed: string }> => this.call('DELETE', ct(name, `/snapshots/${seg(snapshot)}`)),
   };
 

@@ -142,6 +142,16 @@ export const CreateContainerRequest = Body({
 });
 export type CreateContainerRequest = Static<typeof CreateContainerRequest>;
 
+export const ScheduleRequest = Body({
+  every: Type.Union([Type.String(), Type.Integer()], { description: 'the interval: a duration such as 6h or 1d, or seconds (10 or more)' }),
+  keep: Type.Integer({ minimum: 1, description: 'how many scheduled snapshots to keep (the oldest go)' }),
+});
+export const ScheduleView = Answer({
+  container: Type.String(), everySeconds: Type.Integer(), keep: Type.Integer(),
+  lastAt: Nullable(Type.String({ description: 'when the last scheduled snapshot was taken or tried' })),
+}, "a container's snapshot schedule");
+export type ScheduleView = Static<typeof ScheduleView>;
+export const ScheduleAnswer = Nullable(ScheduleView);
 export const RenameRequest = Body({ name: Type.String({ description: 'the new name' }) });
 export const CloneRequest = Body({ name: Type.String({ description: 'the new container' }) });
 export const SnapshotRequest = Type.Union([Type.Null(), Body({ name: Type.Optional(Type.String({ description: 'default: snap-YYYYMMDD-HHMMSS (UTC)' })) })]);

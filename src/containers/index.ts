@@ -32,6 +32,7 @@ import { Reconciler } from './reconcile.js';
 import { UsageMonitor, type ContainerStats, type UsageReading } from './usage.js';
 import { listBrief, listViews, viewOf, type BriefView, type ContainerView, type ListBulk } from './views.js';
 import { Snapshots, type SnapshotView } from './snapshots.js';
+import type { SnapshotSchedule } from '../state/index.js';
 
 export type { HostServices } from './context.js';
 export type { CreateOptions } from './lifecycle.js';
@@ -183,6 +184,28 @@ export class Containers {
 
   removeSnapshot(name: string, snapshot: string): Promise<void> {
     return this.lock.run(name, () => this.snaps.remove(name, snapshot));
+  }
+
+  snapshotSchedule(name: string): SnapshotSchedule | null {
+    return this.snaps.schedule(name);
+  }
+
+  setSnapshotSchedule(name: string, everySeconds: number, keep: number): Promise<SnapshotSchedule> {
+    return this.lock.run(name, async () => this.snaps.setSchedule(name, everySeconds, keep));
+  }
+
+  removeSnapshotSchedule(name: string): Promise<void> {
+    return this.lock.run(name, async () => this.snaps.removeSchedule(name));
+  }
+
+  /** Takes the scheduled snapshots that are due (periodic); a failure is an event of its container, not a stop. */
+  async takeScheduledSnapshots(now = Date.now()): Promise<void> {
+    for (const s of this.snaps.due(now)) {
+      if (!this.ctx.store.getContainer(s.container)) continue;
+      await this.lock.run(s.container, () => this.snaps.runScheduled(s, new Date(now))).catch((err: Error) => {
+        this.ctx.store.addEvent('snapshot-failed', s.container, `the scheduled snapshot failed: ${err.message}`);
+      });
+    }
   }
 
   /** Stops every running container of a tenant (it is being suspended); their names. */

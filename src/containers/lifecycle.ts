@@ -434,6 +434,7 @@ export class Lifecycle {
           if (s.method === 'volume') await host.pool.removeSnapshot(ctx.volumeOf(c), s.name);
           ctx.snapshots.remove(name, s.name);
         }
+        ctx.snapshots.removeSchedule(name);
         await storage.remove(layout);
         if (c.volume) await host.pool.remove(ctx.volumeOf(c));
         sw.lap('remove');

@@ -9,17 +9,21 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound } from '../errors/index.js';
-import type { SnapshotRecord } from '../state/index.js';
+import type { SnapshotRecord, SnapshotSchedule } from '../state/index.js';
 import { run } from '../util/exec.js';
 import { isValidName } from '../util/names.js';
 import type { ContainerContext } from './context.js';
 
 export type SnapshotView = SnapshotRecord;
 
-/** snap-20261127-045000: sorts as it was taken. */
-function defaultName(now = new Date()): string {
-  return `snap-${now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}`;
+/** snap-20261127-045000 (auto-… when scheduled): sorts as it was taken. */
+function defaultName(now = new Date(), prefix = 'snap'): string {
+  return `${prefix}-${now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}`;
 }
+
+/** The shortest schedule: a snapshot is no instant thing on a copy, and each is kept until pruned. */
+const MIN_SCHEDULE_SECONDS = 10;
+const AUTO = 'auto-';
 
 async function bytesOf(dir: string): Promise<number> {
   const { stdout } = await run(['du', '-s', '--block-size=1', dir], { allowFailure: true });
@@ -121,6 +125,40 @@ export class Snapshots {
     else await fsp.rm(this.dir(container, name), { recursive: true, force: true });
     ctx.snapshots.remove(container, name);
     ctx.store.addEvent('snapshot-removed', container, `snapshot ${name} removed`);
+  }
+
+  /** Snapshots every `everySeconds`, the newest `keep` scheduled ones kept (others are never pruned). */
+  setSchedule(container: string, everySeconds: number, keep: number): SnapshotSchedule {
+    this.ctx.record(container);
+    if (!Number.isInteger(everySeconds) || everySeconds < MIN_SCHEDULE_SECONDS) throw new InvalidArgument(`a snapshot schedule needs an interval of ${MIN_SCHEDULE_SECONDS}s or more`);
+    if (!Number.isInteger(keep) || keep < 1) throw new InvalidArgument(`--keep must be a whole number of snapshots, 1 or more, not ${JSON.stringify(keep)}`);
+    const s: SnapshotSchedule = { container, everySeconds, keep, lastAt: new Date().toISOString() };
+    this.ctx.snapshots.setSchedule(s);
+    return this.ctx.snapshots.schedule(container)!;
+  }
+
+  schedule(container: string): SnapshotSchedule | null {
+    this.ctx.record(container);
+    return this.ctx.snapshots.schedule(container);
+  }
+
+  removeSchedule(container: string): void {
+    this.ctx.record(container);
+    this.ctx.snapshots.removeSchedule(container);
+  }
+
+  /** The schedules due at `now` (the daemon takes each under the container's lock). */
+  due(now: number): SnapshotSchedule[] {
+    return this.ctx.snapshots.schedules().filter((s) => !s.lastAt || now - Date.parse(s.lastAt) >= s.everySeconds * 1000);
+  }
+
+  /** Takes a scheduled snapshot and prunes the scheduled ones beyond `keep`, oldest first. */
+  async runScheduled(s: SnapshotSchedule, now = new Date()): Promise<void> {
+    // Recorded first: a snapshot that fails is tried again at the next interval, not at every tick.
+    this.ctx.snapshots.scheduleRan(s.container, now.toISOString());
+    await this.create(s.container, defaultName(now, 'auto'));
+    const auto = this.ctx.snapshots.list(s.container).filter((x) => x.name.startsWith(AUTO));
+    for (const old of auto.slice(0, Math.max(0, auto.length - s.keep))) await this.remove(s.container, old.name);
   }
 
   /** Every snapshot of a container goes with it (destroy). */

@@ -158,7 +158,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     tenantOf: (name) => store.getContainer(name)?.tenant ?? null,
     intervalMs: Number(process.env.STRATA_METER_INTERVAL_MS) || undefined,
     log,
-    afterTick: () => warden.check(),
+    // After each reading: the traffic quota on fresh figures, then the snapshot schedules that are due.
+    afterTick: async () => { await warden.check(); await containers.takeScheduledSnapshots(); },
   });
   meter.start();
 

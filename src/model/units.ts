@@ -49,3 +49,13 @@ export function humanBytes(n: number): string {
   while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
   return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
+
+const SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+/** `90s`, `15m`, `6h`, `1d`, `2w` → seconds; `what` names the option in the error. */
+export function parseDuration(text: string, what: string): number {
+  const m = /^(\d+)([smhdw])$/.exec(String(text).trim());
+  if (!m || Number(m[1]) === 0) throw new InvalidArgument(`invalid ${what} ${JSON.stringify(text)}: give a duration such as 90s, 15m, 6h, 1d or 2w`);
+  return Number(m[1]) * SECONDS[m[2]];
+}
+

@@ -3,10 +3,11 @@ import { Type } from 'typebox';
 import {
   AppParams, Argv, AsyncQuery, AttachReport, AttachRequest, BriefQuery, CloneRequest, BriefView, ConsolePlan, ContainerStats, ContainerView,
   CreateContainerRequest, Destroyed, DetachReport, ExecRequest, FollowQuery, ForceQuery, LimitsUpdate, NameParams, NdjsonLines, OperationView,
-  PoolView, PortParams, PortRequest, PortView, ProcessesQuery, ProcessView, Removed, RenameRequest, SnapshotParams, SnapshotRequest, SnapshotView, StopRequest, UpgradeReport, UpgradeRequest,
+  PoolView, PortParams, PortRequest, PortView, ProcessesQuery, ProcessView, Removed, RenameRequest, ScheduleAnswer, ScheduleRequest, ScheduleView, SnapshotParams, SnapshotRequest, SnapshotView, StopRequest, UpgradeReport, UpgradeRequest,
 } from '../types.js';
 import { scopeTenant, type Caller } from '../../access/index.js';
 import { InvalidArgument, PermissionDenied } from '../../errors/index.js';
+import { parseDuration } from '../../model/units.js';
 import { visibleTo } from '../access.js';
 import { asOperation, clientGone, endsWithServer, tag, wantsAsync, type App, type Services } from '../http.js';
 
@@ -91,6 +92,15 @@ export function containerRoutes(app: App, s: Services): void {
   app.post('/v1/containers/:name/snapshots', { config: { scope: 'containers:write' },
     schema: { ...t, summary: "Snapshot a container's own files (a running one is frozen for the instant it takes)", params: NameParams, body: SnapshotRequest, response: { 201: SnapshotView } },
   }, async (req, reply) => reply.status(201).send(await s.containers.snapshot(req.params.name, req.body?.name)));
+  app.get('/v1/containers/:name/snapshot-schedule', { config: { scope: 'containers:read' },
+    schema: { ...t, summary: "A container's snapshot schedule (null: none)", params: NameParams, response: { 200: ScheduleAnswer } },
+  }, async (req) => s.containers.snapshotSchedule(req.params.name));
+  app.put('/v1/containers/:name/snapshot-schedule', { config: { scope: 'containers:write' },
+    schema: { ...t, summary: 'Snapshot a container every interval, keeping the newest `keep` scheduled ones (named auto-…)', params: NameParams, body: ScheduleRequest, response: { 200: ScheduleView } },
+  }, async (req) => s.containers.setSnapshotSchedule(req.params.name, typeof req.body.every === 'number' ? req.body.every : parseDuration(req.body.every, 'interval'), req.body.keep));
+  app.delete('/v1/containers/:name/snapshot-schedule', { config: { scope: 'containers:write' },
+    schema: { ...t, summary: "Remove a container's snapshot schedule (its snapshots stay)", params: NameParams, response: { 200: Removed } },
+  }, async (req) => { await s.containers.removeSnapshotSchedule(req.params.name); return { removed: 'schedule' }; });
   app.post('/v1/containers/:name/snapshots/:snapshot/restore', { config: { scope: 'containers:write' },
     schema: { ...t, summary: "Put a snapshot's files back as the container's own (stopped; same application templates)", params: SnapshotParams, response: { 200: SnapshotView } },
   }, async (req) => s.containers.restoreSnapshot(req.params.name, req.params.snapshot));
