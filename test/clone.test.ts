@@ -78,6 +78,27 @@ describe('clone', () => {
     assert.deepEqual(d.leftovers().filter((l) => /rn[12]/.test(l)), []);
   });
 
+  test('publish: what a running container changed by hand becomes an application template that another container gets', async () => {
+    await d.ok('create', 'pb1', '--template', 'bb', '--no-net', '--app', 'clapp');
+    await d.ok('start', 'pb1');
+    await d.ok('exec', 'pb1', '--', 'sh', '-c', "mkdir -p /srv && echo site > /srv/index.html && echo 'web:x:1001:1001::/srv:/bin/false' >> /etc/passwd && rm /bin/vi");
+    const out = await d.ok('publish', 'pb1', 'pubweb');
+    assert.match(out, /template pubweb version 1 published from pb1: \d+ files/);
+    assert.equal((await d.json<View>('inspect', 'pb1')).state, 'running', 'frozen, then thawed');
+    const t = await d.json<{ versions: Array<{ bases: string[]; adds: { users: string[] } }> }>('template', 'inspect', 'pubweb');
+    assert.deepEqual(t.versions[0].bases, ['bb@1', 'clapp@1'], 'its templates are the bases');
+    assert.deepEqual(t.versions[0].adds.users, ['web']);
+    await d.ok('create', 'pb2', '--template', 'bb', '--no-net', '--app', 'clapp', '--app', 'pubweb');
+    await d.ok('start', 'pb2');
+    assert.equal((await d.ok('exec', 'pb2', '--', 'cat', '/srv/index.html')).trim(), 'site');
+    assert.match(await d.ok('exec', 'pb2', '--', 'grep', '^web:', '/etc/passwd'), /web:x:1001:1001/);
+    assert.notEqual((await d.cli('exec', 'pb2', '--', 'ls', '/bin/vi')).status, 0, 'the deletion is published too');
+    assert.equal((await d.ok('exec', 'pb2', '--', 'hostname')).trim(), 'pb2', 'its identity is its own, not pb1\'s');
+    const bad = await d.cli('publish', 'pb1', 'Bad Name');
+    assert.notEqual(bad.status, 0);
+    for (const n of ['pb1', 'pb2']) await d.ok('destroy', n, '--force');
+  });
+
   test('bad input and a full plan: one sentence each, nothing left behind', async () => {
     const taken = await d.cli('clone', 'cl1', 'cl2');
     assert.notEqual(taken.status, 0);

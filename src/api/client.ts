@@ -193,6 +193,8 @@ export class Client {
     },
     publish: (name: string, spec: string): Promise<PortView> => this.call('POST', ct(name, '/ports'), { spec }),
     unpublish: (name: string, spec: string): Promise<{ removed: string }> => this.call('DELETE', ct(name, `/ports/${seg(spec)}`)),
+    /** Publishes what a container changed over its templates as an application template, started as an operation. */
+    startPublish: (name: string, template: string): Promise<OperationView> => this.startOperation('POST', ct(name, '/publish'), { template }),
     rename: (name: string, to: string): Promise<ContainerView> => this.call('POST', ct(name, '/rename'), { name: to }),
     clone: (name: string, to: string): Promise<ContainerView> => this.call('POST', ct(name, '/clones'), { name: to }),
     snapshots: (name: string): Promise<SnapshotView[]> => this.call('GET', ct(name, '/snapshots')),

@@ -152,6 +152,7 @@ export const ScheduleView = Answer({
 }, "a container's snapshot schedule");
 export type ScheduleView = Static<typeof ScheduleView>;
 export const ScheduleAnswer = Nullable(ScheduleView);
+export const PublishRequest = Body({ template: Type.String({ description: 'the application template to make (or to add a version to)' }) });
 export const RenameRequest = Body({ name: Type.String({ description: 'the new name' }) });
 export const CloneRequest = Body({ name: Type.String({ description: 'the new container' }) });
 export const SnapshotRequest = Type.Union([Type.Null(), Body({ name: Type.Optional(Type.String({ description: 'default: snap-YYYYMMDD-HHMMSS (UTC)' })) })]);

@@ -192,6 +192,38 @@ export class Captures {
     }
   }
 
+  /**
+   * Publishes what a container changed over its templates (its private area: files, deletions,
+   * and per key the users, groups and packages) as a version of application template `name`, with
+   * its templates as bases: set something up by hand once, attach it anywhere. A running container
+   * is frozen while its changes are read and stored.
+   */
+  async publish(container: string, name: string, progress: (m: string) => void): Promise<CaptureResult> {
+    validateName('template', name);
+    this.templates.apps.checkName(name);
+    const started = Date.now();
+    const view = this.containers.inspect(container);
+    const live = view.apps.filter((a) => a.live).map((a) => a.template);
+    if (live.length) throw new FailedPrecondition(`${live.join(', ')} was attached to ${container} while it ran and is still copied into its own files: restart ${container} first, then publish`);
+    const apps = view.apps.map((a) => this.templates.apps.get(a.template, a.version));
+    const lowers = [...[...apps].reverse().flatMap((v) => (v.deletions.length || v.opaqueDirs.length ? [v.tree, v.wh] : [v.tree])), this.templates.rootfsOf(view.template)];
+    const bases: BaseRef[] = [
+      { name: view.template, version: '1', digest: await this.templates.digestOf(view.template) },
+      ...apps.map((v) => ({ name: v.name, version: String(v.version), digest: v.digest })),
+    ];
+    const made: Made = { how: 'publish', source: `container ${container}`, tool: `strata ${VERSION}` };
+    const running = view.state === 'running';
+    progress(`reading what ${container} changed over ${bases.map((b) => b.name).join(' + ')}${running ? ' (frozen meanwhile)' : ''}`);
+    return this.containers.frozen(container, running, async () => {
+      const changes = await diffUpper(view.privateArea, lowers, { excludes: [...IDENTITY, ...derivedExcludes()], idShift: view.idMap?.hostBase ?? 0 });
+      progress(`storing ${changes.added.length + changes.modified.length + changes.metadata.length} changed paths`);
+      const { version, summary } = await this.templates.apps.commitCapture(name, changes, view.privateArea, view.idMap?.hostBase ?? 0, bases, made, progress);
+      const seconds = (Date.now() - started) / 1000;
+      progress(`published ${name} version ${version.version}: ${summary.files} files, ${(summary.bytes / MiB).toFixed(1)} MiB, ${summary.deletions} deletions, ${summary.keys} database keys, in ${seconds.toFixed(1)} s`);
+      return { template: name, version: version.version, digest: version.digest, summary, seconds, installerSeconds: 0 };
+    });
+  }
+
   /** Stops the scratch container and makes the template version from its private area. */
   private async collect(req: CaptureRequest, container: string, before: DatabasesBefore, started: number, progress: (m: string) => void): Promise<Omit<CaptureResult, 'installerSeconds'>> {
     const view = this.containers.inspect(container);

@@ -159,6 +159,18 @@ export class Containers {
     return this.lock.run(src, () => this.lock.run(plan.name, async () => this.view(await this.life.clone(src, plan))));
   }
 
+  /** Runs `work` with the container frozen (`runc pause`) when `running`, under its lock; thawed after, whatever happens. */
+  frozen<T>(name: string, running: boolean, work: () => Promise<T>): Promise<T> {
+    return this.lock.run(name, async () => {
+      if (running) await this.ctx.runc.pause(this.ctx.id(name));
+      try {
+        return await work();
+      } finally {
+        if (running) await this.ctx.runc.resume(this.ctx.id(name));
+      }
+    });
+  }
+
   /** Gives a stopped container another name (see Lifecycle.rename). */
   rename(from: string, to: string): Promise<ContainerView> {
     return this.lock.run(from, () => this.lock.run(to, async () => {

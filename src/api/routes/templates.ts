@@ -6,6 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import {
+  PublishRequest,
   Aborted, AsyncQuery, BuildTemplateRequest, CaptureBody, CaptureRequest, ExportRequest, ImportRequest, NameParams, NdjsonLines, OperationView,
   RemovedTemplate, SessionParams, TemplateDf, TemplateView, VersionQuery,
 } from '../types.js';
@@ -36,6 +37,12 @@ export function templateRoutes(app: App, s: Services): void {
   app.post('/v1/templates/:name/captures', { config: { scope: 'templates:write' },
     schema: { ...t, summary: 'Capture a version of an application template from an installer run in a scratch container', params: NameParams, ...async, body: CaptureBody, response: long },
   }, async (req, reply) => runCapture(s, { name: req.params.name, ...req.body }, req, reply));
+  app.post('/v1/containers/:name/publish', { config: { scope: 'templates:write' },
+    schema: { ...t, summary: "Publish what a container changed over its templates as a version of an application template (a running one is frozen meanwhile)", params: NameParams, ...async, body: PublishRequest, response: long },
+  }, async (req, reply) => {
+    s.containers.inspect(req.params.name);
+    return asOperation(req, reply, s, 'template-publish', req.body.template, (progress) => s.captures.publish(req.params.name, req.body.template, progress));
+  });
   app.post('/v1/templates/:name/captures/:session/finish', { config: { scope: 'templates:write' },
     schema: { ...t, summary: 'Finish an interactive capture: record what its shell changed', params: SessionParams, ...async, response: long },
   }, async (req, reply) => asOperation(req, reply, s, 'template-capture', req.params.name, (progress) => s.captures.finish(req.params.session, progress)));

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { stringify as stringifyYaml } from 'yaml';
-import type { BriefView, BulkCreateResult, Client, ContainerView, CreateContainerRequest } from '../../api/client.js';
+import type { BriefView, BulkCreateResult, CaptureResult, Client, ContainerView, CreateContainerRequest } from '../../api/client.js';
 import { asStrataError, errorFromWire, InvalidArgument, type StrataError } from '../../errors/index.js';
 import { clientOf, detached, followOperation, humanBytes, printFields, printJson, printTable, since, verb, withWaitOptions } from '../context.js';
 import { limitsOf, withLimitOptions } from './resources.js';
@@ -201,6 +201,17 @@ export function register(program: Command): void {
         await client.containers.destroy(name, !!opts.force);
         process.stdout.write(`container ${name} destroyed\n`);
       });
+    });
+
+  withWaitOptions(verb(program, 'publish', "publish what a container changed over its templates as an application template (attach it anywhere); an operation"))
+    .argument('<container>').argument('<template>', 'the application template to make, or to add a version to')
+    .option('--json', 'print JSON')
+    .action(async (container: string, template: string, opts: { json?: boolean; wait?: boolean; detach?: boolean }, cmd: Command) => {
+      const client = clientOf(cmd);
+      const r = await followOperation<CaptureResult>(client, await client.containers.startPublish(container, template), { detach: detached(opts) });
+      if (!r) return;
+      if (opts.json) return printJson(r);
+      process.stdout.write(`template ${r.template} version ${r.version} published from ${container}: ${r.summary.files} files, ${humanBytes(r.summary.bytes)}, ${r.summary.deletions} deletions, ${r.summary.keys} database keys\n`);
     });
 
   verb(program, 'rename', 'give a stopped container another name (its files, disk, snapshots and history follow)')
