@@ -85,6 +85,20 @@ export class ContainerContext {
     return { ...this.osLayers(c.template), apps: this.apps.layers(c) };
   }
 
+  /**
+   * Runs `work` with the container frozen (the cgroup freezer, `runc pause`) when it is running,
+   * and thaws it after, whatever happens: its files are one instant of it meanwhile. The caller
+   * holds the container's lock.
+   */
+  async frozen<T>(name: string, running: boolean, work: () => Promise<T>): Promise<T> {
+    if (running) await this.runc.pause(this.id(name));
+    try {
+      return await work();
+    } finally {
+      if (running) await this.runc.resume(this.id(name));
+    }
+  }
+
   /** The runc id: the name, since each data root has its own runc state directory. */
   id(name: string): string {
     return name;

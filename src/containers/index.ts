@@ -161,14 +161,7 @@ export class Containers {
 
   /** Runs `work` with the container frozen (`runc pause`) when `running`, under its lock; thawed after, whatever happens. */
   frozen<T>(name: string, running: boolean, work: () => Promise<T>): Promise<T> {
-    return this.lock.run(name, async () => {
-      if (running) await this.ctx.runc.pause(this.ctx.id(name));
-      try {
-        return await work();
-      } finally {
-        if (running) await this.ctx.runc.resume(this.ctx.id(name));
-      }
-    });
+    return this.lock.run(name, () => this.ctx.frozen(name, running, work));
   }
 
   /** Gives a stopped container another name (see Lifecycle.rename). */

@@ -164,7 +164,7 @@ export class Lifecycle {
    */
   async clone(src: string, plan: CreatePlan): Promise<ContainerRecord> {
     const { ctx } = this;
-    const { store, storage, runc, host } = ctx;
+    const { store, storage, host } = ctx;
     const c = ctx.record(src);
     if (c.scratch) throw new FailedPrecondition(`container ${src} is a capture's throw-away container: it cannot be cloned`);
     const record = await this.create(plan);
@@ -173,12 +173,7 @@ export class Lifecycle {
       const layout = storage.layout(plan.name);
       await fsp.rm(layout.privateArea, { recursive: true, force: true });
       const running = c.state === 'running';
-      if (running) await runc.pause(ctx.id(src));
-      try {
-        await run(['cp', '-a', '--reflink=auto', storage.layout(src).privateArea, layout.privateArea], { context: `copying the files of ${src}` });
-      } finally {
-        if (running) await runc.resume(ctx.id(src));
-      }
+      await ctx.frozen(src, running, () => run(['cp', '-a', '--reflink=auto', storage.layout(src).privateArea, layout.privateArea], { context: `copying the files of ${src}` }));
       const from = ctx.idMapOf(c);
       const to = ctx.idMapOf(record);
       if (from && to && from.hostBase !== to.hostBase) await moveIds(layout.privateArea, from, to);

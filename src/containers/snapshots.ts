@@ -61,17 +61,13 @@ export class Snapshots {
     if (!byVolume) await fsp.mkdir(target, { recursive: true, mode: 0o700 });
     let frozenMs: number | null = null;
     try {
-      if (running) await ctx.runc.pause(ctx.id(container));
-      const t0 = performance.now();
-      try {
+      const ms = await ctx.frozen(container, running, async () => {
+        const t0 = performance.now();
         if (byVolume) await ctx.host.pool.snapshot(ctx.volumeOf(c), name);
         else await run(['cp', '-a', '--reflink=auto', layout.privateArea, join(target, 'root')], { context: `copying the files of ${container}` });
-      } finally {
-        if (running) {
-          frozenMs = performance.now() - t0;
-          await ctx.runc.resume(ctx.id(container));
-        }
-      }
+        return performance.now() - t0;
+      });
+      if (running) frozenMs = ms;
     } catch (err) {
       await fsp.rm(target, { recursive: true, force: true });
       throw err;
