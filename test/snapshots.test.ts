@@ -98,6 +98,28 @@ describe('snapshots: instant on a btrfs disk', () => {
     assert.ok(!existsSync(snaps), 'destroy removed the snapshot subvolumes');
     assert.deepEqual(d.leftovers(), []);
   });
+  test('snapshots count in disk use and in the tenant\'s disk quota: one over the plan is refused', async () => {
+    await d.ok('tenant', 'create', 'tsq', '--disk', '100M');
+    await d.ok('create', 'sq1', '--template', 'bb', '--no-net', '--disk', '64M', '--tenant', 'tsq');
+    await d.ok('start', 'sq1');
+    await d.ok('exec', 'sq1', '--', 'dd', 'if=/dev/urandom', 'of=/big', 'bs=1M', 'count=24');
+    const s1 = await d.json<Snap>('snapshot', 'create', 'sq1', 's1');
+    assert.ok(s1.sizeBytes >= 24 * 2 ** 20, `its size is what the files take (${s1.sizeBytes})`);
+    const held = (await d.json<{ holdings: { disk: number; snapshots: number } }>('tenant', 'show', 'tsq')).holdings;
+    assert.equal(held.snapshots, s1.sizeBytes);
+    assert.equal(held.disk, 64 * 2 ** 20 + s1.sizeBytes, 'the disk limit plus the snapshot');
+    assert.equal((await d.json<{ snapshotBytes: number }>('stats', 'sq1')).snapshotBytes, s1.sizeBytes);
+    const over = await d.cli('snapshot', 'create', 'sq1', 's2');
+    assert.notEqual(over.status, 0);
+    assert.match(over.stderr, /tenant tsq would have .* of disk, over its plan's 100 MiB .*: remove older snapshots \(strata snapshot rm\), or ask the host for a larger plan/);
+    assert.deepEqual((await d.json<Snap[]>('snapshot', 'list', 'sq1')).map((s) => s.name), ['s1'], 'nothing half-made');
+    await d.ok('snapshot', 'rm', 'sq1', 's1');
+    assert.equal((await d.json<{ holdings: { snapshots: number } }>('tenant', 'show', 'tsq')).holdings.snapshots, 0);
+    await d.ok('snapshot', 'create', 'sq1', 's2');
+    await d.ok('destroy', 'sq1', '--force');
+    await d.ok('tenant', 'rm', 'tsq');
+    assert.deepEqual(d.leftovers(), []);
+  });
 });
 
 describe('snapshots on a schedule', () => {

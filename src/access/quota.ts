@@ -128,11 +128,16 @@ export class QuotaBook {
     }
   }
 
-  private checkDisk(t: TenantRecord, held: number, asked: number): void {
+  private checkDisk(t: TenantRecord, held: number, asked: number, fix = 'ask for less, or free some'): void {
     const cap = t.plan.disk;
     if (cap !== undefined && held + asked > cap) {
-      throw new ResourceExhausted(`tenant ${t.name} would have ${formatSize(held + asked)} of disk, over its plan's ${formatSize(cap)} (${formatSize(Math.max(0, cap - held))} left): ask for less, or free some`);
+      throw new ResourceExhausted(`tenant ${t.name} would have ${formatSize(held + asked)} of disk, over its plan's ${formatSize(cap)} (${formatSize(Math.max(0, cap - held))} left): ${fix}`);
     }
+  }
+
+  /** Refuses a snapshot of `bytes` that would take the tenant over its plan's disk (snapshots count in it). */
+  checkSnapshot(tenant: string, bytes: number): void {
+    this.told(tenant, () => this.checkDisk(this.tenant(tenant), this.records.holdings(tenant).disk, bytes, 'remove older snapshots (strata snapshot rm), or ask the host for a larger plan'));
   }
 
   private reservePorts(t: TenantRecord, n: number, held: number): Reservation {

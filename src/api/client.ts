@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { WebSocket } from 'ws';
 import { errorFromWire, Internal, InvalidArgument, PermissionDenied, Unavailable } from '../errors/index.js';
 import type {
-  Argv, AttachReport, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
+  Argv, AttachReport, BackupRequest, RestoreRequest, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
   ContainerStats, ContainerUsageSeries, ContainerView, CreateContainerRequest, CreateNetworkRequest, DetachReport, Event, EventsQuery, ExecRequest, ExportResult,
   Info, NetworkView, OperationsQuery, OperationView, PoolView, PortView, ProcessView, RemovedTemplate, ScheduleView, SnapshotView, TemplateDf, TemplateView, TenantUsageSeries, UpgradeReport, UsageLedger,
   UsageSeriesQuery, VerifyResult,
@@ -195,6 +195,10 @@ export class Client {
     unpublish: (name: string, spec: string): Promise<{ removed: string }> => this.call('DELETE', ct(name, `/ports/${seg(spec)}`)),
     /** Publishes what a container changed over its templates as an application template, started as an operation. */
     startPublish: (name: string, template: string): Promise<OperationView> => this.startOperation('POST', ct(name, '/publish'), { template }),
+    /** Backs a container up to a file on the daemon host, started as an operation. */
+    startBackup: (name: string, req: BackupRequest): Promise<OperationView> => this.startOperation('POST', ct(name, '/backups'), req),
+    /** Restores a container from a backup file on the daemon host, started as an operation. */
+    startRestore: (req: RestoreRequest): Promise<OperationView> => this.startOperation('POST', '/v1/backup-restores', req),
     rename: (name: string, to: string): Promise<ContainerView> => this.call('POST', ct(name, '/rename'), { name: to }),
     clone: (name: string, to: string): Promise<ContainerView> => this.call('POST', ct(name, '/clones'), { name: to }),
     snapshots: (name: string): Promise<SnapshotView[]> => this.call('GET', ct(name, '/snapshots')),

@@ -13,11 +13,13 @@ import { scopeTenant, type Access, type QuotaBook } from '../access/index.js';
 import type { Meter } from '../metering/index.js';
 import type { Operations, Work } from '../operations/index.js';
 import type { Info } from './types.js';
+import type { Backups } from '../backups/index.js';
 
 export interface Services {
   networks: Networks;
   containers: Containers;
   captures: Captures;
+  backups: Backups;
   templates: Templates;
   operations: Operations;
   store: Store;

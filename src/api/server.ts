@@ -19,6 +19,7 @@ import { accessRoutes } from './routes/access.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { Tickets } from './tickets.js';
 import { panelRoutes } from './panel.js';
+import { backupRoutes } from './routes/backups.js';
 import { containerRoutes } from './routes/containers.js';
 import { fileRoutes } from './routes/files.js';
 import { meteringRoutes } from './routes/metering.js';
@@ -119,6 +120,7 @@ export async function buildServer(s: Services): Promise<App> {
   accessRoutes(app, s);
   templateRoutes(app, s);
   containerRoutes(app, s);
+  backupRoutes(app, s);
   fileRoutes(app, s);
   networkRoutes(app, s);
   sessionRoutes(app, s, tickets);

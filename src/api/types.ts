@@ -153,6 +153,26 @@ export const ScheduleView = Answer({
 export type ScheduleView = Static<typeof ScheduleView>;
 export const ScheduleAnswer = Nullable(ScheduleView);
 export const PublishRequest = Body({ template: Type.String({ description: 'the application template to make (or to add a version to)' }) });
+export const BackupRequest = Body({
+  file: Type.String({ description: 'where to write the backup: an absolute path on the daemon host' }),
+  withTemplates: Type.Optional(Type.Boolean({ description: 'carry its OS and application templates too, so that a host without them can restore it' })),
+  since: Type.Optional(Type.String({ description: 'an earlier backup of the same container (a path on the daemon host): write an incremental backup on top of it' })),
+});
+export type BackupRequest = Static<typeof BackupRequest>;
+export const BackupResult = Answer({
+  file: Type.String(), bytes: Type.Number(), digest: Type.String({ description: 'the backup digest (what an incremental backup names its parent by)' }),
+  parent: Nullable(Type.String({ description: 'the digest of the backup this one is incremental on' })),
+  files: Type.Integer(), logicalBytes: Type.Number(), templates: Strings, frozenMs: Nullable(Type.Number()), seconds: Type.Number(),
+}, 'a backup written');
+export type BackupResult = Static<typeof BackupResult>;
+export const RestoreRequest = Body({
+  file: Type.String({ description: 'a backup file: an absolute path on the daemon host' }),
+  name: Type.Optional(Type.String({ description: "the new container's name (default: the backed-up one's)" })),
+  tenant: Type.Optional(Nullable(Type.String({ description: "its owner (default: the backup's); null: the host's own" }))),
+  parents: Type.Optional(Type.Array(Type.String(), { description: 'the backups an incremental one is made on, when they are not beside it under their recorded names' })),
+  noPorts: Type.Optional(Type.Boolean({ description: 'leave its published ports out (a copy beside the original)' })),
+});
+export type RestoreRequest = Static<typeof RestoreRequest>;
 export const RenameRequest = Body({ name: Type.String({ description: 'the new name' }) });
 export const CloneRequest = Body({ name: Type.String({ description: 'the new container' }) });
 export const SnapshotRequest = Type.Union([Type.Null(), Body({ name: Type.Optional(Type.String({ description: 'default: snap-YYYYMMDD-HHMMSS (UTC)' })) })]);
@@ -233,7 +253,7 @@ export const ContainerStats = Answer({
   name: Type.String(), state: ContainerState,
   cpuSeconds: Type.Number(), cpuPercent: N, memoryBytes: N, memoryLimitBytes: N, memoryPeakBytes: N,
   pids: N, pidsLimit: N, ioReadBytes: Type.Number(), ioWriteBytes: Type.Number(), ioReadOps: Type.Number(), ioWriteOps: Type.Number(),
-  diskUsedBytes: N, diskLimitBytes: N, oomKills: Type.Number(),
+  diskUsedBytes: N, diskLimitBytes: N, snapshotBytes: Type.Number({ description: 'what its snapshots take beside its disk (their size when taken)' }), oomKills: Type.Number(),
   netRxBytes: Type.Number(), netTxBytes: Type.Number(), netRxPackets: Type.Number(), netTxPackets: Type.Number(),
 }, 'what a container uses now');
 export type ContainerStats = Static<typeof ContainerStats>;
@@ -373,7 +393,7 @@ export const TenantView = Answer({
   name: Type.String(), plan: Plan, suspendedAt: Nullable(Type.String()), suspendedWhy: Nullable(Type.String()), createdAt: Type.String(),
   traffic: Nullable(Answer({ action: Type.Union([Type.Literal('throttle'), Type.Literal('suspend')]), month: Type.String() },
     "what the monthly traffic quota did to the tenant and in which month, while in force (lifted at the month's turn or when the plan grows)")),
-  holdings: Answer({ containers: Type.Integer(), disk: Type.Number(), ports: Type.Integer(), traffic: Type.Number({ description: 'bytes in and out this calendar month (UTC)' }) }, 'what its containers hold now, against the plan'),
+  holdings: Answer({ containers: Type.Integer(), disk: Type.Number({ description: 'disk limits of its containers plus what their snapshots take' }), snapshots: Type.Number({ description: 'bytes its containers\' snapshots take (counted in disk)' }), ports: Type.Integer(), traffic: Type.Number({ description: 'bytes in and out this calendar month (UTC)' }) }, 'what its containers hold now, against the plan'),
   containers: Strings,
 }, 'a tenant');
 export type TenantView = Static<typeof TenantView>;

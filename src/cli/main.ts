@@ -8,6 +8,7 @@ import { exitStatusOf } from './exit.js';
 import { VERSION } from '../config/index.js';
 import { register as access } from './commands/access.js';
 import { register as apps } from './commands/apps.js';
+import { register as backup } from './commands/backup.js';
 import { register as completion } from './commands/completion.js';
 import { register as cp } from './commands/cp.js';
 import { register as daemon } from './commands/daemon.js';
@@ -45,6 +46,7 @@ export async function main(argv: string[]): Promise<void> {
   cp(program);
   resources(program);
   snapshot(program);
+  backup(program);
   usage(program);
   network(program);
   access(program);

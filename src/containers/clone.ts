@@ -3,6 +3,8 @@
  * source container's range is given the same id in the target's, setuid/setgid bits and file
  * capabilities (which chown clears) put back, capabilities tied to the source's root made the
  * target's. Files owned outside the range (overlay whiteouts, host root's) stay as they are.
+ * A range based at 0 is the container's own view, as a backup holds it: capabilities there are
+ * namespace-neutral.
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +19,7 @@ export async function moveIds(dir: string, from: IdMap, to: IdMap): Promise<void
   const caps = new Map<string, Buffer>();
   for (const [path, x] of await toolXattrs.readTree(dir)) {
     const neutral = x[CAP] && neutralCapability(x[CAP], from.hostBase);
-    const moved = neutral && namespacedCapability(neutral, to.hostBase);
+    const moved = neutral && (to.hostBase === 0 ? neutral : namespacedCapability(neutral, to.hostBase));
     if (moved) caps.set(path, moved);
   }
   const seen = new Set<number>();

@@ -21,6 +21,8 @@ import type { Storage } from '../storage/index.js';
 import type { PoolView } from '../storage/pool.js';
 import type { Templates } from '../templates/index.js';
 import { KeyedLock } from '../util/keyed-lock.js';
+import { run } from '../util/exec.js';
+import { moveIds } from './clone.js';
 import type { AttachOptions, AttachReport } from './apps.js';
 import { ContainerContext, type HostServices } from './context.js';
 import { checkStopTimeout, Lifecycle, type CreateOptions } from './lifecycle.js';
@@ -35,6 +37,33 @@ import { Snapshots, type SnapshotView } from './snapshots.js';
 import type { SnapshotSchedule } from '../state/index.js';
 
 export type { HostServices } from './context.js';
+
+/** What a container is made of, its own files aside (Containers.settings). */
+export interface ContainerSettings {
+  name: string;
+  hostname: string;
+  privileged: boolean;
+  autostart: boolean;
+  tenant: string | null;
+  template: string;
+  limits: Record<string, string | number>;
+  networks: string[];
+  netIn: string | null;
+  netOut: string | null;
+  /** Published ports as `strata port` takes them (8080:80/tcp). */
+  ports: string[];
+  /** Attached application templates, bottom first. */
+  apps: Array<{ template: string; version: number; position: number; applied: Record<string, unknown> }>;
+}
+
+function createOptionsOf(s: ContainerSettings): CreateOptions {
+  return {
+    name: s.name, template: s.template, hostname: s.hostname, privileged: s.privileged, autostart: s.autostart, limits: s.limits, tenant: s.tenant,
+    ...(s.networks.length ? { nets: s.networks } : { noNet: true }),
+    ...(s.netIn ? { netIn: s.netIn } : {}), ...(s.netOut ? { netOut: s.netOut } : {}),
+    ...(s.ports.length ? { ports: s.ports } : {}),
+  };
+}
 export type { CreateOptions } from './lifecycle.js';
 export type { ExecRequest } from './processes.js';
 export type { ContainerStats, UsageReading } from './usage.js';
@@ -64,6 +93,10 @@ export class Containers {
 
   view(c: ContainerRecord, bulk?: ListBulk): ContainerView {
     return viewOf(this.ctx, c, bulk);
+  }
+
+  exists(name: string): boolean {
+    return this.ctx.store.getContainer(name) !== undefined;
   }
 
   inspect(name: string): ContainerView {
@@ -144,19 +177,55 @@ export class Containers {
     });
   }
 
+  /** What a container is made of, as a clone or a backup carries it (its own files aside). */
+  settings(name: string): ContainerSettings {
+    const c = this.ctx.record(name);
+    const net = this.ctx.host.networks;
+    const rates = net.bandwidth(name);
+    return {
+      name, hostname: c.hostname, privileged: c.privileged, autostart: c.autostart, tenant: c.tenant ?? null, template: c.template,
+      limits: Object.fromEntries(Object.entries(c.limits).filter((e): e is [string, string | number] => typeof e[1] === 'number' || typeof e[1] === 'string')),
+      networks: [...new Set(net.adapters(name).map((a) => a.network))], netIn: rates.netIn, netOut: rates.netOut,
+      ports: net.listPorts(name).map((p) => p.spec),
+      apps: this.ctx.store.containerApps(name).map((a) => ({ template: a.template, version: a.version, position: a.position, applied: a.applied })),
+    };
+  }
+
   /** A new container from `src`'s template, limits, networks, application templates and own files (see Lifecycle.clone). */
   clone(src: string, dst: string): Promise<ContainerView> {
-    const c = this.ctx.record(src);
-    const net = this.ctx.host.networks;
-    const adapters = net.adapters(src);
-    const rates = net.bandwidth(src);
-    const limits = Object.fromEntries(Object.entries(c.limits).filter((e): e is [string, string | number] => typeof e[1] === 'number' || typeof e[1] === 'string'));
-    const plan = this.life.planCreate({
-      name: dst, template: c.template, privileged: c.privileged, limits, tenant: c.tenant,
-      ...(adapters.length ? { nets: [...new Set(adapters.map((a) => a.network))] } : { noNet: true }),
-      ...(rates.netIn ? { netIn: rates.netIn } : {}), ...(rates.netOut ? { netOut: rates.netOut } : {}),
-    });
+    const plan = this.life.planCreate({ ...createOptionsOf(this.settings(src)), name: dst, hostname: undefined, autostart: undefined, ports: undefined });
     return this.lock.run(src, () => this.lock.run(plan.name, async () => this.view(await this.life.clone(src, plan))));
+  }
+
+  /**
+   * Copies a container's own files into `dir` (absent; a running container is frozen meanwhile),
+   * with the ids as the container sees them, and says how long it was frozen.
+   */
+  copyOwnFiles(name: string, dir: string): Promise<{ frozenMs: number | null }> {
+    return this.lock.run(name, async () => {
+      const c = this.ctx.record(name);
+      if (c.scratch) throw new FailedPrecondition(`container ${name} is a capture's throw-away container: it cannot be backed up`);
+      const running = c.state === 'running';
+      const ms = await this.ctx.frozen(name, running, async () => {
+        const t0 = performance.now();
+        await run(['cp', '-a', '--reflink=auto', this.storage.layout(name).privateArea, dir], { context: `copying the files of ${name}` });
+        return performance.now() - t0;
+      });
+      const map = this.ctx.idMapOf(c);
+      if (map) await moveIds(dir, map, { hostBase: 0, size: map.size });
+      return { frozenMs: running ? ms : null };
+    });
+  }
+
+  /**
+   * A new container from `settings` (a backup's) whose own files `fill` puts in place, ids as the
+   * container sees them; `apps` must be the templates those files were made over. Nothing is left
+   * when it fails.
+   */
+  restore(settings: ContainerSettings, fill: (area: string) => Promise<void>, event: string): Promise<ContainerView> {
+    const plan = this.life.planCreate(createOptionsOf(settings));
+    const apps = settings.apps.map((a) => ({ ...a, live: false, attachedAt: new Date().toISOString() }));
+    return this.lock.run(plan.name, async () => this.view(await this.life.createFilled(plan, apps, { hostBase: 0, size: 0 }, ['container-restored', event], fill)));
   }
 
   /** Runs `work` with the container frozen (`runc pause`) when `running`, under its lock; thawed after, whatever happens. */

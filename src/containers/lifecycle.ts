@@ -13,7 +13,8 @@ import { containerNetFiles, hostNameservers } from '../network/index.js';
 import { parseLimits, toOciResources, type Limits } from '../resources/index.js';
 import { buildSpec, isAlive, waitForExit, type InitDeath } from '../runtime/index.js';
 import type { Reservation } from '../access/index.js';
-import type { ContainerRecord, LastExit } from '../state/index.js';
+import type { ContainerAppRecord, ContainerRecord, LastExit } from '../state/index.js';
+import type { IdMap } from '../model/index.js';
 import type { ContainerLayout } from '../storage/index.js';
 import { lstatInside } from '../templates/app/index.js';
 import { regenerationScript } from '../templates/merge/index.js';
@@ -164,21 +165,35 @@ export class Lifecycle {
    */
   async clone(src: string, plan: CreatePlan): Promise<ContainerRecord> {
     const { ctx } = this;
-    const { store, storage, host } = ctx;
     const c = ctx.record(src);
     if (c.scratch) throw new FailedPrecondition(`container ${src} is a capture's throw-away container: it cannot be cloned`);
+    const apps = ctx.store.containerApps(src);
+    return this.createFilled(plan, apps, ctx.idMapOf(c) ?? null, ['container-cloned', `cloned from ${src}`], (area) =>
+      ctx.frozen(src, c.state === 'running', async () => {
+        await run(['cp', '-a', '--reflink=auto', ctx.storage.layout(src).privateArea, area], { context: `copying the files of ${src}` });
+      }));
+  }
+
+  /**
+   * A new container whose own files `fill` puts in place (the private area's path is given, absent)
+   * instead of starting empty: a clone, a restore. `apps` are attached as they are (their files are
+   * in what `fill` brings); ids owned in `from` (a range based at 0: the container's own view) move
+   * into the new container's. Destroyed again when a step fails.
+   */
+  async createFilled(plan: CreatePlan, apps: Array<Omit<ContainerAppRecord, 'container'>>, from: IdMap | null, event: [kind: string, message: string], fill: (area: string) => Promise<void>): Promise<ContainerRecord> {
+    const { ctx } = this;
+    const { store, storage, host } = ctx;
     const record = await this.create(plan);
     try {
-      for (const a of store.containerApps(src)) store.insertContainerApp({ ...a, container: plan.name });
+      for (const a of apps) store.insertContainerApp({ ...a, container: plan.name });
       const layout = storage.layout(plan.name);
       await fsp.rm(layout.privateArea, { recursive: true, force: true });
-      const running = c.state === 'running';
-      await ctx.frozen(src, running, () => run(['cp', '-a', '--reflink=auto', storage.layout(src).privateArea, layout.privateArea], { context: `copying the files of ${src}` }));
-      const from = ctx.idMapOf(c);
+      await fill(layout.privateArea);
       const to = ctx.idMapOf(record);
-      if (from && to && from.hostBase !== to.hostBase) await moveIds(layout.privateArea, from, to);
+      // A range at 0 is the container's own view (a backup's): as wide as the new range.
+      if (from && to && from.hostBase !== to.hostBase) await moveIds(layout.privateArea, from.hostBase === 0 ? { hostBase: 0, size: to.size } : from, to);
       await writeIdentity(layout, plan.hostname, to?.hostBase ?? 0, containerNetFiles(plan.hostname, host.networks.adapters(plan.name), hostNameservers()));
-      store.addEvent('container-cloned', plan.name, `cloned from ${src}`);
+      store.addEvent(event[0], plan.name, event[1]);
       return ctx.record(plan.name);
     } catch (err) {
       await this.destroy(plan.name, true).catch(() => undefined);

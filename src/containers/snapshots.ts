@@ -58,6 +58,8 @@ export class Snapshots {
     const byVolume = c.volume && ctx.host.pool.snapshots(ctx.volumeOf(c));
     const target = this.dir(container, name);
     const running = c.state === 'running';
+    // Counted in the tenant's disk at what its files take now (an upper bound on btrfs, whose snapshot shares blocks).
+    if (c.tenant) ctx.host.quota?.checkSnapshot(c.tenant, await bytesOf(layout.privateArea));
     if (!byVolume) await fsp.mkdir(target, { recursive: true, mode: 0o700 });
     let frozenMs: number | null = null;
     try {

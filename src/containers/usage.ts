@@ -24,6 +24,8 @@ export interface ContainerStats {
   ioWriteOps: number;
   diskUsedBytes: number | null;
   diskLimitBytes: number | null;
+  /** What its snapshots take, beside its disk (their size when taken). */
+  snapshotBytes: number;
   oomKills: number;
   netRxBytes: number;
   netTxBytes: number;
@@ -120,6 +122,7 @@ export class UsageMonitor {
       ioWriteOps: totals.ioWriteOps + (live?.ioWriteOps ?? 0),
       diskUsedBytes: disk?.usedBytes ?? null,
       diskLimitBytes: disk?.limitBytes ?? null,
+      snapshotBytes: ctx.snapshots.bytes(name),
       oomKills: totals.oomKills + (live?.oomKills ?? 0),
       netRxBytes: net.rxBytes, netTxBytes: net.txBytes, netRxPackets: net.rxPackets, netTxPackets: net.txPackets,
     };

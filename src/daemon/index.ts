@@ -5,9 +5,10 @@
  */
 import { promises as fsp, existsSync } from 'node:fs';
 import { connect } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Containers } from '../containers/index.js';
 import { Captures } from '../containers/capture.js';
+import { Backups } from '../backups/index.js';
 import { idMapFor } from '../containers/ids.js';
 import { FailedPrecondition, InvalidArgument } from '../errors/index.js';
 import { pathsFor, VERSION } from '../config/index.js';
@@ -163,8 +164,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   });
   meter.start();
 
+  // Scratch of backups and restores lives beside the store (restored files are linked from it).
+  const backups = new Backups(containers, templates, join(paths.root, 'scratch'), (name) => access.records.getTenant(name) !== undefined);
+  await backups.cleanScratch();
   const app = await buildServer({
-    containers, captures: new Captures(containers, templates), templates, operations, store, networks, access, quota, meter, log, requestsPerMinute: opts.requestsPerMinute,
+    containers, captures: new Captures(containers, templates), backups, templates, operations, store, networks, access, quota, meter, log, requestsPerMinute: opts.requestsPerMinute,
     info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent, storageDriver: pool.driver.name, runtime: runtime.name,
       tls: tls ? { listen: listen.map((l) => `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`), fingerprint: tls.fingerprint, certificate: tlsFiles.cert } : null },
   });

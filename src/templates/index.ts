@@ -86,6 +86,10 @@ export class Templates {
     return t;
   }
 
+  exists(name: string): boolean {
+    return this.store.getTemplate(name) !== undefined;
+  }
+
   /** An OS template, for containers to run on. */
   getOs(name: string): TemplateRecord {
     const t = this.get(name);
@@ -255,6 +259,12 @@ export class Templates {
       if (t.kind === 'os' && (await this.digestOf(t.name).catch(() => null)) === digest) return t.name;
     }
     return undefined;
+  }
+
+  /** The application template version with this digest, if any. */
+  appByDigest(digest: string): { name: string; version: number } | undefined {
+    const v = this.store.findVersionByDigest(digest);
+    return v && { name: v.template, version: v.version };
   }
 
   /** Checks an import request without starting it. */

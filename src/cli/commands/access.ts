@@ -52,7 +52,7 @@ function printTenant(t: TenantView): void {
   printFields({
     name: t.name, plan: planText(t), suspended: t.suspendedAt ? `since ${t.suspendedAt}: ${t.suspendedWhy ?? ''}` : 'no',
     containers: `${t.holdings.containers}${t.plan.containers !== undefined ? ` of ${t.plan.containers}` : ''}${t.containers.length ? ` (${t.containers.join(', ')})` : ''}`,
-    disk: `${humanBytes(t.holdings.disk)}${t.plan.disk !== undefined ? ` of ${humanBytes(t.plan.disk)}` : ''}`,
+    disk: `${humanBytes(t.holdings.disk)}${t.plan.disk !== undefined ? ` of ${humanBytes(t.plan.disk)}` : ''}${t.holdings.snapshots ? ` (snapshots ${humanBytes(t.holdings.snapshots)})` : ''}`,
     ports: `${t.holdings.ports}${t.plan.ports !== undefined ? ` of ${t.plan.ports}` : ''}`,
     traffic: `${humanBytes(t.holdings.traffic)} this month${t.plan.trafficBytes !== undefined ? ` of ${humanBytes(t.plan.trafficBytes)}` : ''}${t.traffic ? ` (over: ${t.traffic.action === 'throttle' ? 'throttled' : 'suspended'} since ${t.traffic.month})` : ''}`,
     created: t.createdAt,

@@ -76,7 +76,7 @@ export function register(program: Command): void {
           name: s.name, state: s.state, cpu: `${s.cpuSeconds.toFixed(2)} s, ${pct(s.cpuPercent)} now`,
           memory: of(s.memoryBytes, s.memoryLimitBytes), memoryPeak: bytes(s.memoryPeakBytes), processes: s.pidsLimit ? `${s.pids ?? '-'} / ${s.pidsLimit}` : s.pids,
           ioRead: `${bytes(s.ioReadBytes)} in ${s.ioReadOps} operations`, ioWrite: `${bytes(s.ioWriteBytes)} in ${s.ioWriteOps} operations`,
-          disk: of(s.diskUsedBytes, s.diskLimitBytes), oomKills: s.oomKills,
+          disk: of(s.diskUsedBytes, s.diskLimitBytes), snapshots: bytes(s.snapshotBytes), oomKills: s.oomKills,
           network: `received ${bytes(s.netRxBytes)} in ${s.netRxPackets} packets, sent ${bytes(s.netTxBytes)} in ${s.netTxPackets} packets`,
         });
       }

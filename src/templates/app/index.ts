@@ -7,4 +7,4 @@
  */
 export { AppTemplates, checkAppManifest, type AppVersion, type CaptureSummary } from './templates.js';
 export { applyKeys, plannedKeys, planRemap, removeKeys, countKeys, type AppKeys, type DbFiles, type IdRemaps } from './databases.js';
-export { copyThrough, undoCopy, restoreShared, upperDbFiles, mergedDbFiles, lstatInside, type CopyJournal, type IdShift } from './files.js';
+export { copyThrough, undoCopy, restoreShared, upperDbFiles, mergedDbFiles, lstatInside, writeWhiteouts, type CopyJournal, type IdShift } from './files.js';

@@ -74,9 +74,12 @@ export async function exportTemplate(
   store: ContentStore,
   outFile: string,
   onProgress?: PackProgress,
+  opts: { omitObjects?: ReadonlySet<string> } = {},
 ): Promise<ExportResult> {
   const { manifest, digest, sources, skipped } = await describeTree(tree, manifestBase, store, onProgress);
-  const bytes = await writeTemplateFile(outFile, manifest, sources, onProgress);
+  // An incremental backup's area leaves out the objects its earlier backups hold (not importable alone).
+  const written = opts.omitObjects ? new Map([...sources].filter(([d]) => !opts.omitObjects!.has(d))) : sources;
+  const bytes = await writeTemplateFile(outFile, manifest, written, onProgress);
   return { digest, manifest, bytes, skipped };
 }
 

@@ -50,6 +50,11 @@ export interface ImportLimits extends ManifestLimits {
 
 export interface ImportOptions extends Partial<ImportLimits> {
   onProgress?: PackProgress;
+  /**
+   * Objects the file lacks may be in the store already (an incremental backup's area, whose
+   * earlier backups were imported first); without it such a file is refused as truncated.
+   */
+  objectsInStore?: boolean;
 }
 
 export interface ImportResult {
@@ -127,7 +132,8 @@ export async function importTemplate(file: string, store: ContentStore, destDir:
         },
       });
       for (const digest of wanted.keys()) {
-        if (!received.has(digest)) throw refuse(file, `lacks the object ${digest} that its manifest lists (truncated?)`);
+        if (received.has(digest) || (opts.objectsInStore && (await store.has(digest)))) continue;
+        throw refuse(file, `lacks the object ${digest} that its manifest lists (truncated?)`);
       }
       await buildTree(manifest!, destDir, store, opts.onProgress);
       return { manifest: manifest!, digest: templateDigest(manifest!), ...result };

@@ -4,6 +4,8 @@
  * folder.
  */
 export {
+  canonicalJson,
+  objectsOf,
   type BaseRef,
   type Made,
   type Manifest,
