@@ -60,9 +60,13 @@ export class TestDaemon {
   /** Options added to `strata daemon` (`--runtime X`…). */
   readonly args: string[];
 
-  constructor(opts: { shareRoot?: string; env?: Record<string, string>; args?: string[] } = {}) {
+  /** A command the daemon runs under (`nsenter --net=…`: a daemon as another host). */
+  readonly wrap: string[];
+
+  constructor(opts: { shareRoot?: string; env?: Record<string, string>; args?: string[]; wrap?: string[] } = {}) {
     this.env = opts.env ?? {};
     this.args = opts.args ?? [];
+    this.wrap = opts.wrap ?? [];
     this.root = opts.shareRoot ?? mkdtempSync(join('/tmp', 'strata-test-'));
     this.socket = opts.shareRoot ? `${mkdtempSync(join('/tmp', 'strata-test-sock-'))}/api.sock` : join(this.root, 'api.sock');
   }
@@ -72,7 +76,8 @@ export class TestDaemon {
   }
 
   async start(): Promise<void> {
-    const child = spawn(process.execPath, [STRATA, 'daemon', '--root', this.root, '--socket', this.socket, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
+    const argv = [...this.wrap, process.execPath, STRATA, 'daemon', '--root', this.root, '--socket', this.socket, ...this.args];
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     child.stdout?.on('data', (d: Buffer) => { this.log += d.toString(); });
     child.stderr?.on('data', (d: Buffer) => { this.log += d.toString(); });
     this.daemon = child;
@@ -254,7 +259,7 @@ export function freePort(): number {
  * adds after this call run after these (its own set-up can use the daemon and its templates).
  * `start: false` starts nothing (a test starts it), yet still cleans up.
  */
-export function useDaemon(opts: { template?: string; templates?: Record<string, string>; start?: boolean; shareRoot?: string; env?: Record<string, string>; args?: string[] } = {}): TestDaemon {
+export function useDaemon(opts: { template?: string; templates?: Record<string, string>; start?: boolean; shareRoot?: string; env?: Record<string, string>; args?: string[]; wrap?: string[] } = {}): TestDaemon {
   const d = new TestDaemon(opts);
   const templates = { ...(opts.template ? { [opts.template]: 'busybox' } : {}), ...opts.templates };
   if (opts.start !== false) {

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { WebSocket } from 'ws';
 import { errorFromWire, Internal, InvalidArgument, PermissionDenied, Unavailable } from '../errors/index.js';
 import type {
-  Argv, AttachReport, BackupRequest, RestoreRequest, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
+  Argv, AttachReport, BackupRequest, RestoreRequest, MoveRequest, MoveBeginRequest, MoveBegun, MoveFinishRequest, MoveStatus, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
   ContainerStats, ContainerUsageSeries, ContainerView, CreateContainerRequest, CreateNetworkRequest, DetachReport, Event, EventsQuery, ExecRequest, ExportResult,
   Info, NetworkView, OperationsQuery, OperationView, PoolView, PortView, ProcessView, RemovedTemplate, ScheduleView, SnapshotView, TemplateDf, TemplateView, TenantUsageSeries, UpgradeReport, UsageLedger,
   UsageSeriesQuery, VerifyResult,
@@ -130,6 +130,20 @@ export class Client {
     }
   }
 
+  /** The receiving side of a move (the sending daemon calls these). */
+  readonly moves = {
+    begin: (req: MoveBeginRequest): Promise<MoveBegun> => this.call('POST', '/v1/moves', req),
+    upload: async (id: string, file: string, body: NodeJS.ReadableStream): Promise<void> => {
+      const res = await this.open('PUT', `/v1/moves/${seg(id)}/files/${seg(file)}`, undefined, { 'content-type': 'application/octet-stream' }, body);
+      const text = await Client.text(res);
+      if ((res.statusCode ?? 500) >= 400) throw Client.failure(res, text);
+    },
+    finish: (id: string, req: MoveFinishRequest): Promise<ContainerView> => this.call('POST', `/v1/moves/${seg(id)}/finish`, req),
+    commit: (id: string): Promise<MoveStatus> => this.call('POST', `/v1/moves/${seg(id)}/commit`),
+    status: (id: string): Promise<MoveStatus> => this.call('GET', `/v1/moves/${seg(id)}`),
+    abort: (id: string): Promise<MoveStatus> => this.call('DELETE', `/v1/moves/${seg(id)}`),
+  };
+
   readonly templates = {
     list: (): Promise<TemplateView[]> => this.call('GET', '/v1/templates'),
     inspect: (name: string): Promise<TemplateView> => this.call('GET', tpl(name)),
@@ -199,6 +213,8 @@ export class Client {
     startBackup: (name: string, req: BackupRequest): Promise<OperationView> => this.startOperation('POST', ct(name, '/backups'), req),
     /** Restores a container from a backup file on the daemon host, started as an operation. */
     startRestore: (req: RestoreRequest): Promise<OperationView> => this.startOperation('POST', '/v1/backup-restores', req),
+    /** Moves a container to another daemon, started as an operation. */
+    startMove: (name: string, req: MoveRequest): Promise<OperationView> => this.startOperation('POST', ct(name, '/moves'), req),
     rename: (name: string, to: string): Promise<ContainerView> => this.call('POST', ct(name, '/rename'), { name: to }),
     clone: (name: string, to: string): Promise<ContainerView> => this.call('POST', ct(name, '/clones'), { name: to }),
     snapshots: (name: string): Promise<SnapshotView[]> => this.call('GET', ct(name, '/snapshots')),

@@ -14,12 +14,14 @@ import type { Meter } from '../metering/index.js';
 import type { Operations, Work } from '../operations/index.js';
 import type { Info } from './types.js';
 import type { Backups } from '../backups/index.js';
+import type { Moves } from '../moves/index.js';
 
 export interface Services {
   networks: Networks;
   containers: Containers;
   captures: Captures;
   backups: Backups;
+  moves: Moves;
   templates: Templates;
   operations: Operations;
   store: Store;

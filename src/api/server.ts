@@ -20,6 +20,7 @@ import { sessionRoutes } from './routes/sessions.js';
 import { Tickets } from './tickets.js';
 import { panelRoutes } from './panel.js';
 import { backupRoutes } from './routes/backups.js';
+import { moveRoutes } from './routes/moves.js';
 import { containerRoutes } from './routes/containers.js';
 import { fileRoutes } from './routes/files.js';
 import { meteringRoutes } from './routes/metering.js';
@@ -121,6 +122,7 @@ export async function buildServer(s: Services): Promise<App> {
   templateRoutes(app, s);
   containerRoutes(app, s);
   backupRoutes(app, s);
+  moveRoutes(app, s);
   fileRoutes(app, s);
   networkRoutes(app, s);
   sessionRoutes(app, s, tickets);

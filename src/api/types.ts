@@ -171,8 +171,35 @@ export const RestoreRequest = Body({
   tenant: Type.Optional(Nullable(Type.String({ description: "its owner (default: the backup's); null: the host's own" }))),
   parents: Type.Optional(Type.Array(Type.String(), { description: 'the backups an incremental one is made on, when they are not beside it under their recorded names' })),
   noPorts: Type.Optional(Type.Boolean({ description: 'leave its published ports out (a copy beside the original)' })),
+  keepAddress: Type.Optional(Type.Boolean({ description: "keep the backed-up container's address and MAC on its first network (it must be free here)" })),
 });
 export type RestoreRequest = Static<typeof RestoreRequest>;
+export const MoveRequest = Body({
+  to: Body({
+    url: Type.String({ description: "the target daemon's https:// address" }),
+    token: Type.String({ description: 'an API token of an administrator there' }),
+    fingerprint: Type.String({ description: "the SHA-256 fingerprint of its certificate (as 'strata remote add' pinned it)" }),
+  }),
+  live: Type.Optional(Type.Boolean({ description: 'move it running, without a stop (CRIU; refused where it cannot run, with the reason)' })),
+});
+export type MoveRequest = Static<typeof MoveRequest>;
+export const MoveResult = Answer({
+  container: Type.String(), to: Type.String(),
+  rounds: Type.Array(Answer({ bytes: Type.Number(), seconds: Type.Number() }), { description: 'each backup sent, the last one with the container stopped' }),
+  templates: Strings, downtimeMs: Nullable(Type.Number({ description: 'from the stop here to the start there' })), address: Nullable(Type.String()),
+}, 'a container moved');
+export type MoveResult = Static<typeof MoveResult>;
+export const MoveBeginRequest = Body({ container: Type.String(), digests: Type.Array(Type.String(), { maxItems: 300, description: 'the template digests it is made on' }) });
+export type MoveBeginRequest = Static<typeof MoveBeginRequest>;
+export const MoveBegun = Answer({ id: Type.String(), missing: Type.Array(Type.String(), { description: 'the digests this host lacks: send those templates' }), leaseMs: Type.Integer() });
+export type MoveBegun = Static<typeof MoveBegun>;
+export const MoveFinishRequest = Body({ files: Type.Array(Type.String(), { description: 'the backups sent, oldest first' }), start: Type.Boolean() });
+export type MoveFinishRequest = Static<typeof MoveFinishRequest>;
+export const MoveStatus = Answer({ id: Type.String(), container: Type.String(), phase: Type.String() });
+export type MoveStatus = Static<typeof MoveStatus>;
+export const MoveParams = Type.Object({ id: Type.String() });
+export const MoveFileParams = Type.Object({ id: Type.String(), file: Type.String() });
+export const MoveFileReceived = Answer({ file: Type.String(), bytes: Type.Number() });
 export const RenameRequest = Body({ name: Type.String({ description: 'the new name' }) });
 export const CloneRequest = Body({ name: Type.String({ description: 'the new container' }) });
 export const SnapshotRequest = Type.Union([Type.Null(), Body({ name: Type.Optional(Type.String({ description: 'default: snap-YYYYMMDD-HHMMSS (UTC)' })) })]);

@@ -39,6 +39,7 @@ const ContainerConfig = Type.Object({
   netIn: Type.Union([Type.String({ maxLength: 64 }), Type.Null()]),
   netOut: Type.Union([Type.String({ maxLength: 64 }), Type.Null()]),
   ports: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 1024 }),
+  address: Type.Union([Type.Object({ ip: Type.String({ maxLength: 15 }), mac: Type.String({ maxLength: 17 }) }, strict), Type.Null()]),
   template: Type.Object({ name: Name, digest: Digest }, strict),
   apps: Type.Array(Type.Object({
     name: Name, version: Type.Integer({ minimum: 1 }), digest: Digest,

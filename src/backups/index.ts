@@ -18,7 +18,7 @@ import type { ContainerView } from '../containers/index.js';
 import { Conflict, FailedPrecondition, InvalidArgument } from '../errors/index.js';
 import type { Templates } from '../templates/index.js';
 import { writeWhiteouts } from '../templates/app/index.js';
-import { countProgress, exportTemplate, importTemplate, objectsOf, readTemplateFile, type BaseRef, type Manifest } from '../templates/pack/index.js';
+import { countProgress, exportTemplate, importTemplate, objectsOf, readTemplateFile, templateDigest, type BaseRef, type Manifest } from '../templates/pack/index.js';
 import { toolXattrs } from '../store/index.js';
 import { run } from '../util/exec.js';
 import { humanBytes } from '../model/units.js';
@@ -60,6 +60,10 @@ export interface RestoreRequest {
   parents?: string[];
   /** Leave the published ports out (a copy beside the original, whose ports it would take). */
   noPorts?: boolean;
+  /** Keep the first network's address and MAC (a move; a host that replaces the lost one). */
+  keepAddress?: boolean;
+  /** Template files beside the backup (a move sends the ones the target lacks so). */
+  templateFiles?: string[];
 }
 
 type Progress = (line: string) => void;
@@ -181,7 +185,9 @@ export class Backups {
       const wanted = [{ kind: 'os' as const, ...newest.container.template }, ...newest.container.apps.map((a) => ({ kind: 'app' as const, ...a }))];
       const missing = (await Promise.all(wanted.map(async (t) => ((await this.present(t.kind, t.digest)) ? null : t)))).filter((t) => t !== null);
       const carried = new Set(newest.entries.map((e) => e.name));
-      const lacking = missing.filter((t) => !carried.has(templateEntry(t.digest)));
+      const beside = new Map<string, string>();
+      for (const f of req.templateFiles ?? []) beside.set(templateDigest(await readTemplateFile(f)), f);
+      const lacking = missing.filter((t) => !carried.has(templateEntry(t.digest)) && !beside.has(t.digest));
       if (lacking.length) {
         throw new FailedPrecondition(`${file} needs ${lacking.map((t) => `template ${t.name}${t.kind === 'app' ? ` version ${(t as { version: number }).version}` : ''} (${t.digest})`).join(', ')}, which this host does not have and the backup does not carry: import ${lacking.length === 1 ? 'it' : 'them'} first ('strata template import'), or make the backup with --with-templates`);
       }
@@ -196,7 +202,7 @@ export class Backups {
       for (const t of missing) {
         const name = await this.freeName(t.kind, t.name, t.digest);
         progress(`importing template ${name} from the backup`);
-        const view = await this.templates.import(extracted(last, templateEntry(t.digest)), name, progress);
+        const view = await this.templates.import(beside.get(t.digest) ?? extracted(last, templateEntry(t.digest)), name, progress);
         imported.push({ name, version: view.versions?.at(-1)?.version });
       }
       const settings = await this.settingsOf(newest, req);
@@ -277,6 +283,7 @@ export class Backups {
       name: req.name ?? c.name, hostname: req.name && c.hostname === c.name ? req.name : c.hostname,
       privileged: c.privileged, autostart: c.autostart, tenant: req.tenant !== undefined ? req.tenant : c.tenant,
       template: os!, limits: c.limits, networks: c.networks, netIn: c.netIn, netOut: c.netOut, ports: req.noPorts ? [] : c.ports,
+      address: req.keepAddress ? c.address : null,
       apps: c.apps.map((a, position) => {
         const v = this.templates.appByDigest(a.digest)!;
         return { template: v.name, version: v.version, position, applied: a.applied };
@@ -288,7 +295,7 @@ export class Backups {
 function configOf(s: ContainerSettings, template: { name: string; digest: string }, apps: ContainerConfig['apps']): ContainerConfig {
   return {
     name: s.name, hostname: s.hostname, privileged: s.privileged, autostart: s.autostart, limits: s.limits, tenant: s.tenant,
-    networks: s.networks, netIn: s.netIn, netOut: s.netOut, ports: s.ports, template, apps,
+    networks: s.networks, netIn: s.netIn, netOut: s.netOut, ports: s.ports, address: s.address, template, apps,
   };
 }
 

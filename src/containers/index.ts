@@ -52,6 +52,8 @@ export interface ContainerSettings {
   netOut: string | null;
   /** Published ports as `strata port` takes them (8080:80/tcp). */
   ports: string[];
+  /** The first network's address (without prefix) and MAC; null: none, or new ones wanted. */
+  address: { ip: string; mac: string } | null;
   /** Attached application templates, bottom first. */
   apps: Array<{ template: string; version: number; position: number; applied: Record<string, unknown> }>;
 }
@@ -62,6 +64,7 @@ function createOptionsOf(s: ContainerSettings): CreateOptions {
     ...(s.networks.length ? { nets: s.networks } : { noNet: true }),
     ...(s.netIn ? { netIn: s.netIn } : {}), ...(s.netOut ? { netOut: s.netOut } : {}),
     ...(s.ports.length ? { ports: s.ports } : {}),
+    ...(s.address ? { ip: s.address.ip, mac: s.address.mac } : {}),
   };
 }
 export type { CreateOptions } from './lifecycle.js';
@@ -182,18 +185,20 @@ export class Containers {
     const c = this.ctx.record(name);
     const net = this.ctx.host.networks;
     const rates = net.bandwidth(name);
+    const first = net.adapters(name)[0];
     return {
       name, hostname: c.hostname, privileged: c.privileged, autostart: c.autostart, tenant: c.tenant ?? null, template: c.template,
       limits: Object.fromEntries(Object.entries(c.limits).filter((e): e is [string, string | number] => typeof e[1] === 'number' || typeof e[1] === 'string')),
       networks: [...new Set(net.adapters(name).map((a) => a.network))], netIn: rates.netIn, netOut: rates.netOut,
       ports: net.listPorts(name).map((p) => p.spec),
+      address: first ? { ip: first.address.split('/')[0], mac: first.mac } : null,
       apps: this.ctx.store.containerApps(name).map((a) => ({ template: a.template, version: a.version, position: a.position, applied: a.applied })),
     };
   }
 
   /** A new container from `src`'s template, limits, networks, application templates and own files (see Lifecycle.clone). */
   clone(src: string, dst: string): Promise<ContainerView> {
-    const plan = this.life.planCreate({ ...createOptionsOf(this.settings(src)), name: dst, hostname: undefined, autostart: undefined, ports: undefined });
+    const plan = this.life.planCreate({ ...createOptionsOf({ ...this.settings(src), address: null }), name: dst, hostname: undefined, autostart: undefined, ports: undefined });
     return this.lock.run(src, () => this.lock.run(plan.name, async () => this.view(await this.life.clone(src, plan))));
   }
 

@@ -39,6 +39,8 @@ export interface CreateOptions {
   /** Networks to join (default: `default`), a static address on the first, or none at all. */
   nets?: string[];
   ip?: string;
+  /** The first network's MAC (default: made from its address). */
+  mac?: string;
   noNet?: boolean;
   ports?: string[];
   netIn?: string;
@@ -122,7 +124,7 @@ export class Lifecycle {
         r.add(() => this.ctx.scratchInit.delete(name));
       }
       sw.lap('record');
-      await host.networks.plan(name, { nets: opts.nets, ip: opts.ip, noNet: opts.noNet, ports: opts.ports, netIn: opts.netIn, netOut: opts.netOut });
+      await host.networks.plan(name, { nets: opts.nets, ip: opts.ip, mac: opts.mac, noNet: opts.noNet, ports: opts.ports, netIn: opts.netIn, netOut: opts.netOut });
       r.add(() => host.networks.release(name), `the addresses of ${name}`);
       sw.lap('network-plan');
       signal?.throwIfAborted();

@@ -9,12 +9,13 @@ import { dirname, join } from 'node:path';
 import { Containers } from '../containers/index.js';
 import { Captures } from '../containers/capture.js';
 import { Backups } from '../backups/index.js';
+import { Moves } from '../moves/index.js';
 import { idMapFor } from '../containers/ids.js';
 import { FailedPrecondition, InvalidArgument } from '../errors/index.js';
 import { pathsFor, VERSION } from '../config/index.js';
 import { buildServer } from '../api/server.js';
 import { isAlive, Monitor, openRuntime, type InitDeath } from '../runtime/index.js';
-import { AccessRecords, MeterRecords, Store } from '../state/index.js';
+import { AccessRecords, MeterRecords, MoveRecords, Store } from '../state/index.js';
 import { Access, QuotaBook } from '../access/index.js';
 import { TrafficWarden } from './traffic.js';
 import { Meter } from '../metering/index.js';
@@ -154,21 +155,24 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     event: (kind, tenant, message) => { log(message); store.addEvent(kind, tenant, message, tenant); },
     log,
   });
+  // Scratch of backups and restores lives beside the store (restored files are linked from it).
+  const backups = new Backups(containers, templates, join(paths.root, 'scratch'), (name) => access.records.getTenant(name) !== undefined);
+  await backups.cleanScratch();
+  const moveLease = Number(process.env.STRATA_MOVE_LEASE_MS) || undefined;
+  const moves = new Moves(new MoveRecords(store.db), containers, templates, backups, join(paths.root, 'scratch'), log, { leaseMs: moveLease });
+  await moves.settleAll();
   const meter: Meter = new Meter(new MeterRecords(store.db), {
     read: (o) => containers.usageReadings(o),
     tenantOf: (name) => store.getContainer(name)?.tenant ?? null,
     intervalMs: Number(process.env.STRATA_METER_INTERVAL_MS) || undefined,
     log,
     // After each reading: the traffic quota on fresh figures, then the snapshot schedules that are due.
-    afterTick: async () => { await warden.check(); await containers.takeScheduledSnapshots(); },
+    afterTick: async () => { await warden.check(); await containers.takeScheduledSnapshots(); await moves.expireLeases(); await moves.settlePending(); },
   });
   meter.start();
 
-  // Scratch of backups and restores lives beside the store (restored files are linked from it).
-  const backups = new Backups(containers, templates, join(paths.root, 'scratch'), (name) => access.records.getTenant(name) !== undefined);
-  await backups.cleanScratch();
   const app = await buildServer({
-    containers, captures: new Captures(containers, templates), backups, templates, operations, store, networks, access, quota, meter, log, requestsPerMinute: opts.requestsPerMinute,
+    containers, captures: new Captures(containers, templates), backups, moves, templates, operations, store, networks, access, quota, meter, log, requestsPerMinute: opts.requestsPerMinute,
     info: { version: VERSION, root: paths.root, rootId: paths.rootId, socket: opts.socket, pid: process.pid, idmappedMounts: idmapped, runcRoot: paths.runcRoot, cgroupParent: paths.cgroupParent, storageDriver: pool.driver.name, runtime: runtime.name,
       tls: tls ? { listen: listen.map((l) => `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`), fingerprint: tls.fingerprint, certificate: tlsFiles.cert } : null },
   });

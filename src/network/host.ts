@@ -3,15 +3,51 @@
  * pinned network namespaces and interface counters. Thin wrappers over `ip`,
  * `bridge`, `tc`, `mount`, /proc and /sys; no records (index.ts keeps those).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { run } from '../util/exec.js';
 import { parseIp, type Subnet } from './cidr.js';
 
 // Links
 
+/**
+ * Whether /sys/class/net shows this process's network namespace. Not so for a daemon put into
+ * another one without a /sys of its own (`nsenter --net`, as the move tests run two "hosts"):
+ * its links are then read from /proc/net/dev, which is always the reader's namespace.
+ */
+const sysfsIsOurs = ((): boolean => {
+  // The two lists agree when they are one namespace's (tried thrice: links come and go meanwhile).
+  for (let i = 0; i < 3; i++) {
+    try {
+      const sys = readdirSync('/sys/class/net').sort().join(' ');
+      const proc = [...procLinks().keys()].sort().join(' ');
+      if (sys === proc) return true;
+    } catch {
+      return true;
+    }
+  }
+  return false;
+})();
+
+/** The links of this namespace with their counters, from /proc/net/dev. */
+function procLinks(): Map<string, Omit<LinkStats, 'ifindex'>> {
+  const links = new Map<string, Omit<LinkStats, 'ifindex'>>();
+  for (const line of readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2)) {
+    const colon = line.indexOf(':');
+    if (colon < 0) continue;
+    const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    links.set(line.slice(0, colon).trim(), { rxBytes: f[0], rxPackets: f[1], txBytes: f[8], txPackets: f[9] });
+  }
+  return links;
+}
+
 export function linkExists(name: string): boolean {
-  return existsSync(`/sys/class/net/${name}`);
+  return sysfsIsOurs ? existsSync(`/sys/class/net/${name}`) : procLinks().has(name);
+}
+
+/** The names of this namespace's links. */
+export function listLinks(): string[] {
+  return sysfsIsOurs ? readdirSync('/sys/class/net') : [...procLinks().keys()];
 }
 
 export async function createBridge(name: string, gatewayCidr: string): Promise<void> {
@@ -196,6 +232,11 @@ export interface LinkStats { ifindex: number; rxBytes: number; txBytes: number; 
 
 /** Counters of a host link as the host sees them, or null when it does not exist. */
 export function linkStats(name: string): LinkStats | null {
+  if (!sysfsIsOurs) {
+    // No ifindex there: a new lifetime of the link shows only by its counters falling.
+    const s = procLinks().get(name);
+    return s ? { ifindex: 0, ...s } : null;
+  }
   const dir = `/sys/class/net/${name}`;
   try {
     const read = (f: string): number => Number(readFileSync(join(dir, f), 'utf8').trim());

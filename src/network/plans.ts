@@ -48,6 +48,9 @@ export async function planContainer(ctx: NetContext, container: string, req: Pla
     const owner = ctx.records.ipOwner(first.name, staticIp);
     if (owner) throw new Conflict(`address ${req.ip} on network ${first.name} is already used by container ${owner}: choose another address or omit --ip`);
   }
+  if (req.mac !== undefined && !/^[0-9a-f][02468ace](:[0-9a-f]{2}){5}$/.test(req.mac)) {
+    throw new InvalidArgument(`invalid MAC address ${JSON.stringify(req.mac)}: give a unicast one as six lower-case hex pairs, e.g. 02:00:0a:4d:00:02`);
+  }
   const ports: PortSpec[] = [];
   for (const spec of req.ports ?? []) {
     const p = parsePortSpec(spec);
@@ -78,7 +81,7 @@ export async function planContainer(ctx: NetContext, container: string, req: Pla
         if (ip === null) throw new FailedPrecondition(`network ${net.name} (${net.subnet}) has no free address left: use another network or a larger subnet`);
       }
       ctx.records.insertAdapter({
-        container, network: net.name, ifname: `eth${i}`, ip, address: `${formatIp(ip)}/${subnet.prefix}`, mac: macFor(ctx.rootId, ip), host_ifname: vethName(ctx.rootId, container, net.name),
+        container, network: net.name, ifname: `eth${i}`, ip, address: `${formatIp(ip)}/${subnet.prefix}`, mac: (i === 0 && req.mac) || macFor(ctx.rootId, ip), host_ifname: vethName(ctx.rootId, container, net.name),
       });
     });
     for (const p of ports) {

@@ -1,9 +1,8 @@
 /** Daemon start and housekeeping: the records and the host made to agree. */
-import { readdirSync } from 'node:fs';
 import { detachContainer } from './attach.js';
 import { driverOf, IP_FORWARD, specOf, type NetContext } from './context.js';
 import { foldAndDetach, observe } from './counters.js';
-import { deleteLink, isPinned, linkExists } from './host.js';
+import { deleteLink, isPinned, linkExists, listLinks } from './host.js';
 import { bridgeName, tableName } from './names.js';
 import { applyScript, listTables } from './rules.js';
 import { applyRules } from './tables.js';
@@ -57,7 +56,7 @@ export async function reconcile(ctx: NetContext, runningContainers: Set<string>)
   // Host objects named for this root that no record explains.
   const known = new Set(ctx.records.networks().map((r) => r.bridge));
   const prefix = bridgeName(ctx.rootId, 0).slice(0, -4);
-  for (const link of readdirSync('/sys/class/net')) {
+  for (const link of listLinks()) {
     if (link.startsWith(prefix) && !known.has(link)) {
       await deleteLink(link);
       lines.push(`bridge ${link} belongs to no network of this root: removed`);

@@ -51,7 +51,7 @@ export interface BandwidthView {
 }
 
 export interface CreateNetworkRequest { name: string; subnet: string; gateway?: string; nat?: boolean; isolated?: boolean; driver?: string; parent?: string }
-export interface PlanRequest { nets?: string[]; ip?: string; noNet?: boolean; ports?: string[]; netIn?: string; netOut?: string }
+export interface PlanRequest { nets?: string[]; ip?: string; /** The first network's MAC (a moved container keeps its own). */ mac?: string; noNet?: boolean; ports?: string[]; netIn?: string; netOut?: string }
 
 
 export function adapterView(a: AdRow, gateway: string | undefined): AdapterView {

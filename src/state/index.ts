@@ -14,6 +14,7 @@ export { AccessRecords, type Plan, type Role, type TenantRecord, type TokenRecor
 export { MeterRecords, type LastReading, type PointDelta, type PointRow, type UsageSum } from './metering.js';
 export { NetworkRecords, type AdRow, type ChangeRow, type ContRow, type NetRow, type PortRow } from './networks.js';
 export { OperationRecords, type LogRow, type OperationFilter, type OperationRow, type OperationState } from './operations.js';
+export { MoveRecords, type MoveRecord, type MovePhase } from './moves.js';
 export { SnapshotRecords, type SnapshotRecord, type SnapshotSchedule } from './snapshots.js';
 
 export type ContainerState = 'created' | 'running' | 'stopped';

@@ -6,6 +6,7 @@
 export {
   canonicalJson,
   objectsOf,
+  templateDigest,
   type BaseRef,
   type Made,
   type Manifest,
