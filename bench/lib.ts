@@ -89,8 +89,8 @@ export interface Context {
 }
 
 /** Runs `work` against a fresh daemon (own data root) with a busybox template `bb`; cleans up after. */
-export async function withDaemon<T>(work: (d: TestDaemon, api: Client) => Promise<T>): Promise<T> {
-  const d = new TestDaemon();
+export async function withDaemon<T>(work: (d: TestDaemon, api: Client) => Promise<T>, env: Record<string, string> = {}): Promise<T> {
+  const d = new TestDaemon({ env });
   try {
     await d.start();
     await d.ok('template', 'build', 'bb', '--from', 'busybox');

@@ -1,12 +1,13 @@
 /**
  * The benchmark suite: `node dist/bench/suite.js [--quick | --tiny] [--only ID,ID] [--out DIR] [--no-doc]`.
- * Runs start/stop, density/scale, the application-template, the metering and the web panel benchmarks, writes their results
+ * Runs start/stop, density/scale, the application-template, the metering, the web panel and the snapshot and backup benchmarks, writes their results
  * (bench/results/MODE/ unless --out) and rewrites docs/benchmarks.md (unless --no-doc or --tiny).
  * Each benchmark has a daemon and data root of its own and cleans up after itself.
  */
 import { join } from 'node:path';
 import { TOP } from '../test/harness.js';
 import { appBenchmarks } from './apps.js';
+import { backupBenchmarks } from './backups.js';
 import { densityBenchmarks } from './density.js';
 import { meteringBenchmarks } from './metering.js';
 import { panelBenchmarks } from './panel.js';
@@ -26,6 +27,7 @@ const GROUPS: Record<string, (ctx: Context) => Promise<BenchResult[]>> = {
   apps: appBenchmarks,
   metering: meteringBenchmarks,
   panel: panelBenchmarks,
+  backups: backupBenchmarks,
 };
 
 async function main(): Promise<void> {

@@ -22,7 +22,7 @@ test('the quick suite\'s harness at N=3 produces every result and leaves the hos
     const r = spawnSync(process.execPath, [join(TOP, 'dist', 'bench', 'suite.js'), '--tiny', '--out', out], { encoding: 'utf8', timeout: 9 * 60_000 });
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     const ids = readdirSync(out).filter((f) => f !== 'machine.json').map((f) => f.replace(/\.json$/, '')).sort();
-    assert.deepEqual(ids, ['attach', 'capture', 'density', 'memory', 'metering', 'panel', 'scale', 'start', 'stop']);
+    assert.deepEqual(ids, ['attach', 'backups', 'capture', 'density', 'memory', 'metering', 'panel', 'scale', 'start', 'stop']);
     for (const id of ids) {
       const result = JSON.parse(readFileSync(join(out, `${id}.json`), 'utf8')) as Result;
       assert.ok(result.measures.length > 0, id);

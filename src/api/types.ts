@@ -387,6 +387,11 @@ export const OperationView = Answer({
 export type OperationView = Static<typeof OperationView>;
 export const BulkCreateResult = Answer({ created: Strings }, 'the containers a bulk create made');
 export type BulkCreateResult = Static<typeof BulkCreateResult>;
+/** What a long operation's route answers: its NDJSON stream, or (Prefer: respond-async, ?async=true) 202 and the operation. */
+export const OperationAnswers = {
+  200: { description: 'NDJSON progress, then the result', content: { 'application/x-ndjson': { schema: NdjsonLines } } },
+  202: OperationView,
+};
 
 // Results of the NDJSON operations (their "result" line)
 

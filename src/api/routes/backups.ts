@@ -2,11 +2,10 @@
  * Backups: a container to one file on the daemon host, and back. Both run as operations. Host
  * paths are the daemon's, so these are for host administrators (scope admin).
  */
-import { BackupRequest, NameParams, NdjsonLines, OperationView, RestoreRequest, AsyncQuery } from '../types.js';
+import { BackupRequest, NameParams, OperationAnswers, RestoreRequest, AsyncQuery } from '../types.js';
 import { asOperation, tag, type App, type Services } from '../http.js';
 
-const ndjson = { 200: { description: 'NDJSON progress, then the result', content: { 'application/x-ndjson': { schema: NdjsonLines } } } };
-const long = { ...ndjson, 202: OperationView };
+const long = OperationAnswers;
 const t = tag('containers');
 
 export function backupRoutes(app: App, s: Services): void {

@@ -4,12 +4,11 @@
  * host administrators: a move sends whole containers and templates between hosts.
  */
 import {
-  AsyncQuery, ContainerView, MoveBeginRequest, MoveBegun, MoveFileParams, MoveFileReceived, MoveFinishRequest, MoveParams, MoveRequest, MoveStatus, NameParams, NdjsonLines, OperationView,
+  AsyncQuery, ContainerView, MoveBeginRequest, MoveBegun, MoveFileParams, MoveFileReceived, MoveFinishRequest, MoveParams, MoveRequest, MoveStatus, NameParams, OperationAnswers,
 } from '../types.js';
 import { asOperation, tag, type App, type Services } from '../http.js';
 
-const ndjson = { 200: { description: 'NDJSON progress, then the result', content: { 'application/x-ndjson': { schema: NdjsonLines } } } };
-const long = { ...ndjson, 202: OperationView };
+const long = OperationAnswers;
 const t = tag('containers');
 
 export function moveRoutes(app: App, s: Services): void {

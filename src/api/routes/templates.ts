@@ -7,15 +7,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import {
   PublishRequest,
-  Aborted, AsyncQuery, BuildTemplateRequest, CaptureBody, CaptureRequest, ExportRequest, ImportRequest, NameParams, NdjsonLines, OperationView,
+  Aborted, AsyncQuery, BuildTemplateRequest, CaptureBody, CaptureRequest, ExportRequest, ImportRequest, NameParams, OperationAnswers,
   RemovedTemplate, SessionParams, TemplateDf, TemplateView, VersionQuery,
 } from '../types.js';
 import { InvalidArgument } from '../../errors/index.js';
 import { asOperation, older, streamed, tag, wantsAsync, type App, type Services } from '../http.js';
 
-const ndjson = { 200: { description: 'NDJSON progress, then the result', content: { 'application/x-ndjson': { schema: NdjsonLines } } } };
-/** An operation's answers: its NDJSON stream, or (Prefer: respond-async, ?async=true) 202 and the operation. */
-const long = { ...ndjson, 202: OperationView };
+const long = OperationAnswers;
 const async = { querystring: AsyncQuery };
 const t = tag('templates');
 
