@@ -6,6 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { useDaemon } from './harness.js';
 
@@ -98,6 +99,22 @@ describe('snapshots: instant on a btrfs disk', () => {
     assert.ok(!existsSync(snaps), 'destroy removed the snapshot subvolumes');
     assert.deepEqual(d.leftovers(), []);
   });
+  test('a clone of a container on a btrfs disk is a snapshot of its disk (instant), in its own id range', async () => {
+    await d.ok('create', 'cb1', '--template', 'bb', '--no-net', '--disk', '64M');
+    await d.ok('start', 'cb1');
+    await d.ok('exec', 'cb1', '--', 'sh', '-c', 'head -c 20000000 /dev/urandom > /big && chown 1000 /big && md5sum /big > /big.md5');
+    await d.ok('clone', 'cb1', 'cb2');
+    const show = (v: string): string => execFileSync('btrfs', ['subvolume', 'show', join(d.paths.pool, 'btrfs', v)], { encoding: 'utf8' });
+    const uuid = /^\s*UUID:\s*(\S+)/m.exec(show('cb1'))![1];
+    assert.equal(/^\s*Parent UUID:\s*(\S+)/m.exec(show('cb2'))![1], uuid, 'the clone\'s disk is a snapshot of the source\'s');
+    await d.ok('start', 'cb2');
+    assert.equal((await d.ok('exec', 'cb2', '--', 'md5sum', '-c', '/big.md5')).trim(), '/big: OK');
+    assert.equal((await d.ok('exec', 'cb2', '--', 'stat', '-c', '%u', '/big')).trim(), '1000', 'owned as in the source, in the clone\'s range');
+    assert.match(JSON.stringify(await d.json('inspect', 'cb2')), /"disk":67108864/, 'the same disk limit');
+    for (const ct of ['cb2', 'cb1']) await d.ok('destroy', ct, '--force');
+    assert.deepEqual(d.leftovers(), []);
+  });
+
   test('snapshots count in disk use and in the tenant\'s disk quota: one over the plan is refused', async () => {
     await d.ok('tenant', 'create', 'tsq', '--disk', '100M');
     await d.ok('create', 'sq1', '--template', 'bb', '--no-net', '--disk', '64M', '--tenant', 'tsq');

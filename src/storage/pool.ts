@@ -141,6 +141,22 @@ export class Pool {
     }
   }
 
+  /**
+   * Makes `target`'s files an instant copy of `source`'s where their driver can (the same one,
+   * snapshotting): false when it cannot, and the caller copies. The target is unmounted meanwhile.
+   */
+  async cloneFrom(target: VolumeRef, source: Pick<VolumeRef, 'driver' | 'volume'>): Promise<boolean> {
+    const driver = this.driverNamed(target.driver);
+    if (target.driver !== source.driver || !driver.cloneFrom) return false;
+    await driver.deactivate(target.mountpoint);
+    try {
+      await driver.cloneFrom(target.volume, source.volume);
+    } finally {
+      await driver.activate(target.volume, target.mountpoint);
+    }
+    return true;
+  }
+
   removeSnapshot(ref: Pick<VolumeRef, 'driver' | 'volume'>, name: string): Promise<void> {
     return this.driverNamed(ref.driver).removeSnapshot!(ref.volume, name);
   }

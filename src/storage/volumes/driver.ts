@@ -44,4 +44,6 @@ export interface VolumeDriver {
   /** Puts a snapshot's files back as the volume's, keeping its limit; the volume is not in use (deactivated by the caller). */
   restoreSnapshot?(volume: string, name: string): Promise<void>;
   removeSnapshot?(volume: string, name: string): Promise<void>;
+  /** With `capabilities.snapshots`: replaces the volume's files by an instant writable copy of `source`'s, keeping its limit; the volume is not in use. */
+  cloneFrom?(volume: string, source: string): Promise<void>;
 }

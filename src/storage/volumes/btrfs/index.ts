@@ -184,24 +184,30 @@ export class BtrfsDriver implements VolumeDriver {
   }
 
   restoreSnapshot(volume: string, name: string): Promise<void> {
-    return this.serial(async () => {
-      await this.ensurePool();
-      const limit = (await this.qgroup(volume))?.limit ?? 0;
-      const sub = this.subvolume(volume);
-      const aside = `${sub}.restoring`;
-      // The current files move aside until the snapshot's are in place: a failure puts them back.
-      await fsp.rename(sub, aside);
-      try {
-        await run(['btrfs', 'subvolume', 'snapshot', this.snapshotPath(volume, name), sub], { context: `restoring the disk of ${volume}` });
-        if (limit) await run(['btrfs', 'qgroup', 'limit', String(limit), sub], { context: `limiting the disk of ${volume}` });
-      } catch (err) {
-        await run(['btrfs', 'subvolume', 'delete', sub], { allowFailure: true });
-        await fsp.rename(aside, sub);
-        throw err;
-      }
-      await run(['btrfs', 'subvolume', 'delete', aside], { context: `removing the replaced disk of ${volume}` });
-      await run(['btrfs', 'qgroup', 'clear-stale', this.mnt], { allowFailure: true });
-    });
+    return this.serial(() => this.replaceBy(volume, this.snapshotPath(volume, name), `restoring the disk of ${volume}`));
+  }
+
+  cloneFrom(volume: string, source: string): Promise<void> {
+    return this.serial(() => this.replaceBy(volume, this.subvolume(source), `copying the disk of ${source} to ${volume}`));
+  }
+
+  /** The volume's files become a writable snapshot of the subvolume `from`, its limit kept; a failure puts them back. */
+  private async replaceBy(volume: string, from: string, context: string): Promise<void> {
+    await this.ensurePool();
+    const limit = (await this.qgroup(volume))?.limit ?? 0;
+    const sub = this.subvolume(volume);
+    const aside = `${sub}.restoring`;
+    await fsp.rename(sub, aside);
+    try {
+      await run(['btrfs', 'subvolume', 'snapshot', from, sub], { context });
+      if (limit) await run(['btrfs', 'qgroup', 'limit', String(limit), sub], { context: `limiting the disk of ${volume}` });
+    } catch (err) {
+      await run(['btrfs', 'subvolume', 'delete', sub], { allowFailure: true });
+      await fsp.rename(aside, sub);
+      throw err;
+    }
+    await run(['btrfs', 'subvolume', 'delete', aside], { context: `removing the replaced disk of ${volume}` });
+    await run(['btrfs', 'qgroup', 'clear-stale', this.mnt], { allowFailure: true });
   }
 
   removeSnapshot(volume: string, name: string): Promise<void> {
