@@ -12,6 +12,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameS
 import { join } from 'node:path';
 import { pack as tarPack } from 'tar-stream';
 import { freePort, useDaemon, useScratchDir } from './harness.js';
+import { Client } from '../src/api/client.js';
 
 interface View {
   name: string; state: string; hostname: string; tenant: string | null; idMap: { hostBase: number } | null;
@@ -177,6 +178,56 @@ describe('backup and restore between two data roots', () => {
     assert.deepEqual((await b.json<Template[]>('template', 'list')).map((t) => t.name).sort(), before, 'no template imported');
     assert.deepEqual(existsSync(join(b.root, 'scratch')) ? readdirSync(join(b.root, 'scratch')) : [], [], 'no scratch left');
     assert.deepEqual(b.leftovers(), []);
+  });
+
+  test('a tenant keeps backups with its container, lists, downloads and restores them; counted in its disk; a file path is refused to it', async () => {
+    await a.ok('tenant', 'create', 'tk', '--disk', '200M');
+    await a.ok('tenant', 'create', 'tko');
+    await a.ok('user', 'create', 'tku', '--role', 'owner', '--tenant', 'tk');
+    await a.ok('user', 'create', 'tkother', '--role', 'owner', '--tenant', 'tko');
+    const tenant = new Client({ socket: a.socket, token: (await a.ok('token', 'create', '--user', 'tku')).trim() });
+    const other = new Client({ socket: a.socket, token: (await a.ok('token', 'create', '--user', 'tkother')).trim() });
+    await a.ok('create', 'tk1', '--template', 'bb', '--no-net', '--disk', '64M', '--tenant', 'tk');
+    await a.ok('start', 'tk1');
+    await a.ok('exec', 'tk1', '--', 'sh', '-c', 'mkdir -p /data && echo one > /data/x');
+    const keep = async (c: Client, req: Record<string, unknown>): Promise<{ name: string; bytes: number; parent: string | null }> =>
+      c.operations.follow((await c.containers.startBackup('tk1', req)).id, () => undefined);
+    const b1 = await keep(tenant, { name: 'b1' });
+    await a.ok('exec', 'tk1', '--', 'sh', '-c', 'echo two > /data/y');
+    const b2 = await keep(tenant, { name: 'b2', since: 'b1' });
+    assert.equal(b2.parent, 'b1');
+    assert.deepEqual((await tenant.containers.backups('tk1')).map((x) => x.name), ['b1', 'b2']);
+    assert.match(await a.ok('backups', 'list', 'tk1'), /^NAME\s+TAKEN\s+SIZE\s+INCREMENTAL ON[\s\S]*b2 .*b1/m);
+    const held = (await a.json<{ holdings: { snapshots: number } }>('tenant', 'show', 'tk')).holdings;
+    assert.equal(held.snapshots, b1.bytes + b2.bytes, 'kept backups count in the tenant\'s disk');
+
+    await assert.rejects(tenant.containers.startBackup('tk1', { file: join(dir, 'tenant.backup') }), /needs a host administrator: leave out file/);
+    await assert.rejects(other.containers.backups('tk1'), /PermissionDenied|not yours|may not|403|tenant tko/i);
+    await assert.rejects(tenant.containers.removeBackup('tk1', 'b1'), /backup b1 of tk1 is the base of the incremental b2: remove it first/);
+
+    const res = await tenant.containers.downloadBackup('tk1', 'b2');
+    let got = 0;
+    for await (const chunk of res) got += (chunk as Buffer).length;
+    assert.equal(got, b2.bytes, 'the download is the whole file');
+    await a.ok('backups', 'get', 'tk1', 'b1', '-o', join(dir, 'b1-copy.backup'));
+    assert.equal(statSync(join(dir, 'b1-copy.backup')).size, b1.bytes);
+
+    const restored = await tenant.operations.follow<{ name: string; tenant: string | null }>((await tenant.containers.startKeptRestore('tk1', 'b2', { name: 'tk2' })).id, () => undefined);
+    assert.equal(restored.tenant, 'tk', 'the same owner');
+    await a.ok('start', 'tk2');
+    assert.equal((await a.ok('exec', 'tk2', '--', 'cat', '/data/x', '/data/y')).trim(), 'one\ntwo', 'both backups\' files');
+
+    // Over the plan: the tenant holds 64M + 64M of disks and its backups; a backup of 20 MB more is refused.
+    await a.ok('exec', 'tk1', '--', 'sh', '-c', 'head -c 20000000 /dev/urandom > /data/big');
+    await a.ok('tenant', 'set', 'tk', '--disk', '140M');
+    await assert.rejects(keep(tenant, { name: 'b3' }), /tenant tk would have .* of disk, over its plan's 140 MiB .*: remove older backups \(strata backups rm\)/);
+    assert.deepEqual((await tenant.containers.backups('tk1')).map((x) => x.name), ['b1', 'b2'], 'nothing half-made');
+    await tenant.containers.removeBackup('tk1', 'b2');
+    await tenant.containers.removeBackup('tk1', 'b1');
+    assert.equal((await a.json<{ holdings: { snapshots: number } }>('tenant', 'show', 'tk')).holdings.snapshots, 0);
+    assert.ok(!existsSync(join(a.paths.containers, 'tk1', 'backups', 'b1.backup')));
+    await a.ok('destroy', 'tk2', '--force');
+    await a.ok('destroy', 'tk1', '--force');
   });
 
   test('bad requests: a relative path against the API, an existing directory, an unknown container', async () => {

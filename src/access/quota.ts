@@ -140,6 +140,11 @@ export class QuotaBook {
     this.told(tenant, () => this.checkDisk(this.tenant(tenant), this.records.holdings(tenant).disk, bytes, 'remove older snapshots (strata snapshot rm), or ask the host for a larger plan'));
   }
 
+  /** Refuses a kept backup of about `bytes` that would take the tenant over its plan's disk (kept backups count in it). */
+  checkBackup(tenant: string, bytes: number): void {
+    this.told(tenant, () => this.checkDisk(this.tenant(tenant), this.records.holdings(tenant).disk, bytes, 'remove older backups (strata backups rm), or ask the host for a larger plan'));
+  }
+
   private reservePorts(t: TenantRecord, n: number, held: number): Reservation {
     const cap = t.plan.ports;
     const pending = this.pendingPorts.get(t.name) ?? 0;

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { WebSocket } from 'ws';
 import { errorFromWire, Internal, InvalidArgument, PermissionDenied, Unavailable } from '../errors/index.js';
 import type {
-  Argv, AttachReport, BackupRequest, RestoreRequest, MoveRequest, MoveBeginRequest, MoveBegun, MoveFinishRequest, MoveStatus, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
+  Argv, AttachReport, BackupRequest, KeptBackup, RestoreRequest, MoveRequest, MoveBeginRequest, MoveBegun, MoveFinishRequest, MoveStatus, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
   ContainerStats, ContainerUsageSeries, ContainerView, CreateContainerRequest, CreateNetworkRequest, DetachReport, Event, EventsQuery, ExecRequest, ExportResult,
   Info, NetworkView, OperationsQuery, OperationView, PoolView, PortView, ProcessView, RemovedTemplate, ScheduleView, SnapshotView, TemplateDf, TemplateView, TenantUsageSeries, UpgradeReport, UsageLedger,
   UsageSeriesQuery, VerifyResult,
@@ -211,6 +211,13 @@ export class Client {
     startPublish: (name: string, template: string): Promise<OperationView> => this.startOperation('POST', ct(name, '/publish'), { template }),
     /** Backs a container up to a file on the daemon host, started as an operation. */
     startBackup: (name: string, req: BackupRequest): Promise<OperationView> => this.startOperation('POST', ct(name, '/backups'), req),
+    /** The backups the daemon keeps with a container. */
+    backups: (name: string): Promise<KeptBackup[]> => this.call('GET', ct(name, '/backups')),
+    /** A kept backup's file, as it comes. */
+    downloadBackup: (name: string, backup: string): Promise<IncomingMessage> => this.opened('GET', ct(name, `/backups/${seg(backup)}`)),
+    removeBackup: (name: string, backup: string): Promise<{ removed: string }> => this.call('DELETE', ct(name, `/backups/${seg(backup)}`)),
+    /** Restores a kept backup as a new container, started as an operation. */
+    startKeptRestore: (name: string, backup: string, req: { name: string; noPorts?: boolean }): Promise<OperationView> => this.startOperation('POST', ct(name, `/backups/${seg(backup)}/restores`), req),
     /** Restores a container from a backup file on the daemon host, started as an operation. */
     startRestore: (req: RestoreRequest): Promise<OperationView> => this.startOperation('POST', '/v1/backup-restores', req),
     /** Moves a container to another daemon, started as an operation. */

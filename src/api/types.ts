@@ -154,9 +154,10 @@ export type ScheduleView = Static<typeof ScheduleView>;
 export const ScheduleAnswer = Nullable(ScheduleView);
 export const PublishRequest = Body({ template: Type.String({ description: 'the application template to make (or to add a version to)' }) });
 export const BackupRequest = Body({
-  file: Type.String({ description: 'where to write the backup: an absolute path on the daemon host' }),
+  file: Type.Optional(Type.String({ description: 'where to write the backup: an absolute path on the daemon host (host administrators only); left out: the daemon keeps it with the container' })),
+  name: Type.Optional(Type.String({ description: 'a kept backup\'s name (default bk-YYYYMMDD-HHMMSS)' })),
   withTemplates: Type.Optional(Type.Boolean({ description: 'carry its OS and application templates too, so that a host without them can restore it' })),
-  since: Type.Optional(Type.String({ description: 'an earlier backup of the same container (a path on the daemon host): write an incremental backup on top of it' })),
+  since: Type.Optional(Type.String({ description: 'an earlier backup of the same container to be incremental on: with file, a path on the daemon host; without, a kept backup\'s name' })),
 });
 export type BackupRequest = Static<typeof BackupRequest>;
 export const BackupResult = Answer({
@@ -165,6 +166,16 @@ export const BackupResult = Answer({
   files: Type.Integer(), logicalBytes: Type.Number(), templates: Strings, frozenMs: Nullable(Type.Number()), seconds: Type.Number(),
 }, 'a backup written');
 export type BackupResult = Static<typeof BackupResult>;
+export const KeptBackup = Answer({
+  container: Type.String(), name: Type.String(), bytes: Type.Number(), digest: Type.String(),
+  parent: Nullable(Type.String({ description: 'the kept backup it is incremental on' })), templates: Strings, createdAt: Type.String(),
+}, 'a backup the daemon keeps with the container');
+export type KeptBackup = Static<typeof KeptBackup>;
+export const BackupParams = Type.Object({ name: Type.String(), backup: Type.String() });
+export const KeptRestoreRequest = Body({
+  name: Type.String({ description: 'the new container' }),
+  noPorts: Type.Optional(Type.Boolean({ description: 'leave its published ports out (the original still has them)' })),
+});
 export const RestoreRequest = Body({
   file: Type.String({ description: 'a backup file: an absolute path on the daemon host' }),
   name: Type.Optional(Type.String({ description: "the new container's name (default: the backed-up one's)" })),

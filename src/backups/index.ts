@@ -15,7 +15,9 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { VERSION } from '../config/index.js';
 import type { Containers, ContainerSettings } from '../containers/index.js';
 import type { ContainerView } from '../containers/index.js';
-import { Conflict, FailedPrecondition, InvalidArgument } from '../errors/index.js';
+import { AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound } from '../errors/index.js';
+import type { BackupRecords, StoredBackup } from '../state/index.js';
+import { isValidName } from '../util/names.js';
 import type { Templates } from '../templates/index.js';
 import { writeWhiteouts } from '../templates/app/index.js';
 import { countProgress, exportTemplate, importTemplate, objectsOf, readTemplateFile, templateDigest, type BaseRef, type Manifest } from '../templates/pack/index.js';
@@ -64,19 +66,107 @@ export interface RestoreRequest {
   keepAddress?: boolean;
   /** Template files beside the backup (a move sends the ones the target lacks so). */
   templateFiles?: string[];
+  /** False: refuse rather than import templates this host lacks (a tenant's restore: templates are the host's). */
+  importTemplates?: boolean;
 }
 
 type Progress = (line: string) => void;
 const MAX_CHAIN = 64;
 const OVERLAY_OPAQUE = 'trusted.overlay.opaque';
 
+export interface KeepRequest {
+  /** Default: bk-YYYYMMDD-HHMMSS (UTC). */
+  name?: string;
+  /** A kept backup of the container to be incremental on. */
+  since?: string;
+  withTemplates?: boolean;
+}
+
+export type KeptBackup = StoredBackup & { frozenMs?: number | null; seconds?: number };
+
+export interface BackupHost {
+  tenantExists(name: string): boolean;
+  /** Refuses a kept backup of about `bytes` over the tenant's disk (QuotaBook.checkBackup). */
+  checkBackup?(tenant: string, bytes: number): void;
+}
+
 export class Backups {
   constructor(
     private readonly containers: Containers,
     private readonly templates: Templates,
     private readonly scratchRoot: string,
-    private readonly tenantExists: (name: string) => boolean,
+    private readonly host: BackupHost,
+    private readonly kept: BackupRecords,
   ) {}
+
+  // Backups kept by the daemon, in the container's directory: a tenant's own, with the container's rights.
+
+  private keptDir(container: string): string {
+    return join(this.containers.storage.layout(container).dir, 'backups');
+  }
+
+  private keptRecord(container: string, name: string): StoredBackup {
+    this.containers.inspect(container);
+    const b = this.kept.get(container, name);
+    if (!b) throw new NotFound(`container ${container} has no kept backup ${name}: see 'strata backups list ${container}'`);
+    return b;
+  }
+
+  /** The file of a kept backup (to download it). */
+  keptFile(container: string, name: string): string {
+    this.keptRecord(container, name);
+    return join(this.keptDir(container), `${name}.backup`);
+  }
+
+  listKept(container: string): StoredBackup[] {
+    this.containers.inspect(container);
+    return this.kept.list(container);
+  }
+
+  /** Checks a request to keep a backup before it starts. */
+  checkKeep(container: string, req: KeepRequest): string {
+    this.containers.inspect(container);
+    const name = req.name ?? `bk-${new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}`;
+    if (!isValidName(name)) throw new InvalidArgument(`backup name ${JSON.stringify(name)} is not valid: use up to 63 lower-case letters, digits and '-', not starting or ending with '-'`);
+    if (this.kept.get(container, name)) throw new AlreadyExists(`container ${container} already has a kept backup ${name}: pick another name, or remove it first`);
+    if (req.since) this.keptRecord(container, req.since);
+    return name;
+  }
+
+  /** Backs `container` up into the daemon's keeping (counted in its tenant's disk). */
+  async keep(container: string, req: KeepRequest, progress: Progress): Promise<KeptBackup> {
+    const name = this.checkKeep(container, req);
+    const tenant = this.containers.settings(container).tenant;
+    if (tenant && this.host.checkBackup) {
+      const { stdout } = await run(['du', '-s', '--block-size=1', this.containers.storage.layout(container).privateArea], { allowFailure: true });
+      this.host.checkBackup(tenant, Number(stdout.split(/\s+/)[0]) || 0);
+    }
+    const dir = this.keptDir(container);
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    const r = await this.backup({
+      container, file: join(dir, `${name}.backup`), withTemplates: req.withTemplates,
+      ...(req.since ? { since: join(dir, `${req.since}.backup`) } : {}),
+    }, progress);
+    const record: StoredBackup = { container, name, bytes: r.bytes, digest: r.digest, parent: req.since ?? null, templates: r.templates, createdAt: new Date().toISOString() };
+    this.kept.insert(record);
+    return { ...record, frozenMs: r.frozenMs, seconds: r.seconds };
+  }
+
+  async removeKept(container: string, name: string): Promise<void> {
+    this.keptRecord(container, name);
+    const children = this.kept.children(container, name);
+    if (children.length) throw new FailedPrecondition(`backup ${name} of ${container} is the base of the incremental ${children.join(', ')}: remove ${children.length === 1 ? 'it' : 'them'} first`);
+    await fsp.rm(join(this.keptDir(container), `${name}.backup`), { force: true });
+    this.kept.remove(container, name);
+  }
+
+  /** Restores a kept backup as a new container of the same owner (templates must be on this host unless `importTemplates`). */
+  restoreKept(container: string, name: string, req: { name: string; noPorts?: boolean; importTemplates: boolean }, progress: Progress): Promise<ContainerView> {
+    const file = this.keptFile(container, name);
+    return this.restore({ file, name: req.name, noPorts: req.noPorts, importTemplates: req.importTemplates }, progress);
+  }
+
+  // Backups to and from files on the daemon's host
 
   private async scratch(kind: string): Promise<string> {
     await fsp.mkdir(this.scratchRoot, { recursive: true, mode: 0o700 });
@@ -169,7 +259,7 @@ export class Backups {
     const name = req.name ?? m.container.name;
     if (this.containers.exists(name)) throw new FailedPrecondition(`container ${name} already exists: restore under another name with --name NEW, or destroy it first`);
     const tenant = req.tenant !== undefined ? req.tenant : m.container.tenant;
-    if (tenant && !this.tenantExists(tenant)) throw new FailedPrecondition(`the backup belongs to tenant ${tenant}, which this host does not have: create it ('strata tenant create ${tenant}'), or restore with --tenant NAME`);
+    if (tenant && !this.host.tenantExists(tenant)) throw new FailedPrecondition(`the backup belongs to tenant ${tenant}, which this host does not have: create it ('strata tenant create ${tenant}'), or restore with --tenant NAME`);
     return m;
   }
 
@@ -188,6 +278,9 @@ export class Backups {
       const beside = new Map<string, string>();
       for (const f of req.templateFiles ?? []) beside.set(templateDigest(await readTemplateFile(f)), f);
       const lacking = missing.filter((t) => !carried.has(templateEntry(t.digest)) && !beside.has(t.digest));
+      if (missing.length && req.importTemplates === false) {
+        throw new FailedPrecondition(`${basename(file)} needs ${missing.map((t) => `template ${t.name} (${t.digest})`).join(', ')}, which this host no longer has: ask the host's administrator to restore it`);
+      }
       if (lacking.length) {
         throw new FailedPrecondition(`${file} needs ${lacking.map((t) => `template ${t.name}${t.kind === 'app' ? ` version ${(t as { version: number }).version}` : ''} (${t.digest})`).join(', ')}, which this host does not have and the backup does not carry: import ${lacking.length === 1 ? 'it' : 'them'} first ('strata template import'), or make the backup with --with-templates`);
       }

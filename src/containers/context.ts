@@ -11,7 +11,7 @@ import { NotFound } from '../errors/index.js';
 import type { Lxcfs } from '../resources/lxcfs.js';
 import { ioDeviceOf, type CgroupDriver, type HostCapacity, type IoDevice } from '../resources/index.js';
 import { isAlive, type IdMap, type OciRuntime } from '../runtime/index.js';
-import { SnapshotRecords, type ContainerRecord, type Store } from '../state/index.js';
+import { BackupRecords, SnapshotRecords, type ContainerRecord, type Store } from '../state/index.js';
 import { Storage, type TemplateLayers } from '../storage/index.js';
 import type { Pool, VolumeRef } from '../storage/pool.js';
 import type { Templates } from '../templates/index.js';
@@ -41,6 +41,8 @@ export class ContainerContext {
   /** Inits of capture containers (instead of their template's). */
   readonly scratchInit = new Map<string, string[]>();
   readonly snapshots: SnapshotRecords;
+  /** The backups the daemon keeps for containers (their files are in the containers' directories). */
+  readonly backups: BackupRecords;
 
   constructor(
     readonly paths: Paths,
@@ -51,6 +53,7 @@ export class ContainerContext {
   ) {
     this.storage = new Storage(paths.containers, paths.helpers.idmount);
     this.snapshots = new SnapshotRecords(store.db);
+    this.backups = new BackupRecords(store.db);
     this.apps = new AppAttachments({
       store, templates, idmapped: host.idmapped, layout: (name) => this.storage.layout(name), idMapOf: (c) => this.idMapOf(c),
     });

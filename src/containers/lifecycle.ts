@@ -445,6 +445,8 @@ export class Lifecycle {
         if (c.volume) await host.pool.deactivate(ctx.volumeOf(c));
         sw.lap('unmount');
         // Snapshots go with it (a driver's are beside the volume, a copy's in the container's directory).
+        // Kept backups too: their files are in its directory.
+        ctx.backups.removeAll(name);
         for (const s of ctx.snapshots.list(name)) {
           if (s.method === 'volume') await host.pool.removeSnapshot(ctx.volumeOf(c), s.name);
           ctx.snapshots.remove(name, s.name);

@@ -15,7 +15,7 @@ import { FailedPrecondition, InvalidArgument } from '../errors/index.js';
 import { pathsFor, VERSION } from '../config/index.js';
 import { buildServer } from '../api/server.js';
 import { isAlive, Monitor, openRuntime, type InitDeath } from '../runtime/index.js';
-import { AccessRecords, MeterRecords, MoveRecords, Store } from '../state/index.js';
+import { AccessRecords, BackupRecords, MeterRecords, MoveRecords, Store } from '../state/index.js';
 import { Access, QuotaBook } from '../access/index.js';
 import { TrafficWarden } from './traffic.js';
 import { Meter } from '../metering/index.js';
@@ -156,7 +156,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     log,
   });
   // Scratch of backups and restores lives beside the store (restored files are linked from it).
-  const backups = new Backups(containers, templates, join(paths.root, 'scratch'), (name) => access.records.getTenant(name) !== undefined);
+  const backups = new Backups(containers, templates, join(paths.root, 'scratch'), {
+    tenantExists: (name) => access.records.getTenant(name) !== undefined,
+    checkBackup: (tenant, bytes) => quota.checkBackup(tenant, bytes),
+  }, new BackupRecords(store.db));
   await backups.cleanScratch();
   const moveLease = Number(process.env.STRATA_MOVE_LEASE_MS) || undefined;
   const moves = new Moves(new MoveRecords(store.db), containers, templates, backups, join(paths.root, 'scratch'), log, { leaseMs: moveLease });

@@ -93,7 +93,7 @@ export interface TenantHoldings {
   containers: number;
   /** Sum of the disk limits plus what the snapshots take. */
   disk: number;
-  /** What the snapshots of its containers take (in `disk`). */
+  /** What the snapshots and the kept backups of its containers take (in `disk`). */
   snapshots: number;
   ports: number;
 }
@@ -112,7 +112,8 @@ export class AccessRecords {
       deleteTenant: db.prepare('DELETE FROM tenants WHERE name = ?'),
       tenantContainers: db.prepare('SELECT name FROM containers WHERE tenant = ? ORDER BY name'),
       holdings: db.prepare(
-        `WITH snaps AS (SELECT COALESCE(SUM(s.size_bytes), 0) AS n FROM snapshots s JOIN containers c3 ON c3.name = s.container WHERE c3.tenant = @t)
+        `WITH snaps AS (SELECT (SELECT COALESCE(SUM(s.size_bytes), 0) FROM snapshots s JOIN containers c3 ON c3.name = s.container WHERE c3.tenant = @t)
+                           + (SELECT COALESCE(SUM(b.bytes), 0) FROM backups b JOIN containers c4 ON c4.name = b.container WHERE c4.tenant = @t) AS n)
          SELECT COUNT(*) AS containers, COALESCE(SUM(COALESCE(json_extract(limits, '$.disk'), 0)), 0) + (SELECT n FROM snaps) AS disk,
                 (SELECT n FROM snaps) AS snapshots,
                 (SELECT COUNT(*) FROM net_ports p JOIN containers c2 ON c2.name = p.container WHERE c2.tenant = @t) AS ports

@@ -14,6 +14,7 @@ export { AccessRecords, type Plan, type Role, type TenantRecord, type TokenRecor
 export { MeterRecords, type LastReading, type PointDelta, type PointRow, type UsageSum } from './metering.js';
 export { NetworkRecords, type AdRow, type ChangeRow, type ContRow, type NetRow, type PortRow } from './networks.js';
 export { OperationRecords, type LogRow, type OperationFilter, type OperationRow, type OperationState } from './operations.js';
+export { BackupRecords, type StoredBackup } from './backups.js';
 export { MoveRecords, type MoveRecord, type MovePhase } from './moves.js';
 export { SnapshotRecords, type SnapshotRecord, type SnapshotSchedule } from './snapshots.js';
 
@@ -380,7 +381,7 @@ export class Store {
       // Children first would break their references, the parent first theirs: checked at commit.
       this.db.pragma('defer_foreign_keys = ON');
       this.db.prepare('UPDATE containers SET name = @to, hostname = CASE hostname WHEN @from THEN @to ELSE hostname END WHERE name = @from').run(p);
-      for (const table of ['usage_totals', 'container_apps', 'net_containers', 'net_ports', 'snapshots', 'snapshot_schedules', 'meter_last']) {
+      for (const table of ['usage_totals', 'container_apps', 'net_containers', 'net_ports', 'snapshots', 'snapshot_schedules', 'backups', 'meter_last']) {
         this.db.prepare(`UPDATE ${table} SET container = @to WHERE container = @from`).run(p);
       }
       for (const a of this.db.prepare('SELECT network FROM net_adapters WHERE container = @from').all(p) as Array<{ network: string }>) {

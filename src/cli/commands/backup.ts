@@ -1,25 +1,77 @@
 import type { Command } from 'commander';
-import type { BackupResult, ContainerView, MoveResult } from '../../api/client.js';
+import { createWriteStream, renameSync, rmSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { BackupResult, ContainerView, KeptBackup, MoveResult } from '../../api/client.js';
 import { InvalidArgument } from '../../errors/index.js';
 import { chosenRemote } from '../remotes.js';
-import { clientOf, daemonPath, detached, followOperation, humanBytes, printJson, verb, withWaitOptions } from '../context.js';
+import { clientOf, daemonPath, detached, followOperation, humanBytes, printJson, printTable, since, verb, withWaitOptions } from '../context.js';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 export function register(program: Command): void {
-  withWaitOptions(verb(program, 'backup', 'write a container (settings, own files, template digests) to one file; an operation'))
+  withWaitOptions(verb(program, 'backup', 'back a container up (settings, own files, template digests): kept with it by the daemon, or to a file (-o); an operation'))
     .argument('<container>')
-    .requiredOption('-o, --output <file>', "the backup file to write, on the daemon's host (absolute against a remote)")
+    .option('-o, --output <file>', "write it to this file on the daemon's host (absolute against a remote; administrators)")
+    .option('--name <name>', 'a kept backup\'s name (default bk-YYYYMMDD-HHMMSS)')
     .option('--with-templates', 'carry its OS and application templates too, for a host that lacks them')
-    .option('--since <file>', 'an earlier backup of the container: write only what changed since (incremental)')
+    .option('--since <backup>', 'an earlier backup to be incremental on: a kept backup\'s name, or with -o a file')
     .option('--json', 'print JSON')
-    .action(async (container: string, opts: { output: string; withTemplates?: boolean; since?: string; json?: boolean; wait?: boolean; detach?: boolean }, cmd: Command) => {
+    .action(async (container: string, opts: { output?: string; name?: string; withTemplates?: boolean; since?: string; json?: boolean; wait?: boolean; detach?: boolean }, cmd: Command) => {
       const client = clientOf(cmd);
-      const req = { file: daemonPath(client, opts.output), ...(opts.withTemplates ? { withTemplates: true } : {}), ...(opts.since ? { since: daemonPath(client, opts.since) } : {}) };
-      const r = await followOperation<BackupResult>(client, await client.containers.startBackup(container, req), { detach: detached(opts) });
+      const toFile = opts.output !== undefined;
+      const req = {
+        ...(toFile ? { file: daemonPath(client, opts.output!) } : {}), ...(opts.name ? { name: opts.name } : {}), ...(opts.withTemplates ? { withTemplates: true } : {}),
+        ...(opts.since ? { since: toFile ? daemonPath(client, opts.since) : opts.since } : {}),
+      };
+      const r = await followOperation<BackupResult | KeptBackup>(client, await client.containers.startBackup(container, req), { detach: detached(opts) });
       if (!r) return;
       if (opts.json) return printJson(r);
-      process.stdout.write(`${r.file}: ${humanBytes(r.bytes)}, ${r.files} files${r.parent ? ' (incremental)' : ''}${r.templates.length ? `, with ${r.templates.join(', ')}` : ''}${r.frozenMs !== null ? `; ${container} was frozen ${Math.round(r.frozenMs)} ms` : ''}\n`);
+      const frozen = 'frozenMs' in r && typeof r.frozenMs === 'number' ? `; ${container} was frozen ${Math.round(r.frozenMs)} ms` : '';
+      if ('file' in r) {
+        process.stdout.write(`${r.file}: ${humanBytes(r.bytes)}, ${r.files} files${r.parent ? ' (incremental)' : ''}${r.templates.length ? `, with ${r.templates.join(', ')}` : ''}${frozen}\n`);
+      } else {
+        process.stdout.write(`backup ${r.name} of ${container} kept: ${humanBytes(r.bytes)}${r.parent ? `, incremental on ${r.parent}` : ''}${frozen}\n`);
+      }
+    });
+
+  const backups = program.command('backups').description('the backups the daemon keeps with a container: list, get (download), restore, rm');
+  verb(backups, 'list', 'the kept backups of a container, oldest first').argument('<container>').option('--json', 'print JSON')
+    .action(async (container: string, opts: { json?: boolean }, cmd: Command) => {
+      const list = await clientOf(cmd).containers.backups(container);
+      if (opts.json) return printJson(list);
+      printTable(['NAME', 'TAKEN', 'SIZE', 'INCREMENTAL ON', 'TEMPLATES'], list.map((b) => [b.name, since(b.createdAt), humanBytes(b.bytes), b.parent ?? '-', b.templates.join(', ') || '-']));
+    });
+  verb(backups, 'get', 'download a kept backup to a file here').argument('<container>').argument('<backup>')
+    .option('-o, --output <file>', 'the file to write (default CONTAINER-BACKUP.backup here)')
+    .action(async (container: string, backup: string, opts: { output?: string }, cmd: Command) => {
+      const out = resolve(opts.output ?? `${container}-${backup}.backup`);
+      const res = await clientOf(cmd).containers.downloadBackup(container, backup);
+      const tmp = `${out}.part`;
+      try {
+        await pipeline(res, createWriteStream(tmp, { mode: 0o600 }));
+        renameSync(tmp, out);
+      } catch (err) {
+        rmSync(tmp, { force: true });
+        throw err;
+      }
+      process.stdout.write(`${out}: ${humanBytes(statSync(out).size)}\n`);
+    });
+  verb(backups, 'rm', 'remove a kept backup').argument('<container>').argument('<backup>')
+    .action(async (container: string, backup: string, _o: unknown, cmd: Command) => {
+      await clientOf(cmd).containers.removeBackup(container, backup);
+      process.stdout.write(`backup ${backup} of ${container} removed\n`);
+    });
+  withWaitOptions(verb(backups, 'restore', 'make a new container from a kept backup (the same owner); an operation')).argument('<container>').argument('<backup>')
+    .requiredOption('--name <new>', 'the new container')
+    .option('--no-ports', 'leave its published ports out (the original still has them)')
+    .option('--json', 'print JSON')
+    .action(async (container: string, backup: string, opts: { name: string; ports: boolean; json?: boolean; wait?: boolean; detach?: boolean }, cmd: Command) => {
+      const client = clientOf(cmd);
+      const v = await followOperation<ContainerView>(client, await client.containers.startKeptRestore(container, backup, { name: opts.name, ...(opts.ports ? {} : { noPorts: true }) }), { detach: detached(opts) });
+      if (!v) return;
+      if (opts.json) return printJson(v);
+      process.stdout.write(`container ${v.name} restored from backup ${backup} of ${container}: start it with 'strata start ${v.name}'\n`);
     });
 
   withWaitOptions(verb(program, 'restore', 'make a container from a backup file (verified; missing templates imported from it); an operation'))
