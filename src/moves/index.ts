@@ -131,10 +131,11 @@ export class Moves {
       this.hold('finishing');
       progress(`restoring ${name} on ${to.url}${wasRunning ? ' and starting it' : ''}`);
       const view = await client.moves.finish(id, { files, start: wasRunning });
+      // Running there from here on (the commit only tells the target to keep it).
+      const downtimeMs = stoppedAt === null ? null : Date.now() - stoppedAt;
       this.records.setPhase(id, 'committing');
       this.hold('committing');
       await client.moves.commit(id);
-      const downtimeMs = stoppedAt === null ? null : Date.now() - stoppedAt;
       await this.containers.destroy(name, true);
       this.records.remove(id);
       const address = view.adapters[0]?.address ?? null;

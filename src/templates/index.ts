@@ -112,6 +112,10 @@ export class Templates {
   private osManifestBase(t: TemplateRecord): ManifestBase {
     const env = Array.isArray(t.meta.env) ? (t.meta.env as string[]) : undefined;
     const made = (t.meta.made as ManifestBase['made'] | undefined) ?? { how: t.source.split(':')[0], source: t.source, tool: `strata ${VERSION}` };
+    // An imported one is written as the file it came from was, so that its digest stays that file's
+    // (application templates made on it name it by that digest).
+    const file = t.meta.file as Pick<ManifestBase, 'name' | 'version' | 'createdAt' | 'run'> | undefined;
+    if (file) return { ...file, kind: 'os', made, bases: [], deletions: [], opaqueDirs: [], keys: {} };
     return {
       name: t.name, version: '1', kind: 'os', createdAt: t.createdAt, made,
       bases: [], deletions: [], opaqueDirs: [], keys: {}, run: { init: t.init, stopSignal: t.stopSignal, ...(env ? { env } : {}) },
@@ -248,6 +252,9 @@ export class Templates {
     } else {
       if (typeof t.meta.hostUsr === 'string') throw new NotSupported(`template ${name} is host-linked: it uses this host's ${t.meta.hostUsr} in place, which a file cannot carry to another host; export a debootstrap or imported template instead`);
       result = await exportTemplate(this.rootfsOf(name), this.osManifestBase(t), this.content, outFile, countProgress(progress));
+      if (typeof t.meta.digest === 'string' && result.digest !== t.meta.digest) {
+        progress(`note: this file's digest is not ${t.meta.digest}, by which application templates made on ${name} know it (it was imported before Strata kept what a re-export needs); they will not find it where this file is imported`);
+      }
     }
     progress(`wrote ${outFile}: ${mib(result.bytes)}, digest ${result.digest}`);
     return { file: outFile, digest: result.digest, bytes: result.bytes };
@@ -322,7 +329,10 @@ export class Templates {
       progress(`imported ${m.totals.files} files, ${result.newObjects} objects new to the store, digest ${result.digest}`);
       return {
         kind: 'os', source: `import:${file}`, init: m.run?.init ?? ['/sbin/init'], stopSignal: m.run?.stopSignal ?? 'SIGTERM',
-        meta: { digest: result.digest, importedName: m.name, version: m.version, made: m.made, ...(m.run?.env ? { env: m.run.env } : {}) },
+        meta: {
+          digest: result.digest, importedName: m.name, version: m.version, made: m.made, ...(m.run?.env ? { env: m.run.env } : {}),
+          file: { name: m.name, version: m.version, createdAt: m.createdAt, ...(m.run ? { run: m.run } : {}) },
+        },
       };
     });
   }
