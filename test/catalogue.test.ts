@@ -168,5 +168,64 @@ describe(`application templates of real Debian services (Debian with ${init})`, 
     await d.ok('destroy', 'cat2', '--force');
     assert.deepEqual(d.leftovers(), []);
   });
+
+  if (init === 'systemd') {
+    // A second data root, as a second host would be, for the restore of a backup.
+    const other = useDaemon();
+    // The last line: SET commands before a query print their tags first.
+    const psql = (dd: typeof d, ct: string, sql: string): Promise<string> => dd.ok('exec', ct, '--user', 'postgres', '--', 'psql', '-tAc', sql).then((o) => o.trim().split('\n').pop() ?? '');
+    const pgUp = (dd: typeof d, ct: string): Promise<void> => eventually(`postgresql in ${ct}`, async () => (await dd.cli('exec', ct, '--user', 'postgres', '--', 'psql', '-tAc', 'select 40+2')).stdout.trim() === '42');
+    /** The table read by a sequential scan and through its index agree (heap and index consistent). */
+    const counts = async (dd: typeof d, ct: string): Promise<{ all: number; before: number; after: number }> => {
+      const seq = Number(await psql(dd, ct, 'set enable_indexscan=off; set enable_bitmapscan=off; select count(*) from t'));
+      const byIndex = Number(await psql(dd, ct, 'set enable_seqscan=off; select count(*) from t where id > 0'));
+      assert.equal(byIndex, seq, `${ct}: the index and the table agree`);
+      return { all: seq, before: Number(await psql(dd, ct, "select count(*) from t where v = 'before'")), after: Number(await psql(dd, ct, "select count(*) from t where v = 'after'")) };
+    };
+
+    test('a running PostgreSQL container: a snapshot under writes restores it consistent; a backup restores it on another data root', { timeout: 12 * 60_000 }, async () => {
+      await d.ok('create', 'cat3', '--template', 'deb', '--app', 'postgresql', '--app', 'nginx', '--port', `${port + 4}:80`);
+      await d.ok('start', 'cat3');
+      await pgUp(d, 'cat3');
+      await psql(d, 'cat3', "create table t (id serial primary key, v text); insert into t (v) select 'before' from generate_series(1, 1000)");
+      // Taken while a writer inserts row after row: frozen for the instant, so one point in its time.
+      const writer = d.cli('exec', 'cat3', '--user', 'postgres', '--', 'sh', '-c', 'for i in $(seq 1 300); do psql -qc "insert into t (v) values (\'load\')"; done');
+      await sleep(1500);
+      const snap = await d.json<{ frozenMs: number; sizeBytes: number }>('snapshot', 'create', 'cat3', 'live');
+      assert.equal((await writer).status, 0, 'the writer went on after the freeze');
+      await psql(d, 'cat3', "insert into t (v) values ('after')");
+      await d.ok('stop', 'cat3');
+      await d.ok('snapshot', 'restore', 'cat3', 'live');
+      await d.ok('start', 'cat3');
+      await pgUp(d, 'cat3');
+      const c = await counts(d, 'cat3');
+      assert.equal(c.before, 1000);
+      assert.equal(c.after, 0, 'a row written after the snapshot is gone');
+      assert.ok(c.all > 1000 && c.all < 1300, `the rows the writer had committed at the snapshot (${c.all - 1000} of 300)`);
+      console.log(`figure: snapshot of a running Debian container with PostgreSQL under writes: frozen ${snap.frozenMs.toFixed(0)} ms, ${(snap.sizeBytes / 2 ** 20).toFixed(1)} MiB copied`);
+
+      const dir = mkdtempSync('/tmp/strata-test-pgbackup-');
+      try {
+        const t0 = Date.now();
+        const full = await d.json<{ bytes: number; frozenMs: number }>('backup', 'cat3', '-o', join(dir, 'full.backup'), '--with-templates');
+        const fullSeconds = (Date.now() - t0) / 1000;
+        const bare = await d.json<{ bytes: number }>('backup', 'cat3', '-o', join(dir, 'bare.backup'));
+        console.log(`figure: backup of a Debian container with two application templates (postgresql, nginx): ${(bare.bytes / 2 ** 20).toFixed(1)} MiB without templates, ${(full.bytes / 2 ** 20).toFixed(1)} MiB with them (${fullSeconds.toFixed(1)} s, frozen ${full.frozenMs.toFixed(0)} ms)`);
+        await d.ok('stop', 'cat3');
+        const t1 = Date.now();
+        await other.ok('restore', join(dir, 'full.backup'));
+        console.log(`figure: restore of it with its templates on an empty data root: ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+        await other.ok('start', 'cat3');
+        await pgUp(other, 'cat3');
+        assert.deepEqual(await counts(other, 'cat3'), c, 'the same rows on the other data root');
+        await eventually('nginx in the restored cat3', async () => (await httpGet(port + 4)).status === 200);
+        await other.ok('destroy', 'cat3', '--force');
+        assert.deepEqual(other.leftovers(), []);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      await d.ok('destroy', 'cat3', '--force');
+    });
+  }
 });
 }
