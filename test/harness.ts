@@ -183,6 +183,8 @@ export class TestDaemon {
     for (const m of tables.matchAll(new RegExp(`table (\\w+) (strata_${p.rootId}_\\d+)`, 'g'))) spawnSync('nft', ['delete', 'table', m[1], m[2]]);
     await stopMonitor(p.monitorSocket);
     await endMonitorProcesses(p.monitorSocket);
+    // A killed lxcfs leaves its mount behind.
+    for (const m of mountPoints().filter((x) => x.startsWith(`${p.run}/`)).reverse()) spawnSync('umount', ['--lazy', m]);
     rmSync(p.run, { recursive: true, force: true });
     rmSync(this.root, { recursive: true, force: true });
     // A daemon on a given root got a socket directory of its own.
@@ -228,8 +230,12 @@ function monitorsOf(socket: string): number[] {
 async function endMonitorProcesses(socket: string): Promise<void> {
   for (let i = 0; i < 30 && monitorsOf(socket).length; i++) await sleep(100);
   for (const pid of monitorsOf(socket)) {
-    const below = spawnSync('ps', ['--ppid', String(pid), '-o', 'pid=,stat=,args=']).stdout.toString().trim().replace(/\s*\n\s*/g, '; ');
-    process.stderr.write(`harness: a strata-monitor (pid ${pid}) of ${socket} did not exit after QUIT (below it: ${below || 'nothing'}): killed\n`);
+    const below = spawnSync('ps', ['--ppid', String(pid), '-o', 'pid=,stat=,args=']).stdout.toString().trim();
+    process.stderr.write(`harness: a strata-monitor (pid ${pid}) of ${socket} did not exit after QUIT (below it: ${below.replace(/\s*\n\s*/g, '; ') || 'nothing'}): killed, with what it started\n`);
+    // Its children first (lxcfs): killed with it they would be orphans that no cleanup knows.
+    for (const child of below.split('\n').map((l) => Number(l.trim().split(/\s+/)[0])).filter((n) => n > 0)) {
+      try { process.kill(child, 'SIGKILL'); } catch { /* gone meanwhile */ }
+    }
     try { process.kill(pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
   }
 }
