@@ -114,8 +114,8 @@ export class Templates {
     const made = (t.meta.made as ManifestBase['made'] | undefined) ?? { how: t.source.split(':')[0], source: t.source, tool: `strata ${VERSION}` };
     // An imported one is written as the file it came from was, so that its digest stays that file's
     // (application templates made on it name it by that digest).
-    const file = t.meta.file as Pick<ManifestBase, 'name' | 'version' | 'createdAt' | 'run'> | undefined;
-    if (file) return { ...file, kind: 'os', made, bases: [], deletions: [], opaqueDirs: [], keys: {} };
+    const file = t.meta.importedManifest as Pick<ManifestBase, 'name' | 'version' | 'createdAt' | 'run'> | undefined;
+    if (file && typeof file === 'object') return { name: file.name, version: file.version, createdAt: file.createdAt, ...(file.run ? { run: file.run } : {}), kind: 'os', made, bases: [], deletions: [], opaqueDirs: [], keys: {} };
     return {
       name: t.name, version: '1', kind: 'os', createdAt: t.createdAt, made,
       bases: [], deletions: [], opaqueDirs: [], keys: {}, run: { init: t.init, stopSignal: t.stopSignal, ...(env ? { env } : {}) },
@@ -331,7 +331,7 @@ export class Templates {
         kind: 'os', source: `import:${file}`, init: m.run?.init ?? ['/sbin/init'], stopSignal: m.run?.stopSignal ?? 'SIGTERM',
         meta: {
           digest: result.digest, importedName: m.name, version: m.version, made: m.made, ...(m.run?.env ? { env: m.run.env } : {}),
-          file: { name: m.name, version: m.version, createdAt: m.createdAt, ...(m.run ? { run: m.run } : {}) },
+          importedManifest: { name: m.name, version: m.version, createdAt: m.createdAt, ...(m.run ? { run: m.run } : {}) },
         },
       };
     });
