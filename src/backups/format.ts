@@ -18,6 +18,7 @@ import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { FailedPrecondition, Internal, InvalidArgument, NotFound, StrataError } from '../errors/index.js';
 import { canonicalJson } from '../templates/pack/index.js';
+import { hashFile } from '../store/index.js';
 
 export const BACKUP_FORMAT = 'strata-backup/1';
 const MANIFEST_ENTRY = 'backup.json';
@@ -138,13 +139,8 @@ export async function writeBackupFile(outFile: string, manifest: BackupManifest,
 
 /** sha256 (hex) and size of a file. */
 export async function fileSum(path: string): Promise<{ bytes: number; sha256: string }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    bytes += chunk.length;
-  }
-  return { bytes, sha256: hash.digest('hex') };
+  const [digest, st] = await Promise.all([hashFile(path), fs.stat(path)]);
+  return { bytes: st.size, sha256: digest.slice('sha256:'.length) };
 }
 
 async function openChecked(file: string): Promise<void> {

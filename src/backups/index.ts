@@ -18,6 +18,7 @@ import type { ContainerView } from '../containers/index.js';
 import { AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound } from '../errors/index.js';
 import type { BackupRecords, StoredBackup } from '../state/index.js';
 import { isValidName } from '../util/names.js';
+import { diskUsage } from '../util/fs.js';
 import type { Templates } from '../templates/index.js';
 import { writeWhiteouts } from '../templates/app/index.js';
 import { countProgress, exportTemplate, importTemplate, objectsOf, readTemplateFile, templateDigest, type BaseRef, type Manifest } from '../templates/pack/index.js';
@@ -138,8 +139,7 @@ export class Backups {
     const name = this.checkKeep(container, req);
     const tenant = this.containers.settings(container).tenant;
     if (tenant && this.host.checkBackup) {
-      const { stdout } = await run(['du', '-s', '--block-size=1', this.containers.storage.layout(container).privateArea], { allowFailure: true });
-      this.host.checkBackup(tenant, Number(stdout.split(/\s+/)[0]) || 0);
+      this.host.checkBackup(tenant, await diskUsage(this.containers.storage.layout(container).privateArea));
     }
     const dir = this.keptDir(container);
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
@@ -222,7 +222,7 @@ export class Backups {
         for (const t of [{ name: template.name, version: undefined, digest: template.digest }, ...apps]) {
           const entry = templateEntry(t.digest);
           if (sources.has(entry)) continue;
-          const out = join(dir, entry.replace('/', '-'));
+          const out = extracted(dir, entry);
           progress(`writing template ${t.name}${t.version ? `@${t.version}` : ''}`);
           await this.templates.export(t.name, out, progress, t.version);
           sources.set(entry, out);

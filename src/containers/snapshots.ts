@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound } from '../errors/index.js';
 import type { SnapshotRecord, SnapshotSchedule } from '../state/index.js';
 import { run } from '../util/exec.js';
+import { diskUsage } from '../util/fs.js';
 import { isValidName } from '../util/names.js';
 import type { ContainerContext } from './context.js';
 
@@ -24,11 +25,6 @@ function defaultName(now = new Date(), prefix = 'snap'): string {
 /** The shortest schedule: a snapshot is no instant thing on a copy, and each is kept until pruned. */
 const MIN_SCHEDULE_SECONDS = 10;
 const AUTO = 'auto-';
-
-async function bytesOf(dir: string): Promise<number> {
-  const { stdout } = await run(['du', '-s', '--block-size=1', dir], { allowFailure: true });
-  return Number(stdout.split(/\s+/)[0]) || 0;
-}
 
 export class Snapshots {
   constructor(private readonly ctx: ContainerContext) {}
@@ -59,7 +55,7 @@ export class Snapshots {
     const target = this.dir(container, name);
     const running = c.state === 'running';
     // Counted in the tenant's disk at what its files take now (an upper bound on btrfs, whose snapshot shares blocks).
-    if (c.tenant) ctx.host.quota?.checkSnapshot(c.tenant, await bytesOf(layout.privateArea));
+    if (c.tenant) ctx.host.quota?.checkSnapshot(c.tenant, await diskUsage(layout.privateArea));
     if (!byVolume) await fsp.mkdir(target, { recursive: true, mode: 0o700 });
     let frozenMs: number | null = null;
     try {
@@ -77,7 +73,7 @@ export class Snapshots {
     const record: SnapshotRecord = {
       container, name, method: byVolume ? 'volume' : 'copy',
       apps: ctx.store.containerApps(container).map((a) => ({ template: a.template, version: a.version })),
-      sizeBytes: await bytesOf(byVolume ? layout.privateArea : join(target, 'root')), frozenMs, createdAt: new Date().toISOString(),
+      sizeBytes: await diskUsage(byVolume ? layout.privateArea : join(target, 'root')), frozenMs, createdAt: new Date().toISOString(),
     };
     ctx.snapshots.insert(record);
     ctx.store.addEvent('snapshot-created', container, `snapshot ${name} taken (${record.method}${frozenMs !== null ? `, frozen ${frozenMs.toFixed(0)} ms` : ''})`);
