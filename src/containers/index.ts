@@ -320,6 +320,11 @@ export class Containers {
     return this.usage.stats(name);
   }
 
+  /** The stats of every container `shown` lets through, gathered at once (cheap for a thousand). */
+  allStats(shown: (c: ContainerRecord) => boolean): Promise<ContainerStats[]> {
+    return this.usage.statsOf(this.ctx.store.listContainers().filter(shown));
+  }
+
   /** Periodic: records OOM kills as events and keeps CPU samples fresh. */
   sample(): Promise<void> {
     return this.usage.sample();

@@ -1,7 +1,7 @@
 /** Adapters as the views show them, and traffic counters kept across veth lifetimes. */
 import type { AdRow } from '../state/index.js';
 import type { NetContext } from './context.js';
-import { linkStats } from './host.js';
+import { linkStats, linkStatsOfAll, type LinkStats } from './host.js';
 import { type AdapterView, adapterView, type BandwidthView, bandwidthView, portView, type PortView, type TrafficCounters } from './views.js';
 
 /**
@@ -34,14 +34,15 @@ export function adapters(ctx: NetContext, container: string): AdapterView[] {
 }
 
 /** Reads the live veth counters into the record; a new veth lifetime (ifindex changed, or counters fell) folds the old one first. */
-export function observe(ctx: NetContext, a: AdRow): void {
+export function observe(ctx: NetContext, a: AdRow, read: (name: string) => LinkStats | null = linkStats): void {
   if (!a.attached) return;
-  const live = linkStats(a.host_ifname);
+  const live = read(a.host_ifname);
   if (!live) return;
   // The host end receives what the container sends, and sends what it receives.
   const now = { rx: live.txBytes, tx: live.rxBytes, rxp: live.txPackets, txp: live.rxPackets };
   const reset = a.seen_ifindex !== live.ifindex || now.rx < a.seen_rx_bytes || now.tx < a.seen_tx_bytes ||
     now.rxp < a.seen_rx_packets || now.txp < a.seen_tx_packets;
+  if (!reset && now.rx === a.seen_rx_bytes && now.tx === a.seen_tx_bytes && now.rxp === a.seen_rx_packets && now.txp === a.seen_tx_packets) return;
   ctx.records.transaction(() => {
     if (reset) ctx.records.addTotals(a);
     ctx.records.setSeen(a.container, a.network, { ifindex: live.ifindex, ...now });
@@ -72,8 +73,9 @@ export function counters(ctx: NetContext, container: string): TrafficCounters {
  * transaction in all, a few queries): what the meter reads each tick for a thousand containers.
  */
 export function allCounters(ctx: NetContext): Map<string, TrafficCounters> {
+  const read = linkStatsOfAll();
   return ctx.records.transaction(() => {
-    for (const a of ctx.records.attachedAdapters()) observe(ctx, a);
+    for (const a of ctx.records.attachedAdapters()) observe(ctx, a, read);
     const out = new Map<string, TrafficCounters>();
     for (const c of ctx.records.containers()) {
       out.set(c.container, { rxBytes: c.rx_bytes, txBytes: c.tx_bytes, rxPackets: c.rx_packets, txPackets: c.tx_packets });

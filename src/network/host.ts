@@ -230,6 +230,23 @@ export async function unpinNetns(path: string): Promise<void> {
 
 export interface LinkStats { ifindex: number; rxBytes: number; txBytes: number; rxPackets: number; txPackets: number }
 
+/**
+ * Counters of many links at once: /proc/net/dev read once, and only the ifindex from sysfs (its
+ * statistics files cost five reads a link, which a thousand containers' stats notice).
+ */
+export function linkStatsOfAll(): (name: string) => LinkStats | null {
+  const all = procLinks();
+  return (name) => {
+    const s = all.get(name);
+    if (!s || !sysfsIsOurs) return s ? { ifindex: 0, ...s } : null;
+    try {
+      return { ifindex: Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8')), ...s };
+    } catch {
+      return null;
+    }
+  };
+}
+
 /** Counters of a host link as the host sees them, or null when it does not exist. */
 export function linkStats(name: string): LinkStats | null {
   if (!sysfsIsOurs) {

@@ -9,7 +9,7 @@ import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FailedPrecondition } from '../errors/index.js';
 import type { CgroupDriver, CgroupUsage } from './cgroup.js';
-import { delegateDir, fileExists, isDir, procsBelow, readLimit, readNumber, readText, WriteJournal } from './cgroupfs.js';
+import { delegateDir, fileExists, isDir, procsBelow, readLimit, readNow, readText, WriteJournal } from './cgroupfs.js';
 import { CPU_PERIOD_US, cpuQuotaOf, noIoDevice, weightToShares, type IoDevice, type LimitKey, type Limits } from './limits.js';
 
 /** The defaults a removed limit returns to. */
@@ -135,31 +135,31 @@ export class CgroupV1 implements CgroupDriver {
     }
   }
 
+  // Synchronous inside (readNow): these are the kernel's counters, read for a thousand containers at once.
   async read(path: string): Promise<CgroupUsage | null> {
-    if (!(await this.exists(path))) return null;
+    if (!['memory', 'pids', 'cpu', 'cpuacct'].some((c) => readNow.isDir(join(this.root, c, path)))) return null;
     const mem = (name: string): string => this.file('memory', path, name);
-    const memoryBytes = (await readNumber(mem('memory.usage_in_bytes'))) ?? 0;
-    const memswUsage = await readNumber(mem('memory.memsw.usage_in_bytes'));
-    const oom = (await readText(mem('memory.oom_control'))) ?? '';
-    const io = await this.blkioStats(path);
-    const pidsNow = await readNumber(this.file('pids', path, 'pids.current'));
+    const memoryBytes = readNow.number(mem('memory.usage_in_bytes')) ?? 0;
+    const memswUsage = readNow.number(mem('memory.memsw.usage_in_bytes'));
+    const oom = readNow.text(mem('memory.oom_control')) ?? '';
+    const pidsNow = readNow.number(this.file('pids', path, 'pids.current'));
     return {
-      cpuUsageNs: (await readNumber(this.file('cpuacct', path, 'cpuacct.usage'))) ?? 0,
+      cpuUsageNs: readNow.number(this.file('cpuacct', path, 'cpuacct.usage')) ?? 0,
       memoryBytes,
-      memoryLimitBytes: await readLimit(mem('memory.limit_in_bytes')),
-      memoryPeakBytes: await readNumber(mem('memory.max_usage_in_bytes')),
+      memoryLimitBytes: readNow.limit(mem('memory.limit_in_bytes')),
+      memoryPeakBytes: readNow.number(mem('memory.max_usage_in_bytes')),
       swapBytes: memswUsage === null ? null : Math.max(0, memswUsage - memoryBytes),
       pids: pidsNow ?? (await this.procs(path)).length,
-      pidsLimit: await readLimit(this.file('pids', path, 'pids.max')),
-      ...io,
+      pidsLimit: readNow.limit(this.file('pids', path, 'pids.max')),
+      ...this.blkioStats(path),
       oomKills: Number(/^oom_kill (\d+)$/m.exec(oom)?.[1] ?? 0),
     };
   }
 
   /** Bytes and operations, summed over devices, from the blkio throttle statistics (which count all I/O). */
-  private async blkioStats(path: string): Promise<Pick<CgroupUsage, 'ioReadBytes' | 'ioWriteBytes' | 'ioReadOps' | 'ioWriteOps'>> {
-    const sum = async (base: string): Promise<{ read: number; write: number }> => {
-      const text = (await readText(this.file('blkio', path, `${base}_recursive`))) ?? (await readText(this.file('blkio', path, base))) ?? '';
+  private blkioStats(path: string): Pick<CgroupUsage, 'ioReadBytes' | 'ioWriteBytes' | 'ioReadOps' | 'ioWriteOps'> {
+    const sum = (base: string): { read: number; write: number } => {
+      const text = readNow.text(this.file('blkio', path, `${base}_recursive`)) ?? readNow.text(this.file('blkio', path, base)) ?? '';
       let read = 0;
       let write = 0;
       for (const m of text.matchAll(/^\d+:\d+ (Read|Write) (\d+)$/gm)) {
@@ -168,8 +168,8 @@ export class CgroupV1 implements CgroupDriver {
       }
       return { read, write };
     };
-    const bytes = await sum('blkio.throttle.io_service_bytes');
-    const ops = await sum('blkio.throttle.io_serviced');
+    const bytes = sum('blkio.throttle.io_service_bytes');
+    const ops = sum('blkio.throttle.io_serviced');
     return { ioReadBytes: bytes.read, ioWriteBytes: bytes.write, ioReadOps: ops.read, ioWriteOps: ops.write };
   }
 

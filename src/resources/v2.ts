@@ -12,7 +12,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { FailedPrecondition } from '../errors/index.js';
 import type { CgroupDriver, CgroupUsage } from './cgroup.js';
-import { WriteJournal, delegateDir, fileExists, isDir, procsBelow, readLimit, readNumber, readText } from './cgroupfs.js';
+import { WriteJournal, delegateDir, fileExists, isDir, procsBelow, readNow, readText } from './cgroupfs.js';
 import { CPU_PERIOD_US, cpuQuotaOf, noIoDevice, type IoDevice, type LimitKey, type Limits } from './limits.js';
 
 const DEFAULT_WEIGHT = 100;
@@ -105,26 +105,27 @@ export class CgroupV2 implements CgroupDriver {
     }
   }
 
+  // Synchronous inside (readNow): these are the kernel's counters, read for a thousand containers at once.
   async read(path: string): Promise<CgroupUsage | null> {
     const dir = join(this.root, path);
-    if (!(await isDir(dir))) return null;
+    if (!readNow.isDir(dir)) return null;
     const f = (name: string): string => join(dir, name);
-    const cpuStat = (await readText(f('cpu.stat'))) ?? '';
-    const events = (await readText(f('memory.events'))) ?? '';
+    const cpuStat = readNow.text(f('cpu.stat')) ?? '';
+    const events = readNow.text(f('memory.events')) ?? '';
     let ioReadBytes = 0; let ioWriteBytes = 0; let ioReadOps = 0; let ioWriteOps = 0;
-    for (const line of ((await readText(f('io.stat'))) ?? '').split('\n')) {
+    for (const line of (readNow.text(f('io.stat')) ?? '').split('\n')) {
       const v = (k: string): number => Number(new RegExp(`\\b${k}=(\\d+)`).exec(line)?.[1] ?? 0);
       ioReadBytes += v('rbytes'); ioWriteBytes += v('wbytes'); ioReadOps += v('rios'); ioWriteOps += v('wios');
     }
-    const pidsNow = await readNumber(f('pids.current'));
+    const pidsNow = readNow.number(f('pids.current'));
     return {
       cpuUsageNs: Number(/^usage_usec (\d+)$/m.exec(cpuStat)?.[1] ?? 0) * 1000,
-      memoryBytes: (await readNumber(f('memory.current'))) ?? 0,
-      memoryLimitBytes: await readLimit(f('memory.max')),
-      memoryPeakBytes: await readNumber(f('memory.peak')),
-      swapBytes: await readNumber(f('memory.swap.current')),
+      memoryBytes: readNow.number(f('memory.current')) ?? 0,
+      memoryLimitBytes: readNow.limit(f('memory.max')),
+      memoryPeakBytes: readNow.number(f('memory.peak')),
+      swapBytes: readNow.number(f('memory.swap.current')),
       pids: pidsNow ?? (await procsBelow(dir)).length,
-      pidsLimit: await readLimit(f('pids.max')),
+      pidsLimit: readNow.limit(f('pids.max')),
       ioReadBytes, ioWriteBytes, ioReadOps, ioWriteOps,
       oomKills: Number(/^oom_kill (\d+)$/m.exec(events)?.[1] ?? 0),
     };

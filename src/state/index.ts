@@ -147,7 +147,7 @@ const toContainer = (r: ContainerRow): ContainerRecord => ({
   tenant: r.tenant,
 });
 
-const NO_USAGE: UsageTotals = { cpuNs: 0, ioReadBytes: 0, ioWriteBytes: 0, ioReadOps: 0, ioWriteOps: 0, oomKills: 0, memoryPeak: 0 };
+export const NO_USAGE: Readonly<UsageTotals> = { cpuNs: 0, ioReadBytes: 0, ioWriteBytes: 0, ioReadOps: 0, ioWriteOps: 0, oomKills: 0, memoryPeak: 0 };
 
 export class Store {
   readonly db: Database.Database;

@@ -33,6 +33,7 @@ export class SnapshotRecords {
       insert: db.prepare('INSERT INTO snapshots (container, name, method, apps, size_bytes, frozen_ms, created_at) VALUES (@container, @name, @method, @apps, @sizeBytes, @frozenMs, @createdAt)'),
       remove: db.prepare('DELETE FROM snapshots WHERE container = ? AND name = ?'),
       bytes: db.prepare('SELECT COALESCE(SUM(size_bytes), 0) AS n FROM snapshots WHERE container = ?'),
+      allBytes: db.prepare('SELECT container, SUM(size_bytes) AS n FROM snapshots GROUP BY container'),
       schedule: db.prepare('SELECT * FROM snapshot_schedules WHERE container = ?'),
       schedules: db.prepare('SELECT * FROM snapshot_schedules ORDER BY container'),
       setSchedule: db.prepare(`INSERT INTO snapshot_schedules (container, every_seconds, keep, last_at) VALUES (@container, @everySeconds, @keep, @lastAt)
@@ -54,4 +55,9 @@ export class SnapshotRecords {
 
   /** What a container's snapshots take, counted in its disk use. */
   bytes(container: string): number { return (this.q.bytes.get(container) as { n: number }).n; }
+
+  /** The same for every container that has snapshots, in one query. */
+  allBytes(): Map<string, number> {
+    return new Map((this.q.allBytes.all() as Array<{ container: string; n: number }>).map((r) => [r.container, r.n]));
+  }
 }
