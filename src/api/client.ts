@@ -5,9 +5,8 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createConnection, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { createInterface } from 'node:readline';
-import { WebSocket } from 'ws';
+import type { TLSSocket } from 'node:tls';
+import type { WebSocket } from 'ws';
 import { errorFromWire, Internal, InvalidArgument, PermissionDenied, Unavailable } from '../errors/index.js';
 import type {
   Argv, AttachReport, BackupRequest, KeptBackup, RestoreRequest, MoveRequest, MoveBeginRequest, MoveBegun, MoveFinishRequest, MoveStatus, AttachRequest, BriefView, BuildTemplateRequest, CaptureBody, CaptureResult, CaptureSession, ConsolePlan,
@@ -16,6 +15,12 @@ import type {
   UsageSeriesQuery, VerifyResult,
   AuditEntry, CreateTokenRequest, CreateUserRequest, MeView, NewTokenView, PlanRequest, TenantView, TokenView, UserView,
 } from './types.js';
+
+/** The lines of a streamed answer (NDJSON); readline is loaded when one is read, as each command pays for what it loads. */
+async function lineReader(input: NodeJS.ReadableStream): Promise<AsyncIterable<string>> {
+  const { createInterface } = await import('node:readline');
+  return createInterface({ input, crlfDelay: Infinity });
+}
 
 export type * from './types.js';
 
@@ -71,10 +76,12 @@ export function normalizeFingerprint(text: string): string {
  * anything is sent: the caller checks the fingerprint first (certificates are pinned, not trusted by
  * a CA, so the host name is not what is checked).
  */
-export function tlsHandshake(url: string, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<{ socket: TLSSocket; peer: PeerCertificate }> {
+export async function tlsHandshake(url: string, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<{ socket: TLSSocket; peer: PeerCertificate }> {
   const u = new URL(url);
   const port = Number(u.port || 443);
   const host = u.hostname.replace(/^\[|\]$/g, '');
+  // Loaded when used: commands on this host's socket never need TLS, and each command pays for what it loads.
+  const { connect: tlsConnect } = await import('node:tls');
   return new Promise((resolve, reject) => {
     const socket = tlsConnect({ host, port, servername: /^[\d.]+$|:/.test(host) ? undefined : host, rejectUnauthorized: false, minVersion: 'TLSv1.2' });
     // A host that drops packets, or a port that takes the connection and says nothing, would
@@ -121,7 +128,7 @@ export class Client {
     signal?.addEventListener('abort', () => res.destroy(), { once: true });
     let data = '';
     try {
-      for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
+      for await (const line of await lineReader(res)) {
         if (line.startsWith('data: ')) data += line.slice(6);
         else if (line === '' && data) { onEvent(JSON.parse(data) as Event); data = ''; }
       }
@@ -273,7 +280,7 @@ export class Client {
     log: async (id: string): Promise<OperationLogLine[]> => {
       const lines: OperationLogLine[] = [];
       const res = await this.opened('GET', `/v1/operations/${seg(id)}/log`);
-      for await (const line of createInterface({ input: res, crlfDelay: Infinity })) if (line) lines.push(JSON.parse(line) as OperationLogLine);
+      for await (const line of await lineReader(res)) if (line) lines.push(JSON.parse(line) as OperationLogLine);
       return lines;
     },
     /** Follows its log to the end: each progress line to `onProgress`; resolves with its result, or throws its error. */
@@ -307,9 +314,11 @@ export class Client {
    * A connection to the daemon: the unix socket, or a TLS connection whose certificate has the
    * pinned fingerprint (checked before the token is sent).
    */
-  private async connection(): Promise<{ socketPath?: string; createConnection?: () => Socket }> {
+  private async connection(): Promise<{ createConnection: () => Socket }> {
     const e = this.endpoint;
-    if ('socket' in e) return { socketPath: e.socket };
+    // The socket made here, not by node's agent: the agent's first request costs a few ms (it checks
+    // whether a host name is an IPv6 address), and every CLI command is one first request.
+    if ('socket' in e) return { createConnection: () => createConnection(e.socket) };
     const { socket, peer } = await tlsHandshake(e.url);
     if (peer.fingerprint !== normalizeFingerprint(e.fingerprint)) {
       socket.destroy();
@@ -324,6 +333,8 @@ export class Client {
   async socketOn(path: string): Promise<WebSocket> {
     const conn = await this.connection();
     const e = this.endpoint;
+    // Loaded when used: most commands never open one, and every command pays for what it loads.
+    const { WebSocket } = await import('ws');
     const ws = 'socket' in e
       ? new WebSocket(`ws+unix://${e.socket}:${path}`, { headers: this.identity() })
       : new WebSocket(`wss://${new URL(e.url).host}${path}`, { headers: this.identity(), createConnection: conn.createConnection as never });
@@ -342,7 +353,13 @@ export class Client {
       const req = httpRequest({
         ...conn, method, path,
         // Over a connection made beforehand node would say 'Host: localhost:80'; a proxy in front routes by it.
-        headers: { ...('url' in this.endpoint ? { host: new URL(this.endpoint.url).host } : {}), ...this.identity(), ...headers, ...(data === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)) }) },
+        headers: {
+          ...('url' in this.endpoint ? { host: new URL(this.endpoint.url).host } : {}), ...this.identity(), ...headers,
+          ...(data === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(data)) }),
+          // An upload refused early (no such container) is answered while it is still being sent: a
+          // kept-alive connection reads the rest, where 'close' would make the sending side fail (EPIPE).
+          ...(upload ? { connection: 'keep-alive' } : {}),
+        },
       }, resolve);
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES') {
@@ -402,7 +419,7 @@ export class Client {
     const res = await this.opened(method, path, body);
     let result: T | undefined;
     let failure: Error | undefined;
-    for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
+    for await (const line of await lineReader(res)) {
       if (!line) continue;
       const msg = JSON.parse(line) as { progress?: string; result?: T; error?: { code: string; message: string } };
       if (msg.progress !== undefined) onProgress(msg.progress);

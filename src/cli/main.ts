@@ -22,6 +22,42 @@ import { register as snapshot } from './commands/snapshot.js';
 import { register as template } from './commands/template.js';
 import { register as usage } from './commands/usage.js';
 
+/** A group of commands, and the verbs it adds at the top (kept true by main.test.ts). */
+interface Group { verbs: string[]; register: (program: Command) => void }
+
+/** In the order `strata --help` lists them. Completion needs the whole tree, so it never runs alone. */
+export const GROUPS: Group[] = [
+  { verbs: ['daemon'], register: daemon },
+  { verbs: ['template', 'attach', 'detach'], register: (program) => apps(program, template(program)) },
+  { verbs: ['create', 'launch', 'start', 'stop', 'restart', 'destroy', 'rm', 'publish', 'rename', 'clone', 'list', 'ls', 'inspect', 'logs', 'events', 'info'], register: lifecycle },
+  { verbs: ['exec', 'console', 'enter'], register: exec },
+  { verbs: ['cp'], register: cp },
+  { verbs: ['set', 'stats', 'top', 'ps', 'pool'], register: resources },
+  { verbs: ['snapshot'], register: snapshot },
+  { verbs: ['backup', 'backups', 'restore', 'move'], register: backup },
+  { verbs: ['usage'], register: usage },
+  { verbs: ['network', 'port'], register: network },
+  { verbs: ['tenant', 'user', 'token', 'whoami', 'audit'], register: access },
+  { verbs: ['remote'], register: remote },
+  { verbs: ['operation'], register: operation },
+  { verbs: [], register: completion },
+];
+
+/** Options before the verb that take a value. */
+const GLOBAL_VALUES = new Set(['--socket', '--remote', '--as-tenant']);
+
+/**
+ * Only the group of the verb given, when there is one: each command is a new process, and
+ * building every command's options costs more than parsing the one used. Help, completion and
+ * an unknown verb (whose error suggests the nearest) get them all.
+ */
+function groupsFor(argv: string[]): Group[] {
+  let i = 2;
+  while (i < argv.length && argv[i].startsWith('-')) i += GLOBAL_VALUES.has(argv[i]) ? 2 : 1;
+  const group = GROUPS.find((g) => g.verbs.includes(argv[i]));
+  return group ? [group] : GROUPS;
+}
+
 export async function main(argv: string[]): Promise<void> {
   // A reader that stopped early (`strata list | head`) is not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -39,20 +75,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--debug', 'show stack traces of errors')
     .exitOverride()
     .showSuggestionAfterError();
-  daemon(program);
-  apps(program, template(program));
-  lifecycle(program);
-  exec(program);
-  cp(program);
-  resources(program);
-  snapshot(program);
-  backup(program);
-  usage(program);
-  network(program);
-  access(program);
-  remote(program);
-  operation(program);
-  completion(program);
+  for (const group of groupsFor(argv)) group.register(program);
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv);

@@ -25,12 +25,16 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'cancelled', 'resource_exhausted', 'permission_denied', 'unauthenticated',
 ];
 
+/** Marks a StrataError made by any copy of this module (the CLI's bundle runs the daemon's own copy). */
+const BRAND = Symbol.for('strata.error');
+
 export class StrataError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
+    Object.defineProperty(this, BRAND, { value: true });
   }
 }
 
@@ -116,6 +120,8 @@ export function errorFromWire(code: string, message: string): StrataError {
 /** Any thrown value as a StrataError (unknown failures become Internal). */
 export function asStrataError(err: unknown): StrataError {
   if (err instanceof StrataError) return err;
+  // One from another copy of this module: `strata daemon` in the bundled CLI loads the daemon from dist/.
+  if (err instanceof Error && (err as unknown as Record<symbol, unknown>)[BRAND] === true) return err as StrataError;
   // An AbortSignal's reason (AbortSignal.throwIfAborted, aborted fetches and streams).
   if (err instanceof Error && err.name === 'AbortError') return new Cancelled(`cancelled: ${err.message}`, { cause: err });
   const message = err instanceof Error ? err.message : String(err);

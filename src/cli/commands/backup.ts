@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { createWriteStream, renameSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { BackupResult, ContainerView, KeptBackup, MoveResult } from '../../api/client.js';
 import { InvalidArgument } from '../../errors/index.js';
 import { chosenRemote } from '../remotes.js';
@@ -49,7 +48,7 @@ export function register(program: Command): void {
       const res = await clientOf(cmd).containers.downloadBackup(container, backup);
       const tmp = `${out}.part`;
       try {
-        await pipeline(res, createWriteStream(tmp, { mode: 0o600 }));
+        await (await import('node:stream/promises')).pipeline(res, createWriteStream(tmp, { mode: 0o600 }));
         renameSync(tmp, out);
       } catch (err) {
         rmSync(tmp, { force: true });

@@ -4,11 +4,9 @@
  * does the container's side.
  */
 import { resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { InvalidArgument } from '../../errors/index.js';
 import { isValidName } from '../../util/names.js';
-import { extractTo, packPath } from '../../util/tar-tree.js';
 import { clientOf, verb } from '../context.js';
 
 type Place = { container: string; path: string } | { host: string };
@@ -41,6 +39,7 @@ export function register(program: Command): void {
           await client.containers.writeFiles(to.container, to.path, process.stdin);
           return;
         }
+        const { packPath } = await import('../../util/tar-tree.js');
         const packed = await packPath('/', hostPath(from.host), { where: HERE });
         await client.containers.writeFiles(to.container, to.path, packed.stream);
         await packed.done;
@@ -49,8 +48,8 @@ export function register(program: Command): void {
       }
       if ('container' in from && 'host' in to) {
         const tar = await client.containers.readFiles(from.container, from.path);
-        if (to.host === '-') await pipeline(tar, process.stdout);
-        else await extractTo('/', hostPath(to.host), tar, { where: HERE, followLast: true });
+        if (to.host === '-') await (await import('node:stream/promises')).pipeline(tar, process.stdout);
+        else await (await import('../../util/tar-tree.js')).extractTo('/', hostPath(to.host), tar, { where: HERE, followLast: true });
         return;
       }
       throw new InvalidArgument(`strata cp copies between this host and a container: give one side as CONTAINER:PATH and the other as a host path (or -), not ${src} and ${dest}`);

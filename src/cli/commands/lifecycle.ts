@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { stringify as stringifyYaml } from 'yaml';
 import type { BriefView, BulkCreateResult, CaptureResult, Client, ContainerView, CreateContainerRequest } from '../../api/client.js';
 import { asStrataError, errorFromWire, InvalidArgument, type StrataError } from '../../errors/index.js';
 import { clientOf, detached, followOperation, humanBytes, printFields, printJson, printTable, since, verb, withWaitOptions } from '../context.js';
@@ -245,7 +244,8 @@ export function register(program: Command): void {
       const needFull = format === 'json' || format === 'yaml' || filters.some((f) => f.key === 'app' || f.key === 'network') || (columns ?? []).some((c) => COLUMNS[c].full);
       const all: ListRow[] = needFull ? await client.containers.list() : await client.containers.listBrief();
       const list = all.filter((c) => filters.every((f) => f.test(c)));
-      const structured = (value: unknown): void => { if (format === 'json') printJson(value); else process.stdout.write(stringifyYaml(value)); };
+      // yaml is loaded only when asked for: every command pays for what it loads.
+      const structured = async (value: unknown): Promise<void> => { if (format === 'json') printJson(value); else process.stdout.write((await import('yaml')).stringify(value)); };
       if ((format === 'json' || format === 'yaml') && !columns) return structured(list);
       // The owner's column only on a host that has tenants' containers.
       const chosen = columns ?? ['name', 'state', 'pid', 'template', 'hostname', 'started', ...(list.some((c) => c.tenant) ? ['tenant'] : [])];

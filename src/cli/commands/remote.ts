@@ -1,12 +1,12 @@
 /** `strata remote …`: the daemons this `strata` drives over the network, their tokens and pinned certificates. */
 import type { Command } from 'commander';
-import { createInterface } from 'node:readline/promises';
 import { Client, normalizeFingerprint, tlsHandshake } from '../../api/client.js';
 import { FailedPrecondition, InvalidArgument } from '../../errors/index.js';
 import { addRemote, checkNewRemote, chosenRemote, LOCAL, readRemotes, removeRemote, switchRemote } from '../remotes.js';
 import { printJson, printTable, verb } from '../context.js';
 
 async function confirm(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
     return /^y(es)?$/i.test((await rl.question(question)).trim());
