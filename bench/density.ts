@@ -160,6 +160,7 @@ export async function densityBenchmarks(ctx: Context): Promise<BenchResult[]> {
       goals: [
         { text: 'list through the API ≤ 50 ms', met: L.listApi.median <= 50, measured: `${fmt(L.listApi.median)} ms` },
         { text: 'strata list (CLI) ≤ 150 ms', met: L.listCli.median <= 150, measured: `${fmt(L.listCli.median)} ms` },
+        { text: `stats of all ${n} through the API ≤ 300 ms`, met: L.statsApi.median <= 300, measured: `${fmt(L.statsApi.median)} ms` },
         { text: 'inspect with a token: p99 ≤ 50 ms', met: percentile(inspectToken, 0.99) <= 50, measured: pct(inspectToken) },
         { text: `a Prometheus scrape with ${n} containers ≤ 500 ms`, met: p99 <= 500, measured: `p50 ${fmt(L.scrape.median)} ms, p99 ${fmt(p99)} ms` },
       ],

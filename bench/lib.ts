@@ -18,12 +18,14 @@ export interface Sizes {
   many: number;
   /** Size of the application template of the attach benchmark, in MiB. */
   templateMiB: number;
+  /** Levels of the logged-in density benchmark: Debian containers with sshd, grown level by level. */
+  logins: number[];
 }
 
 export const SIZES: Record<Mode, Sizes> = {
-  tiny: { runs: 2, density: 3, many: 3, templateMiB: 4 },
-  quick: { runs: 5, density: 100, many: 20, templateMiB: 100 },
-  full: { runs: 15, density: 1000, many: 100, templateMiB: 100 },
+  tiny: { runs: 2, density: 3, many: 3, templateMiB: 4, logins: [2] },
+  quick: { runs: 5, density: 100, many: 20, templateMiB: 100, logins: [25, 100] },
+  full: { runs: 15, density: 1000, many: 100, templateMiB: 100, logins: [100, 600, 1000] },
 };
 
 export interface Summary {
@@ -56,7 +58,7 @@ export async function time(fn: () => Promise<unknown> | unknown): Promise<number
 /** One measured quantity of a benchmark: a bar of its plot and a row of its table. */
 export interface Measure {
   label: string;
-  unit: 'ms' | 's' | 'MiB' | 'KiB' | 'count';
+  unit: 'µs' | 'ms' | 's' | 'MiB' | 'KiB' | 'count';
   summary: Summary;
   /** e.g. "1.42× runc+CNI" */
   note?: string;

@@ -50,7 +50,7 @@ export function writeResults(dir: string, m: Machine, results: BenchResult[]): v
 
 function readResults(dir: string): { machine: Machine; results: BenchResult[] } | null {
   if (!existsSync(join(dir, 'machine.json'))) return null;
-  const order = ['start', 'stop', 'density', 'attach', 'capture', 'memory', 'scale'];
+  const order = ['floor', 'start', 'stop', 'cli', 'density', 'scale', 'logins', 'attach', 'capture', 'memory', 'metering', 'panel', 'backups'];
   const results = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'machine.json')
     .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as BenchResult)
     .sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));

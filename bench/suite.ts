@@ -1,6 +1,6 @@
 /**
  * The benchmark suite: `node dist/bench/suite.js [--quick | --tiny] [--only ID,ID] [--out DIR] [--no-doc]`.
- * Runs start/stop, density/scale, the application-template, the metering, the web panel and the snapshot and backup benchmarks, writes their results
+ * Runs the physical floor, start/stop (and the CLI's overhead), density/scale, logged-in density (Debian with sshd, a login into each), the application-template, the metering, the web panel and the snapshot and backup benchmarks, writes their results
  * (bench/results/MODE/ unless --out) and rewrites docs/benchmarks.md (unless --no-doc or --tiny).
  * Each benchmark has a daemon and data root of its own and cleans up after itself.
  */
@@ -9,9 +9,11 @@ import { TOP } from '../test/harness.js';
 import { appBenchmarks } from './apps.js';
 import { backupBenchmarks } from './backups.js';
 import { densityBenchmarks } from './density.js';
+import { floorBenchmarks } from './floor.js';
 import { meteringBenchmarks } from './metering.js';
 import { panelBenchmarks } from './panel.js';
 import { SIZES, type BenchResult, type Context, type Mode } from './lib.js';
+import { loginBenchmarks } from './logins.js';
 import { referencesDone } from './reference.js';
 import { machine, writeDocument, writeResults } from './report.js';
 import { startBenchmarks } from './start.js';
@@ -22,8 +24,10 @@ const arg = (name: string): string | undefined => {
 };
 
 const GROUPS: Record<string, (ctx: Context) => Promise<BenchResult[]>> = {
+  floor: floorBenchmarks,
   start: startBenchmarks,
   density: densityBenchmarks,
+  logins: loginBenchmarks,
   apps: appBenchmarks,
   metering: meteringBenchmarks,
   panel: panelBenchmarks,

@@ -325,3 +325,35 @@ export async function sharedDebian(d: TestDaemon, name: string, opts: { suite?: 
   renameSync(`${file}.tmp`, file);
   return seconds;
 }
+
+/**
+ * An application template `name` in daemon `d`, captured over OS template `base` by the shell
+ * command `install` (with the network `default`, as an operator captures from apt), cached like
+ * sharedDebian: the first caller captures it and exports it to `.test-cache/`, keyed by the
+ * capture and template-file code, the base's digest and the command; later callers import it
+ * (seconds). Only a base imported from a file has a digest to key on: over a base built in this
+ * run it is captured, not cached. Returns the seconds the capture took, or null when imported.
+ */
+export async function sharedApp(d: TestDaemon, name: string, base: string, install: string): Promise<number | null> {
+  const digest = (await d.json<{ meta: { digest?: string } }>('template', 'inspect', base)).meta.digest;
+  const key = createHash('sha256');
+  for (const file of ['dist/src/templates/capture/index.js', 'dist/src/templates/capture/diff.js', 'dist/src/templates/app/databases.js', 'dist/src/templates/pack/manifest.js', 'dist/src/store/digest.js']) key.update(readFileSync(join(TOP, file)));
+  key.update(`${digest}\0${install}`);
+  const dir = join(TOP, '.test-cache');
+  const prefix = `app-${name}-${digest?.replace(/^sha256:/, '').slice(0, 12)}-`;
+  const file = join(dir, `${prefix}${key.digest('hex').slice(0, 12)}.strata`);
+  if (digest && existsSync(file)) {
+    if ((await d.cli('template', 'import', file, '--name', name)).status === 0) return null;
+    // A damaged or refused file: captured again below, and the cache replaced.
+    rmSync(file, { force: true });
+  }
+  const t0 = Date.now();
+  await d.ok('template', 'capture', name, '--base', base, '--net', 'default', '--', 'sh', '-c', install);
+  const seconds = (Date.now() - t0) / 1000;
+  if (!digest) return seconds;
+  mkdirSync(dir, { recursive: true });
+  for (const old of readdirSync(dir)) if (old.startsWith(prefix)) rmSync(join(dir, old), { force: true });
+  await d.ok('template', 'export', name, '-o', `${file}.tmp`);
+  renameSync(`${file}.tmp`, file);
+  return seconds;
+}
