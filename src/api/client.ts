@@ -360,7 +360,14 @@ export class Client {
           // kept-alive connection reads the rest, where 'close' would make the sending side fail (EPIPE).
           ...(upload ? { connection: 'keep-alive' } : {}),
         },
-      }, resolve);
+      }, (res) => {
+        // No agent holds a kept-alive connection: it is closed once its answer is read, or the
+        // process would wait for the daemon to drop it.
+        if (upload) res.once('end', () => socket?.destroy());
+        resolve(res);
+      });
+      let socket: Socket | undefined;
+      req.once('socket', (s: Socket) => { socket = s; });
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES') {
           reject(new Unavailable(`cannot reach the Strata daemon at ${this.target} (${err.code}): start it with 'strata daemon' (or 'npm run quickstart'), or point --socket / STRATA_SOCKET at it`));
