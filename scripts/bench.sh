@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run bench`: the benchmark suite against runc, podman and LXC (docs/benchmarks.md).
-#   npm run bench                 the full suite (1000 containers; up to ~30 minutes)
-#   npm run bench -- --quick      a smaller one (100 containers; a few minutes)
+#   npm run bench                 the full suite (1000 containers, 1000 Debian with sshd; about 45 minutes)
+#   npm run bench -- --quick      a smaller one (100 containers, 100 Debian with sshd; about 15 minutes)
 #   npm run bench -- --only logins   one group (ids: bench/suite.ts GROUPS)
 # Installs the reference tools from Debian when missing and removes them again afterwards.
 set -euo pipefail
