@@ -11,7 +11,7 @@ import { gzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
 import { Client } from '../src/api/client.js';
 import { freePort, sleep, TestDaemon, TOP } from '../test/harness.js';
-import { launchChromium, newPage, terminalOpen } from '../test/panel-driver.js';
+import { goTo, launchChromium, newPage, terminalOpen } from '../test/panel-driver.js';
 import { fmt, parallel, percentile, summarize, type BenchResult, type Context } from './lib.js';
 
 const WIDTH = 4;
@@ -83,7 +83,7 @@ export async function panelBenchmarks(ctx: Context): Promise<BenchResult[]> {
     for (let run = 0; run < loads; run++) {
       const page = await newPage(browser);
       await page.addInitScript((t) => sessionStorage.setItem('strata.token', t), token);
-      await page.goto(`${origin}#/containers`);
+      await goTo(page, `${origin}#/containers`);
       ttfr.push(await when(page, firstRow, n));
       // Interactive: every row there, their usage read, and the page answering a search.
       tti.push(await when(page, allWithUsage, n));
@@ -106,7 +106,7 @@ export async function panelBenchmarks(ctx: Context): Promise<BenchResult[]> {
 
     const page = await newPage(browser);
     await page.addInitScript((t) => sessionStorage.setItem('strata.token', t), token);
-    await page.goto(`${origin}#/containers/p0`);
+    await goTo(page, `${origin}#/containers/p0`);
     await page.getByRole('button', { name: 'Open shell' }).click();
     await (await terminalOpen(page)).click();
     await sleep(500);

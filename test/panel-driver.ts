@@ -28,9 +28,25 @@ export async function textMatches(l: Locator, re: RegExp, timeoutMs = 20_000): P
   throw new Error(`timed out waiting for ${re} in: ${last.slice(-600)}`);
 }
 
+/**
+ * page.goto, again when Chromium gave up because the host's network changed under it
+ * (ERR_NETWORK_CHANGED: links come and go while containers start and stop on the same host).
+ */
+export async function goTo(p: Page, url: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await p.goto(url);
+      return;
+    } catch (err) {
+      if (attempt >= 5 || !String(err).includes('ERR_NETWORK_CHANGED')) throw err;
+      await sleep(200);
+    }
+  }
+}
+
 /** Logs in at the panel's address with a user's password. */
 export async function logIn(p: Page, at: string, user: string, password: string): Promise<void> {
-  await p.goto(at);
+  await goTo(p, at);
   await p.getByLabel('User').fill(user);
   await p.getByLabel('Password').fill(password);
   await p.getByRole('button', { name: 'Sign in' }).click();

@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { freePort, sleep, useDaemon, useScratchDir } from './harness.js';
-import { inTerminal, launchChromium, logIn as logInAt, newPage, textMatches } from './panel-driver.js';
+import { goTo, inTerminal, launchChromium, logIn as logInAt, newPage, textMatches } from './panel-driver.js';
 
 describe('the web panel in a browser', () => {
   const port = freePort();
@@ -94,10 +94,10 @@ describe('the web panel in a browser', () => {
   test('tenant A sees nothing of tenant B: the list, a detail URL, its console and a ticket are refused', async () => {
     const p = await page();
     await logIn(p, 'alice', 'alice-pw-123');
-    await p.goto(`${origin}#/containers`);
+    await goTo(p, `${origin}#/containers`);
     await p.getByRole('table').waitFor();
     assert.doesNotMatch(await p.getByRole('table').innerText(), /pb-secret/);
-    await p.goto(`${origin}#/containers/pb-secret`);
+    await goTo(p, `${origin}#/containers/pb-secret`);
     await textMatches(p.getByRole('alert'), /container pb-secret is not one of tenant pa's/);
     // The API the page uses, with the page's own token: every door about pb-secret is shut.
     const statuses = await p.evaluate(async () => {
@@ -182,7 +182,7 @@ http {
     await d.ok('start', 'pa-proxied');
     const p = await page();
     await logIn(p, 'alice', 'alice-pw-123', `http://127.0.0.1:${proxyPort}/strata/`);
-    await p.goto(`http://127.0.0.1:${proxyPort}/strata/#/containers/pa-proxied`);
+    await goTo(p, `http://127.0.0.1:${proxyPort}/strata/#/containers/pa-proxied`);
     await p.getByRole('button', { name: 'Open shell' }).click();
     await inTerminal(p, 'echo through-$((40+2))-proxy', /through-42-proxy/);
     // Resize reaches the pty: a narrower window, and stty reports the new width.
