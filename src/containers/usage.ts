@@ -121,7 +121,7 @@ export class UsageMonitor {
 
   private async assemble(records: ContainerRecord[], sums: { totals: Map<string, UsageTotals>; net: Map<string, TrafficCounters>; snapshots: Map<string, number> }): Promise<ContainerStats[]> {
     const { ctx } = this;
-    const live = await this.readCgroups(records.filter((c) => c.state === 'running'));
+    const live = await this.readCgroups(records.filter((c) => c.state === 'running').map((c) => c.name));
     const percents = await this.cpuPercents(live);
     const disks = new Map<string, { usedBytes: number; limitBytes: number } | null>();
     for (const c of records) if (c.volume) disks.set(c.name, await ctx.host.pool.usage(ctx.volumeOf(c)));
@@ -155,12 +155,12 @@ export class UsageMonitor {
   }
 
   /** The cgroups of running containers, READ_WIDTH at a time, letting other work in between; a missing one is left out. */
-  private async readCgroups(running: ContainerRecord[]): Promise<Map<string, CgroupUsage | null>> {
+  private async readCgroups(running: string[]): Promise<Map<string, CgroupUsage | null>> {
     const live = new Map<string, CgroupUsage | null>();
     for (let i = 0; i < running.length; i += READ_WIDTH) {
       if (i) await new Promise((r) => setImmediate(r));
-      await Promise.all(running.slice(i, i + READ_WIDTH).map(async (c) => {
-        live.set(c.name, await this.ctx.host.cgroups.read(this.ctx.cgroupPath(c.name)).catch(() => null));
+      await Promise.all(running.slice(i, i + READ_WIDTH).map(async (name) => {
+        live.set(name, await this.ctx.host.cgroups.read(this.ctx.cgroupPath(name)).catch(() => null));
       }));
     }
     return live;
@@ -184,7 +184,7 @@ export class UsageMonitor {
     }
     if (fresh.length) {
       await new Promise((r) => setTimeout(r, 200));
-      const again = await this.readCgroups(fresh.map(([name]) => this.ctx.record(name)));
+      const again = await this.readCgroups(fresh.map(([name]) => name));
       const now = performance.now();
       for (const [name, prev] of fresh) {
         const u = again.get(name);
@@ -231,7 +231,7 @@ export class UsageMonitor {
     const records = ctx.store.listContainers();
     const net = ctx.host.networks.allCounters();
     const running = records.filter((c) => c.state === 'running');
-    const live = await this.readCgroups(running);
+    const live = await this.readCgroups(running.map((c) => c.name));
     const disks = new Map<string, number>();
     if (opts.disk) {
       for (const c of running) {
