@@ -117,7 +117,12 @@ export async function densityBenchmarks(ctx: Context): Promise<BenchResult[]> {
     const destroyS = (performance.now() - d0) / 1000;
     await d.ok('network', 'rm', 'dens');
     // Mounts, cgroups and runc state of this data root, and any link or table the run added.
-    const after = new Set(hostObjects());
+    // The containers' veths go with their namespaces, which the kernel removes in its own time.
+    let after = new Set(hostObjects());
+    for (let i = 0; i < 300 && [...after].some((o) => !objectsBefore.includes(o)); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = new Set(hostObjects());
+    }
     const left = [...d.leftovers(), ...[...after].filter((o) => !objectsBefore.includes(o))];
 
     const density: BenchResult = {

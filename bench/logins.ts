@@ -356,8 +356,14 @@ async function run(ctx: Context, d: TestDaemon, api: Client, levels: number[], k
     for (const net of await api.networks.list()) await api.networks.remove(net.name).catch((e: unknown) => log(`network rm ${net.name}: ${message(e)}`));
     // Mounts, cgroups, runc state, bridges and nft tables of this data root, and the containers'
     // host veths by name (not a diff of the host's links: another daemon may run beside this one).
-    const links = await new Promise<string>((resolve) => execFile('ip', ['-o', 'link'], (_e, o) => resolve(o)));
-    const veths = created.map((c) => vethName(d.paths.rootId, c, NET)).filter((v) => links.includes(`: ${v}@`) || links.includes(`: ${v}:`));
+    // (The kernel removes them with their namespaces, in its own time: waited for, 30 s at most.)
+    let veths: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const links = await new Promise<string>((resolve) => execFile('ip', ['-o', 'link'], (_e, o) => resolve(o)));
+      veths = created.map((c) => vethName(d.paths.rootId, c, NET)).filter((v) => links.includes(`: ${v}@`) || links.includes(`: ${v}:`));
+      if (veths.length === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     left = [...d.leftovers({ networks: true }), ...veths.map((v) => `link ${v}`)];
   }
   return [result(levels, results, cost, { setupS, destroyS, left, subnet, before, stoppedBecause, debSeconds, sshSeconds }, title)];

@@ -22,6 +22,9 @@
  *       (replacing what is there), for each DST: re-binds after lxcfs restarts
  *   strata-idmount check DIR
  *       exit 0 when the kernel can idmap a mount of DIR, 1 otherwise
+ *
+ * strata-hostd links this file (built with -DIDMOUNT_NO_MAIN) and runs idmount_main in a forked
+ * child: a container's root is mounted without starting a program.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -225,7 +228,8 @@ static int bind_into(const char *pid, const char *src, int count, char **dsts) {
     return rc;
 }
 
-int main(int argc, char **argv) {
+/* The whole command line; strata-hostd calls it in a forked child for its MOUNT requests. */
+int idmount_main(int argc, char **argv) {
     if (argc >= 5 && strcmp(argv[1], "bind-into") == 0) return bind_into(argv[2], argv[3], argc - 4, argv + 4);
     if (argc >= 2 && strcmp(argv[1], "batch") == 0) {
         int i = 2;
@@ -255,3 +259,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: strata-idmount map HOSTBASE COUNT SRC DST [ro] | check DIR\n");
     return 2;
 }
+
+#ifndef IDMOUNT_NO_MAIN
+int main(int argc, char **argv) { return idmount_main(argc, argv); }
+#endif

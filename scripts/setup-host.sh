@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(runc busybox-static debootstrap lxcfs e2fsprogs btrfs-progs attr containernetworking-plugins nftables iptables curl iproute2 util-linux mount tar gzip xz-utils zstd file procps ca-certificates build-essential)
+PACKAGES=(runc busybox-static debootstrap lxcfs e2fsprogs btrfs-progs attr containernetworking-plugins nftables libnftables-dev iptables curl iproute2 util-linux mount tar gzip xz-utils zstd file procps ca-certificates build-essential)
 # Callers add their own needs (the tests: an ssh client) in STRATA_EXTRA_PACKAGES.
 read -r -a extra <<< "${STRATA_EXTRA_PACKAGES:-}"
 PACKAGES+=("${extra[@]}")

@@ -3,7 +3,7 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mountPoints, runCli, useDaemon } from './harness.js';
+import { mountPoints, runCli, untilLinks, useDaemon } from './harness.js';
 
 describe('bad input', () => {
   const d = useDaemon({ template: 'bb' });
@@ -86,9 +86,11 @@ describe('bad input', () => {
     await d.ok('create', 'broken', '--template', 'bb');
     await d.ok('start', 'broken');
     await d.ok('exec', 'broken', '--', 'rm', '/sbin/init');
+    const port = (await d.json<{ adapters: Array<{ hostIfname: string }> }>('inspect', 'broken')).adapters[0].hostIfname;
     await d.ok('stop', 'broken', '--timeout', '1');
     const veths = (): string[] => readdirSync('/sys/class/net').filter((l) => l.startsWith('stv')).sort();
-    const vethsBefore = veths();
+    // Its veth goes with its namespace, removed by the kernel just after the stop.
+    const vethsBefore = await untilLinks(() => veths().filter((l) => l === port), []).then(() => veths());
     const r = await d.cli('start', 'broken');
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /init|no such file/i);

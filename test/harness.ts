@@ -357,3 +357,17 @@ export async function sharedApp(d: TestDaemon, name: string, base: string, insta
   renameSync(`${file}.tmp`, file);
   return seconds;
 }
+
+/**
+ * Waits (10 s at most) until `links()` is `expected`: a stopped container's veth is removed by the
+ * kernel with its network namespace, a few milliseconds after `stop` or `destroy` returns.
+ */
+export async function untilLinks(links: () => string[], expected: string[], ms = 10_000): Promise<string[]> {
+  const deadline = Date.now() + ms;
+  let now = links();
+  while (JSON.stringify(now) !== JSON.stringify(expected) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    now = links();
+  }
+  return now;
+}

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { spawnSync } from 'node:child_process';
-import { sleep, useDaemon, freePort } from './harness.js';
+import { sleep, untilLinks, useDaemon, freePort } from './harness.js';
 
 interface Adapter { network: string; ifname: string; address: string; gateway: string; mac: string }
 interface View { name: string; state: string; adapters: Adapter[]; ports: Array<{ hostPort: number; containerPort: number; proto: string }>; netIn: string | null; netOut: string | null }
@@ -209,8 +209,9 @@ describe('networking', () => {
     for (const c of await d.json<View[]>('list')) await d.ok('destroy', c.name, '--force');
     for (const n of await d.json<Net[]>('network', 'list')) await d.ok('network', 'rm', n.name);
     assert.deepEqual(d.leftovers({ networks: true }), []);
-    const linksAfter = spawnSync('ip', ['-o', 'link']).stdout.toString().split('\n').map((l) => l.split(':')[1]?.trim()).filter(Boolean).sort();
-    assert.deepEqual(linksAfter.filter((l) => /^(stb|stv|bwp)/.test(l)), linksBefore.filter((l) => /^(stb|stv|bwp)/.test(l)));
+    const ours = (): string[] => spawnSync('ip', ['-o', 'link']).stdout.toString().split('\n').map((l) => l.split(':')[1]?.trim()).filter(Boolean).sort().filter((l) => /^(stb|stv|bwp)/.test(l));
+    const expected = linksBefore.filter((l) => /^(stb|stv|bwp)/.test(l));
+    assert.deepEqual(await untilLinks(ours, expected), expected);
     assert.deepEqual(readSysctls(), sysctlsBefore);
   });
 });

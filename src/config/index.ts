@@ -29,10 +29,15 @@ export interface Paths {
   cgroupParent: string;
   /** The TLS listener's certificate and key (made at its first start unless given). */
   tls: { cert: string; key: string };
-  helpers: { idmount: string; monitor: string };
+  helpers: { idmount: string; monitor: string; hostd: string };
 }
 
 const projectTop = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** Where `npm run build` puts the native helper `name` (native/<name>.c). */
+export function nativeHelper(name: 'strata-idmount' | 'strata-monitor' | 'strata-hostd'): string {
+  return join(projectTop, 'native', 'build', name);
+}
 
 export function pathsFor(rootDir: string): Paths {
   const root = resolve(rootDir);
@@ -52,8 +57,9 @@ export function pathsFor(rootDir: string): Paths {
     cgroupParent: `strata-${rootId}`,
     tls: { cert: join(root, 'tls', 'server.crt'), key: join(root, 'tls', 'server.key') },
     helpers: {
-      idmount: join(projectTop, 'native', 'build', 'strata-idmount'),
-      monitor: join(projectTop, 'native', 'build', 'strata-monitor'),
+      idmount: nativeHelper('strata-idmount'),
+      monitor: nativeHelper('strata-monitor'),
+      hostd: nativeHelper('strata-hostd'),
     },
   };
 }

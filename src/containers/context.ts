@@ -51,7 +51,7 @@ export class ContainerContext {
     readonly runc: OciRuntime,
     readonly host: HostServices,
   ) {
-    this.storage = new Storage(paths.containers, paths.helpers.idmount);
+    this.storage = new Storage(paths.containers);
     this.snapshots = new SnapshotRecords(store.db);
     this.backups = new BackupRecords(store.db);
     this.apps = new AppAttachments({
@@ -131,8 +131,12 @@ export class ContainerContext {
   /** The block device that holds the container's data: its volume's device, else the data root's disk. */
   async ioDevice(c: ContainerRecord): Promise<IoDevice | undefined> {
     if (c.volume) return (await this.host.pool.device(this.volumeOf(c))) ?? undefined;
-    return ioDeviceOf(this.paths.root);
+    // The data root's disk does not change under a running daemon: looked up once.
+    this.rootDevice ??= ioDeviceOf(this.paths.root).catch((err: unknown) => { this.rootDevice = undefined; throw err; });
+    return this.rootDevice;
   }
+
+  private rootDevice: Promise<IoDevice | undefined> | undefined;
 
   /** The running state of a container recorded running, read from /proc instead of runc; null when unsure. */
   async knownRunning(c: ContainerRecord): Promise<{ status: 'running'; pid: number } | null> {

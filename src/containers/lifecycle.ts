@@ -5,7 +5,7 @@
  * Reverter sequence. Every method runs with the container's lock held by its caller (index.ts),
  * except planCreate and deathIsNews, which only check.
  */
-import { promises as fsp } from 'node:fs';
+import { chownSync, mkdirSync, promises as fsp, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotSupported } from '../errors/index.js';
@@ -309,7 +309,7 @@ export class Lifecycle {
       await host.networks.attach(c.name, pid, c.hostname);
       r.add(() => host.networks.detach(c.name), `the network adapters of ${c.name}`);
       sw.lap('network');
-      await runc.start(ctx.id(c.name));
+      await runc.start(ctx.id(c.name), pid);
       sw.lap('runc-start');
       ctx.store.updateContainerState(c.name, { state: 'running', pid, startedAt: new Date().toISOString(), stoppedAt: null });
       this.usage.started(c.name);
@@ -405,7 +405,7 @@ export class Lifecycle {
     const { ctx } = this;
     // The cgroup dies with runc delete: keep what this run used first.
     await this.usage.ended(c.name);
-    await ctx.host.networks.detach(c.name);
+    await ctx.host.networks.detach(c.name, true);
     await ctx.runc.delete(ctx.id(c.name), true);
     const layout = ctx.storage.layout(c.name);
     await ctx.runc.closeConsole(layout.consoleLog);
@@ -436,7 +436,7 @@ export class Lifecycle {
     const layout = storage.layout(name);
     // The network and the disk are independent once the init is gone: take both down at once.
     await Promise.all([
-      host.networks.release(name).then(() => sw.lap('network')),
+      host.networks.release(name, true).then(() => sw.lap('network')),
       (async () => {
         await runc.delete(ctx.id(name), true);
         await runc.closeConsole(layout.consoleLog);
@@ -500,20 +500,21 @@ export class Lifecycle {
 async function writeIdentity(layout: ContainerLayout, hostname: string, owner: number, net: { hosts: string; resolvConf: string }): Promise<void> {
   const etc = join(layout.privateArea, 'etc');
   // A clone's private area has its source's /etc already.
-  await fsp.mkdir(etc, { recursive: true, mode: 0o755 });
-  await fsp.chown(etc, owner, owner);
+  // Synchronous, as the storage's: small files on a local disk.
+  mkdirSync(etc, { recursive: true, mode: 0o755 });
+  chownSync(etc, owner, owner);
   const files: Record<string, string> = { hostname: `${hostname}\n`, hosts: net.hosts, 'resolv.conf': net.resolvConf };
   for (const [file, text] of Object.entries(files)) {
-    await fsp.writeFile(join(etc, file), text, { mode: 0o644 });
-    await fsp.chown(join(etc, file), owner, owner);
+    writeFileSync(join(etc, file), text, { mode: 0o644 });
+    chownSync(join(etc, file), owner, owner);
   }
 }
 
 /** Makes a new container's directory; refuses when anything is there already, which is not this create's to remove. */
 async function makeDirectory(dir: string, name: string): Promise<void> {
-  await fsp.mkdir(dirname(dir), { recursive: true, mode: 0o700 });
+  mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
   try {
-    await fsp.mkdir(dir, { mode: 0o700 });
+    mkdirSync(dir, { mode: 0o700 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     throw new Conflict(`something is already at ${dir}, where the files of container ${name} go (left over from an earlier run?): move it away and try again`, { cause: err });

@@ -11,6 +11,7 @@ import { Captures } from '../containers/capture.js';
 import { Backups } from '../backups/index.js';
 import { Moves } from '../moves/index.js';
 import { idMapFor } from '../containers/ids.js';
+import { hostd } from '../util/hostd.js';
 import { FailedPrecondition, InvalidArgument } from '../errors/index.js';
 import { pathsFor, VERSION } from '../config/index.js';
 import { buildServer } from '../api/server.js';
@@ -78,6 +79,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   for (const [what, file] of Object.entries(paths.helpers)) {
     if (!existsSync(file)) throw new FailedPrecondition(`the native helper ${what} is missing at ${file}: run 'npm run build'`);
   }
+  // Started now, so that one that cannot run (its library missing) stops the daemon here, not a start later.
+  await hostd().ping();
   await runtime.version();
 
   const freshBoot = !existsSync(paths.run);
@@ -132,8 +135,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   };
   if (!(await monitor.watch(onDeath))) log('NOTICE: the container monitor is too old to report exits: restart it with no container running (until then, exits are found every few seconds)');
   for (const death of monitor.takeRecordedDeaths()) onDeath(death);
-  const running = new Set(store.listContainers().filter((c) => c.state === 'running').map((c) => c.name));
-  for (const line of await networks.reconcile(running)) {
+  const runningRecords = store.listContainers().filter((c) => c.state === 'running');
+  const running = new Set(runningRecords.map((c) => c.name));
+  const pids = new Map(runningRecords.flatMap((c) => (c.pid ? [[c.name, c.pid] as const] : [])));
+  for (const line of await networks.reconcile(running, pids)) {
     log(`reconcile: ${line}`);
     store.addEvent('reconcile', null, line);
   }

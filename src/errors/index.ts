@@ -96,6 +96,18 @@ export class ToolError extends Internal {
   }
 }
 
+/** A host change that strata-hostd (the daemon's resident native helper) was asked for and could not make. */
+export class HostOpError extends Internal {
+  readonly operation: string;
+  readonly detail: string;
+  constructor(operation: string, status: number, detail: string, context?: string) {
+    const said = detail.trim().split('\n').filter(Boolean).slice(-3).join(' / ');
+    super(`${context ? `${context}: ` : ''}${said || `${operation} failed with status ${status}`}`);
+    this.operation = operation;
+    this.detail = detail;
+  }
+}
+
 const byCode: Record<ErrorCode, new (m: string, o?: { cause?: unknown }) => StrataError> = {
   not_found: NotFound,
   already_exists: AlreadyExists,

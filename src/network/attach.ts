@@ -6,7 +6,7 @@ import { Reverter } from '../util/reverter.js';
 import { bandwidthConf, type CniResult, type CniRuntime, hostInterface, invoke, renameHostInterface } from './cni.js';
 import { driverOf, specOf, type NetContext } from './context.js';
 import { adapters, foldAndDetach, observe } from './counters.js';
-import { clearShaping, deleteLink, isPinned, linkExists, linkStats, pinnedTo, pinNetns, renameAndConfigurePort, unpinNetns } from './host.js';
+import { clearShaping, deleteLink, isPinned, linkExists, linkStats, pinnedTo, pinNetns, pinPath, renameAndConfigurePort, unpinNetns } from './host.js';
 import { cniNetworkName, ifbName } from './names.js';
 import { burstFor, parseRate } from './rates.js';
 import { applyRules, portRules } from './tables.js';
@@ -52,15 +52,19 @@ export async function attachContainer(ctx: NetContext, container: string, pid: n
       const net = nets.get(a.network)!;
       const driver = driverOf(net);
       await driver.ensureHost(specOf(net));
-      const rt = ctx.runtime(container, ns, a.ifname);
+      const rt = ctx.runtime(container, liveNs, a.ifname);
       const conf = ctx.adapterConfOf(a, net);
+      // Undone while the namespace is still held (its pin is let go last).
+      const pinned = (): CniRuntime => ({ ...rt, netns: pinPath(ns) });
       r.add(async () => {
         await pinning.catch(() => undefined);
-        await invoke('DEL', conf, rt).catch(() => undefined);
+        await invoke('DEL', conf, pinned()).catch(() => undefined);
         await deleteLink(a.host_ifname);
       });
+      // The same container's port from its last run, still going with its namespace: gone now.
+      if (linkExists(a.host_ifname)) await deleteLink(a.host_ifname);
       sw.lap('bridge-check');
-      let result = (await invoke('ADD', conf, { ...rt, netns: liveNs }))!;
+      let result = (await invoke('ADD', conf, rt))!;
       sw.lap('cni-add');
       if (!driver.capabilities.hostSideAdapter) {
         // Nothing on the host side: no port to configure, no rates, no counters there.
@@ -73,8 +77,8 @@ export async function attachContainer(ctx: NetContext, container: string, pid: n
       await renameAndConfigurePort(host.name, a.host_ifname, a.mac, net.isolated === 1);
       if (host.name !== a.host_ifname) result = renameHostInterface(result, host.name, a.host_ifname);
       sw.lap('port');
-      r.add(() => unshape(ctx, c!, a, net, result, rt));
-      await shape(ctx, c, a, net, result, { ...rt, netns: liveNs });
+      r.add(() => unshape(ctx, c!, a, net, result, pinned()));
+      await shape(ctx, c, a, net, result, rt);
       ctx.records.markAttached(container, a.network, JSON.stringify(result), linkStats(a.host_ifname)?.ifindex ?? null);
     }
     r.add(async () => {
@@ -94,11 +98,18 @@ export async function attachContainer(ctx: NetContext, container: string, pid: n
   return adapters(ctx, container);
 }
 
-export async function detachContainer(ctx: NetContext, container: string): Promise<void> {
+/**
+ * Takes a container's adapters down. `initGone`: its processes have ended (a stop, a destroy), so
+ * its namespace is let go first and the kernel removes it with both ends of each veth, later and
+ * in a batch, as it does for any namespace left empty. Otherwise the plugins delete the veths in
+ * the namespace and wait for it (about 16 ms each on this kernel).
+ */
+export async function detachContainer(ctx: NetContext, container: string, initGone = false): Promise<void> {
   const c = ctx.cont(container);
   if (!c) return;
   const ns = c.netns ?? ctx.nsPath(container);
-  const netns = isPinned(ns) ? ns : '';
+  if (initGone) await unpinNetns(ns);
+  const netns = pinPath(ns);
   const failures: unknown[] = [];
   const touched = new Map<string, NetRow>();
   const attached = ctx.adapterRows(container).filter((x) => x.attached);
@@ -117,14 +128,14 @@ export async function detachContainer(ctx: NetContext, container: string): Promi
     const result = a.cni_result ? (JSON.parse(a.cni_result) as CniResult) : undefined;
     await unshape(ctx, c, a, net, result, rt).catch((err: unknown) => failures.push(err));
     await invoke('DEL', { ...ctx.adapterConfOf(a, net), ...(result ? { prevResult: result } : {}) }, rt).catch((err: unknown) => failures.push(err));
-    await deleteLink(a.host_ifname);
+    if (!initGone) await deleteLink(a.host_ifname);
     foldAndDetach(ctx, container, a.network);
   }
   await unpinNetns(ns);
   ctx.records.setNetns(container, null);
   // Published ports, or the small change failed: render the tables whole, now without it.
   if (!(await unruling.catch(() => false))) for (const net of touched.values()) await applyRules(ctx, net);
-  const left = ctx.adapterRows(container).filter((a) => linkExists(a.host_ifname));
+  const left = initGone ? [] : ctx.adapterRows(container).filter((a) => linkExists(a.host_ifname));
   if (left.length > 0 && failures.length > 0) {
     const first = failures[0];
     throw first instanceof Error ? first : new Error(String(first));
@@ -177,7 +188,7 @@ export async function setRates(ctx: NetContext, container: string, rates: { netI
     for (const a of live) {
       const net = ctx.mustNet(a.network);
       const result = a.cni_result ? (JSON.parse(a.cni_result) as CniResult) : undefined;
-      const rt = ctx.runtime(container, c.netns ?? '', a.ifname);
+      const rt = ctx.runtime(container, c.netns ? pinPath(c.netns) : '', a.ifname);
       await unshape(ctx, from, a, net, result, rt);
       await shape(ctx, to, a, net, result, rt);
     }

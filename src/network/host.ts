@@ -3,8 +3,10 @@
  * pinned network namespaces and interface counters. Thin wrappers over `ip`,
  * `bridge`, `tc`, `mount`, /proc and /sys; no records (index.ts keeps those).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { FailedPrecondition } from '../errors/index.js';
+import { hostd } from '../util/hostd.js';
 import { run } from '../util/exec.js';
 import { parseIp, type Subnet } from './cidr.js';
 
@@ -70,15 +72,10 @@ export async function deleteLink(name: string): Promise<void> {
  * Makes the bridge plugin's new host veth `from` the container's port `port`: renamed, no MAC
  * learning and no unknown-unicast flooding (a neighbour never sees frames meant for someone
  * else), port isolation on --isolated networks, and a static forwarding entry for the
- * container's own MAC. Two commands (a start pays for each): one `ip -batch`, then the entry.
+ * container's own MAC. Through netlink, by the resident helper: no program per start.
  */
 export async function renameAndConfigurePort(from: string, port: string, mac: string, isolated: boolean): Promise<void> {
-  const ctx = `configuring bridge port ${port}`;
-  const batch = from === port
-    ? `link set dev ${port} type bridge_slave learning off flood off isolated ${isolated ? 'on' : 'off'}\n`
-    : `link set dev ${from} down\nlink set dev ${from} name ${port}\nlink set dev ${port} up type bridge_slave learning off flood off isolated ${isolated ? 'on' : 'off'}\n`;
-  await run(['ip', '-batch', '-'], { input: batch, context: ctx });
-  await run(['bridge', 'fdb', 'replace', mac, 'dev', port, 'master', 'static'], { context: ctx });
+  await hostd().configurePort(from, port, mac, isolated, `configuring bridge port ${port}`);
 }
 
 /** Removes the qdiscs the bandwidth plugin leaves on the host end after its DEL (it only deletes its ifb). */
@@ -184,18 +181,16 @@ export class SharedSysctls {
 
 // Network namespaces
 
-function sameFile(a: string, b: string): boolean {
-  try {
-    const sa = statSync(a);
-    const sb = statSync(b);
-    return sa.dev === sb.dev && sa.ino === sb.ino;
-  } catch {
-    return false;
-  }
-}
+/**
+ * The network namespaces this process holds open, by key (a container's pin name). Held, a
+ * namespace outlives its processes until let go, so a CNI DEL can still enter it after the
+ * container's init died; the bridge plugin gets it as /proc/<daemon>/fd/<n>. No mount: the
+ * host's mount table, which every `runc create` copies, does not grow with running containers.
+ * A daemon that restarts holds them again for its running containers (reconcile).
+ */
+const pins = new Map<string, number>();
 
-/** Whether `path` is a pinned network namespace (a bind mount of an nsfs file). */
-export function isPinned(path: string): boolean {
+function isMountPoint(path: string): boolean {
   try {
     return statSync(path).dev !== statSync(dirname(path)).dev;
   } catch {
@@ -203,27 +198,57 @@ export function isPinned(path: string): boolean {
   }
 }
 
-/** True when the pin at `path` holds the network namespace of `pid`. */
-export function pinnedTo(path: string, pid: number): boolean {
-  return isPinned(path) && sameFile(path, `/proc/${pid}/ns/net`);
+/** Whether the namespace under `key` is held (or bind-mounted there by an older Strata). */
+export function isPinned(key: string): boolean {
+  return pins.has(key) || isMountPoint(key);
 }
 
-/** Bind-mounts /proc/<pid>/ns/net at `path`, so the namespace outlives its processes until unpinned. */
-export async function pinNetns(path: string, pid: number): Promise<void> {
-  mkdirSync(dirname(path), { recursive: true });
-  if (isPinned(path)) await unpinNetns(path);
-  writeFileSync(path, '');
-  await run(['mount', '--bind', `/proc/${pid}/ns/net`, path], { context: `pinning the network namespace of pid ${pid}` });
+/** The path that enters the namespace held under `key`, or '' when none is. */
+export function pinPath(key: string): string {
+  const fd = pins.get(key);
+  if (fd !== undefined) return `/proc/${process.pid}/fd/${fd}`;
+  return isMountPoint(key) ? key : '';
 }
 
-export async function unpinNetns(path: string): Promise<void> {
-  while (isPinned(path)) {
-    const res = await run(['umount', path], { allowFailure: true });
-    if (res.status !== 0) {
-      await run(['umount', '-l', path], { context: `unpinning network namespace ${path}` });
-    }
+/** True when `key` holds the network namespace of `pid`. */
+export function pinnedTo(key: string, pid: number): boolean {
+  const held = pinPath(key);
+  if (!held) return false;
+  try {
+    const a = statSync(held);
+    const b = statSync(`/proc/${pid}/ns/net`);
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    return false;
   }
-  try { unlinkSync(path); } catch { /* already gone */ }
+}
+
+/**
+ * Holds the network namespace of `pid` under `key` (instead of what it held before). Never the
+ * daemon's own: a CNI DEL in it would take a host interface down (a stale pid, reused).
+ */
+export async function pinNetns(key: string, pid: number): Promise<void> {
+  const fd = openSync(`/proc/${pid}/ns/net`, 'r');
+  const held = fstatSync(fd);
+  const own = statSync('/proc/self/ns/net');
+  if (held.dev === own.dev && held.ino === own.ino) {
+    closeSync(fd);
+    throw new FailedPrecondition(`process ${pid} is in the daemon's own network namespace, not a container's: its namespace is not held`);
+  }
+  await unpinNetns(key);
+  pins.set(key, fd);
+}
+
+/** Lets go of the namespace held under `key`, if any. */
+export async function unpinNetns(key: string): Promise<void> {
+  const fd = pins.get(key);
+  if (fd !== undefined) {
+    pins.delete(key);
+    closeSync(fd);
+  }
+  // An older Strata pinned by a bind mount at the key's path.
+  if (isMountPoint(key)) await hostd().unmount([key], `unpinning network namespace ${key}`);
+  if (existsSync(key)) unlinkSync(key);
 }
 
 // Counters

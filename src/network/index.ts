@@ -94,13 +94,14 @@ export class Networks {
     return this.serial(() => attachContainer(this.ctx, container, pid));
   }
 
-  detach(container: string): Promise<void> {
-    return this.serial(() => detachContainer(this.ctx, container));
+  /** `initGone`: the container's processes have ended (see detachContainer). */
+  detach(container: string, initGone = false): Promise<void> {
+    return this.serial(() => detachContainer(this.ctx, container, initGone));
   }
 
-  release(container: string): Promise<void> {
+  release(container: string, initGone = false): Promise<void> {
     return this.serial(async () => {
-      await detachContainer(this.ctx, container);
+      await detachContainer(this.ctx, container, initGone);
       this.ctx.records.deleteContainer(container);
     });
   }
@@ -173,7 +174,7 @@ export class Networks {
     });
   }
 
-  reconcile(runningContainers: Set<string>): Promise<string[]> {
-    return this.serial(() => reconcile(this.ctx, runningContainers));
+  reconcile(runningContainers: Set<string>, pids?: ReadonlyMap<string, number>): Promise<string[]> {
+    return this.serial(() => reconcile(this.ctx, runningContainers, pids));
   }
 }

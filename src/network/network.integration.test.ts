@@ -11,7 +11,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -54,6 +54,14 @@ let store: Store;
 let nets: Networks;
 
 /** A fake container: a process in a new network namespace with lo up (as runc leaves it). */
+async function until(what: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > deadline) assert.fail(`not so within ${ms} ms: ${what.toString()}`);
+    await sleep(20);
+  }
+}
+
 async function fakeContainer(): Promise<number> {
   const p = spawn('unshare', ['--net', 'sh', '-c', 'ip link set lo up && exec sleep 600'], { stdio: 'ignore' });
   kids.push(p);
@@ -200,6 +208,7 @@ describe('networks on real namespaces', { concurrency: false }, () => {
     assert.match(files.hosts, new RegExp(`${ip(subnetA, 2).replace(/\./g, '\\.')}\\ta`));
     assert.equal(files.resolvConf.match(/nameserver/g)?.length, 1);
     assert.deepEqual(nets.inspect('front').containers, ['a', 'b']);
+    assert.deepEqual(mountPoints().filter((m) => m.startsWith(runDir)), [], 'namespaces are held without a mount');
   });
 
   test('addresses are stable: a restart (detach, new namespace, attach) keeps address and MAC', async () => {
@@ -216,6 +225,31 @@ describe('networks on real namespaces', { concurrency: false }, () => {
     assert.ok(canPing(pidA, ip(subnetA, 50)));
     const same = await nets.attach('a', pidA, 'a'); // attaching twice to the same namespace changes nothing
     assert.equal(same[0].hostIfname, after1.hostIfname);
+  });
+
+  test('a detach once the processes ended leaves the veth to the kernel; one held elsewhere is replaced at the next attach', async () => {
+    const port = nets.adapters('b')[0].hostIfname;
+    // Another process keeps b's namespace (an admin's shell in it): its veth outlives the detach.
+    const holder = spawn('nsenter', [`--net=/proc/${pidB}/ns/net`, 'sleep', '600'], { stdio: 'ignore' });
+    kids.push(holder);
+    await until(() => sh('readlink', [`/proc/${holder.pid}/ns/net`]).trim() === sh('readlink', [`/proc/${pidB}/ns/net`]).trim());
+    kill(kids.find((k) => k.pid === pidB)!);
+    await nets.detach('b', true);
+    assert.equal(nets.adapters('b')[0].attached, false);
+    assert.ok(existsSync(`/sys/class/net/${port}`), 'held elsewhere, the namespace and its veth stay');
+    pidB = await fakeContainer();
+    await nets.attach('b', pidB, 'b');
+    assert.ok(canPing(pidA, ip(subnetA, 50)), 'a reaches b again, through the new port');
+    // Without a holder the kernel removes the namespace and both ends of the veth by itself.
+    kill(holder);
+    const before1 = nets.adapters('b')[0];
+    kill(kids.find((k) => k.pid === pidB)!);
+    await nets.detach('b', true);
+    await until(() => !existsSync(`/sys/class/net/${port}`));
+    pidB = await fakeContainer();
+    const [again] = await nets.attach('b', pidB, 'b');
+    assert.equal(again.address, before1.address);
+    assert.ok(canPing(pidA, ip(subnetA, 50)));
   });
 
   test('published ports answer from the host, 127.0.0.1 included; live add and remove', async () => {
@@ -513,6 +547,9 @@ describe('networks on real namespaces', { concurrency: false }, () => {
     for (const n of ['front', 'iso', 'back']) await nets.remove(n);
     assert.deepEqual(nets.list(), []);
     assertSameHost(snapshot(), before0);
-    assert.deepEqual(readdirSync(join(runDir, 'netns')), []);
+    // Namespaces are held by open descriptors, not mounts: none is left open, none was mounted.
+    assert.ok(!existsSync(join(runDir, 'netns')));
+    const held = readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } }).filter((l) => l.startsWith('net:['));
+    assert.deepEqual(held, []);
   });
 });

@@ -2,7 +2,7 @@
 import { detachContainer } from './attach.js';
 import { driverOf, IP_FORWARD, specOf, type NetContext } from './context.js';
 import { foldAndDetach, observe } from './counters.js';
-import { deleteLink, isPinned, linkExists, listLinks } from './host.js';
+import { deleteLink, isPinned, linkExists, listLinks, pinNetns } from './host.js';
 import { bridgeName, tableName } from './names.js';
 import { applyScript, listTables } from './rules.js';
 import { applyRules } from './tables.js';
@@ -29,8 +29,12 @@ export async function repairNetworks(ctx: NetContext): Promise<string[]> {
   return lines;
 }
 
-/** Makes the records and the host agree: adapters of containers that do not run detached, lost links noted, networks repaired, stray objects of this root removed. */
-export async function reconcile(ctx: NetContext, runningContainers: Set<string>): Promise<string[]> {
+/**
+ * Makes the records and the host agree: adapters of containers that do not run detached, the
+ * namespaces of those that do held again (a new daemon holds none; `pids`: their inits), lost
+ * links noted, networks repaired, stray objects of this root removed.
+ */
+export async function reconcile(ctx: NetContext, runningContainers: Set<string>, pids?: ReadonlyMap<string, number>): Promise<string[]> {
   const lines: string[] = [];
   for (const c of ctx.records.containers()) {
     const rows = ctx.adapterRows(c.container);
@@ -42,6 +46,9 @@ export async function reconcile(ctx: NetContext, runningContainers: Set<string>)
       }
       continue;
     }
+    const pid = pids?.get(c.container);
+    const key = c.netns ?? ctx.nsPath(c.container);
+    if (c.netns && pid && !isPinned(key)) await pinNetns(key, pid).catch(() => undefined);
     for (const a of attached) {
       if (!driverOf(ctx.mustNet(a.network)).capabilities.hostSideAdapter) continue;
       if (!linkExists(a.host_ifname)) {

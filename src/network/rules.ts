@@ -16,7 +16,7 @@
  * A change re-renders both tables and swaps them in one nft transaction; removing
  * the network deletes them. Nothing here touches another table.
  */
-import { run } from '../util/exec.js';
+import { hostd } from '../util/hostd.js';
 import type { Proto } from './ports.js';
 
 export interface RuleNetwork {
@@ -119,11 +119,11 @@ export function nftDeleteScript(table: string): string {
 }
 
 export async function applyScript(script: string, context: string): Promise<void> {
-  await run(['nft', '-f', '-'], { input: script, context });
+  await hostd().nft(script, context);
 }
 
 /** Names of all nft tables on the host as `family name`. */
 export async function listTables(): Promise<string[]> {
-  const res = await run(['nft', 'list', 'tables'], { context: 'listing nftables tables' });
-  return res.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('table ')).map((l) => l.slice(6));
+  const out = await hostd().nft('list tables\n', 'listing nftables tables');
+  return out.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('table ')).map((l) => l.slice(6));
 }

@@ -4,7 +4,7 @@
  * and the fix, and a journal that restores what an all-or-nothing update had
  * already written. Knows no cgroup layout.
  */
-import { constants, promises as fsp, readFileSync, statSync } from 'node:fs';
+import { chownSync, constants, promises as fsp, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FailedPrecondition, Internal, InvalidArgument, NotSupported, type StrataError } from '../errors/index.js';
 import { describeValue, flagOf, type LimitKey } from './limits.js';
@@ -184,12 +184,23 @@ export class WriteJournal {
 /** The files of a cgroup that a delegated subtree's owner needs (v1 and v2 names; absent ones skipped). */
 const DELEGATED_FILES = ['cgroup.procs', 'tasks', 'cgroup.clone_children', 'cgroup.threads', 'cgroup.subtree_control'];
 
-/** Gives directory `dir` (a cgroup) and its delegation files to `owner`; false when `dir` does not exist. */
+/**
+ * Gives directory `dir` (a cgroup) and its delegation files to `owner`; false when `dir` does not
+ * exist. Synchronous: a start does this in every hierarchy, and each call is the kernel's, microseconds.
+ */
 export async function delegateDir(dir: string, owner: number): Promise<boolean> {
-  if (!(await isDir(dir))) return false;
-  await fsp.chown(dir, owner, owner);
+  try {
+    chownSync(dir, owner, owner);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
   for (const file of DELEGATED_FILES) {
-    await fsp.chown(join(dir, file), owner, owner).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
+    try {
+      chownSync(join(dir, file), owner, owner);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
   return true;
 }

@@ -5,7 +5,7 @@
  * use). The container's cgroup has the same relative path under each.
  * It writes and reads files; runc creates and removes the cgroups.
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FailedPrecondition } from '../errors/index.js';
 import type { CgroupDriver, CgroupUsage } from './cgroup.js';
@@ -176,7 +176,7 @@ export class CgroupV1 implements CgroupDriver {
   /** Every hierarchy mounted under the root: the controllers, name=systemd, and the hybrid's unified cgroup2. */
   async delegate(path: string, owner: number): Promise<void> {
     const seen = new Set<string>();
-    for (const entry of await fsp.readdir(this.root, { withFileTypes: true })) {
+    for (const entry of readdirSync(this.root, { withFileTypes: true })) {
       if (!entry.isDirectory()) continue; // cpu,cpuacct-style links name a hierarchy already listed
       const dir = join(this.root, entry.name, path);
       if (seen.has(dir)) continue;

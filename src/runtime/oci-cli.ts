@@ -4,7 +4,7 @@
  * capabilities, how to install it and its error dialect (how it says "no such container" or
  * "already stopped"). Knows OCI bundles and those verbs; knows nothing of templates or the database.
  */
-import { promises as fsp } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, promises as fsp, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FailedPrecondition, ToolError } from '../errors/index.js';
 import { run } from '../util/exec.js';
@@ -25,6 +25,11 @@ export interface CliRuntime {
   unknownContainer: RegExp;
   /** Its words on stderr when signalling a container whose processes already ended. */
   alreadyStopped: RegExp;
+  /**
+   * A created container's init waits to write one byte to `<state>/<id>/exec.fifo`, and `start`
+   * is reading it (runc's protocol since 1.0): Strata reads it itself, sparing a program's start.
+   */
+  execFifo: boolean;
 }
 
 export class OciCliRuntime implements OciRuntime {
@@ -53,15 +58,15 @@ export class OciCliRuntime implements OciRuntime {
   }
 
   async writeBundle(bundle: string, spec: OciSpec): Promise<void> {
-    await fsp.mkdir(bundle, { recursive: true, mode: 0o700 });
-    await fsp.writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2), { mode: 0o600 });
+    mkdirSync(bundle, { recursive: true, mode: 0o700 });
+    writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec, null, 2), { mode: 0o600 });
   }
 
   async create(id: string, bundle: string, consoleLog: string): Promise<number> {
     const logFile = join(bundle, `${this.name}.log`);
     const pidFile = join(bundle, 'init.pid');
-    await fsp.rm(logFile, { force: true });
-    await fsp.rm(pidFile, { force: true });
+    rmSync(logFile, { force: true });
+    rmSync(pidFile, { force: true });
     // The runtime hands the console's pty master over this socket; the monitor takes and keeps it.
     const consoleSocket = this.consoleSocket(id);
     const argv = [this.binary, '--root', this.stateRoot, '--log', logFile, '--log-format', 'json', 'create', '--bundle', bundle, '--pid-file', pidFile, '--console-socket', consoleSocket, id];
@@ -74,15 +79,37 @@ export class OciCliRuntime implements OciRuntime {
       throw new ToolError(argv, status, await lastLogError(logFile, this.name), `creating container ${id}`);
     }
     try {
-      return Number((await fsp.readFile(pidFile, 'utf8')).trim());
+      return Number(readFileSync(pidFile, 'utf8').trim());
     } catch (err) {
       await this.delete(id, true).catch(() => undefined);
       throw err;
     }
   }
 
-  async start(id: string): Promise<void> {
-    await run(this.argv('start', id), { context: `starting container ${id}` });
+  async start(id: string, initPid?: number): Promise<void> {
+    const fifo = join(this.stateRoot, id, 'exec.fifo');
+    if (!this.cli.execFifo || !initPid || !existsSync(fifo)) {
+      await run(this.argv('start', id), { context: `starting container ${id}` });
+      return;
+    }
+    // The open returns once the init has its end open (it may not yet, just after create). An
+    // init that dies first never will: then an end opened here releases the wait. Checked
+    // synchronously: the open holds one of the thread pool's threads meanwhile.
+    let died = false;
+    const watch = setInterval(() => {
+      if (aliveNow(initPid)) return;
+      died = true;
+      clearInterval(watch);
+      try { closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)); } catch { /* the open already returned */ }
+    }, 20);
+    try {
+      const fifoEnd = await fsp.open(fifo, 'r');
+      const said = await fifoEnd.readFile().finally(() => fifoEnd.close());
+      if (died || said.length === 0) throw new FailedPrecondition(`container ${id} cannot start: its init ended before it was started (see its console log)`);
+      await fsp.rm(fifo, { force: true });
+    } finally {
+      clearInterval(watch);
+    }
   }
 
   async state(id: string): Promise<RuntimeState | null> {
@@ -145,6 +172,16 @@ export class OciCliRuntime implements OciRuntime {
 }
 
 /** runc and crun write JSON log lines; the last "error" level message is the reason it failed. */
+/** Whether `pid` lives and is no zombie, read at once. */
+function aliveNow(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
+}
+
 async function lastLogError(logFile: string, name: string): Promise<string> {
   let text = '';
   try {

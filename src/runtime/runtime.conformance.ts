@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathsFor } from '../config/index.js';
-import { ToolError } from '../errors/index.js';
+import { StrataError, ToolError } from '../errors/index.js';
 import { isAlive, waitForExit } from '../util/process.js';
 import { Monitor } from './monitor.js';
 import type { OciRuntime, RuntimeOptions } from './runtime.js';
@@ -63,7 +63,7 @@ export function runtimeConformance(name: string, make: (opts: RuntimeOptions) =>
 
     after(async () => {
       // Whatever a failed test left: the containers, the monitor, the cgroups, the files.
-      for (const ct of [id, `${id}-bad`]) await rt?.delete(ct, true).catch(() => undefined);
+      for (const ct of [id, `${id}-bad`, `${id}-dead`]) await rt?.delete(ct, true).catch(() => undefined);
       if (pid) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
       await monitor.quit();
       for (const d of cgroupDirs(cgroupParent).reverse()) {
@@ -93,7 +93,7 @@ export function runtimeConformance(name: string, make: (opts: RuntimeOptions) =>
     });
 
     test('start: running, and the init runs its command (its console goes to the log)', async () => {
-      await rt.start(id);
+      await rt.start(id, pid);
       assert.equal((await rt.state(id))?.status, 'running');
       await until('the init wrote to its console', () => printed(consoleLog).includes('init-started'));
     });
@@ -120,6 +120,22 @@ export function runtimeConformance(name: string, make: (opts: RuntimeOptions) =>
       await rt.delete(id);
       await rt.kill(id, 'SIGKILL');
       await rt.closeConsole(consoleLog);
+    });
+
+    test('start of a container whose init died while it waited: an error, not a wait without end', async () => {
+      const dead = `${id}-dead`;
+      const deadBundle = join(dir, 'dead-bundle');
+      await rt.writeBundle(deadBundle, buildSpec({ hostname: 'dead', rootfs, cgroupsPath: `/${cgroupParent}/${dead}`, args: ['/bin/busybox', 'sleep', '1000'] }));
+      const deadPid = await rt.create(dead, deadBundle, join(dir, 'dead.log'));
+      process.kill(deadPid, 'SIGKILL');
+      assert.ok(await waitForExit(deadPid, 5000));
+      await assert.rejects(rt.start(dead, deadPid), (err: Error) => {
+        assert.ok(err instanceof StrataError, `${err.name}: ${err.message}`);
+        return true;
+      });
+      await rt.delete(dead, true);
+      await rt.closeConsole(join(dir, 'dead.log'));
+      assert.equal(await rt.state(dead), null);
     });
 
     test('a bad bundle (its root does not exist): a ToolError with the runtime\'s reason, and no container', async () => {

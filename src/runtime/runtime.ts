@@ -75,8 +75,8 @@ export interface OciRuntime {
    * runtime's own reason when it fails.
    */
   create(id: string, bundle: string, consoleLog: string): Promise<number>;
-  /** Lets a created container's init run. */
-  start(id: string): Promise<void>;
+  /** Lets a created container's init run (`initPid`, from create: watched while it waits). */
+  start(id: string, initPid?: number): Promise<void>;
   /** null when the runtime does not know the container. */
   state(id: string): Promise<RuntimeState | null>;
   list(): Promise<RuntimeState[]>;

@@ -2,22 +2,22 @@
  * Mount descriptions as plain data, and the code that makes them real on the
  * host. Storage decides *what* to mount (a Mount[]); this file only performs it.
  */
-import { promises as fsp } from 'node:fs';
-import { run } from '../util/exec.js';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { hostd } from '../util/hostd.js';
 
 export type Mount =
   /** uidMap/gidMap: explicit "DISK HOST COUNT,…" ranges instead of one shift (see idmapRanges). */
   | { kind: 'idmap'; source: string; target: string; hostBase: number; size: number; uidMap?: string; gidMap?: string }
   | { kind: 'overlay'; lower: string[]; upper: string; work: string; target: string };
 
-/** Performs the mounts in order, all in one run of the native helper; on failure none stays mounted. */
-export async function mountAll(mounts: Mount[], idmountHelper: string): Promise<void> {
+/** Performs the mounts in order, all in one request to the resident helper; on failure none stays mounted. */
+export async function mountAll(mounts: Mount[]): Promise<void> {
   if (!mounts.length) return;
-  const argv = [idmountHelper, 'batch'];
+  const argv = ['batch'];
   for (const m of mounts) {
     // Targets below an earlier mount appear only once it is mounted; the helper's mount(2) needs them then.
-    if (!mounts.some((o) => o !== m && m.target.startsWith(`${o.target}/`))) await fsp.mkdir(m.target, { recursive: true });
-    if (argv.length > 2) argv.push('--');
+    if (!mounts.some((o) => o !== m && m.target.startsWith(`${o.target}/`))) mkdirSync(m.target, { recursive: true });
+    if (argv.length > 1) argv.push('--');
     if (m.kind === 'idmap' && (m.uidMap || m.gidMap)) {
       const plain = `0 ${m.hostBase} ${m.size}`;
       argv.push('mapx', m.uidMap ?? plain, m.gidMap ?? plain, m.source, m.target, 'ro');
@@ -32,7 +32,7 @@ export async function mountAll(mounts: Mount[], idmountHelper: string): Promise<
     if (m.kind === 'idmap' && mounts.some((o) => o.kind === 'overlay' && o.lower.includes(m.target))) argv.push('--', 'drop', m.target);
   }
   try {
-    await run(argv, { context: `mounting ${mounts[mounts.length - 1].target}` });
+    await hostd().idmount(argv, `mounting ${mounts[mounts.length - 1].target}`);
   } catch (err) {
     await unmountTargets([...mounts].reverse().map((m) => m.target));
     throw err;
@@ -44,24 +44,16 @@ export async function mountAll(mounts: Mount[], idmountHelper: string): Promise<
  * those not mounted (per `known`, the mount table if given) are skipped.
  */
 export async function unmountTargets(order: string[], known?: Set<string>): Promise<void> {
-  const mounted = known ?? (await mountedTargets());
+  const mounted = known ?? mountedTargets();
   const targets = order.filter((t) => mounted.has(t));
-  if (!targets.length) return;
-  // One umount for all of them.
-  const res = await run(['umount', ...targets], { allowFailure: true });
-  if (res.status === 0) return;
-  const still = await mountedTargets();
-  for (const t of targets) {
-    if (!still.has(t)) continue;
-    const again = await run(['umount', t], { allowFailure: true });
-    // Busy (a shell of the host admin sits in it): detach now, the kernel frees it when released.
-    if (again.status !== 0) await run(['umount', '--lazy', t], { context: `unmounting ${t}` });
-  }
+  // One request for all of them; one that is busy (a shell of the host admin sits in it) is
+  // detached now, and the kernel frees it when released.
+  await hostd().unmount(targets, `unmounting ${targets.join(', ')}`);
 }
 
-/** Every mount point on the host, from /proc/self/mountinfo (octal escapes decoded). */
-export async function mountedTargets(): Promise<Set<string>> {
-  const text = await fsp.readFile('/proc/self/mountinfo', 'utf8');
+/** Every mount point on the host, from /proc/self/mountinfo (octal escapes decoded); read at once, it is the kernel's. */
+export function mountedTargets(): Set<string> {
+  const text = readFileSync('/proc/self/mountinfo', 'utf8');
   const targets = new Set<string>();
   for (const line of text.split('\n')) {
     const field = line.split(' ')[4];

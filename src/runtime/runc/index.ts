@@ -13,6 +13,7 @@ const RUNC: CliRuntime = {
   install: 'run \'npm run quickstart\' or \'apt-get install runc\'',
   unknownContainer: /does not exist|not found/i,
   alreadyStopped: /not running|process already finished|container not running/i,
+  execFifo: true,
 };
 
 export const runc = (opts: RuntimeOptions): OciRuntime => new OciCliRuntime(RUNC, opts);

@@ -50,7 +50,7 @@ export class BtrfsDriver implements VolumeDriver {
 
   private async mountPool(): Promise<void> {
     await fsp.mkdir(this.mnt, { recursive: true, mode: 0o700 });
-    if ((await mountedTargets()).has(this.mnt)) return;
+    if (mountedTargets().has(this.mnt)) return;
     const fresh = !(await fsp.stat(this.image).catch(() => null));
     if (fresh) {
       const s = await fsp.statfs(this.dir);
@@ -89,7 +89,7 @@ export class BtrfsDriver implements VolumeDriver {
 
   private async activateNow(volume: string, mountpoint: string): Promise<void> {
     await this.ensurePool();
-    if ((await mountedTargets()).has(mountpoint)) return;
+    if (mountedTargets().has(mountpoint)) return;
     await fsp.mkdir(mountpoint, { recursive: true, mode: 0o700 });
     await run(['mount', '--bind', '-o', 'nosuid,nodev', this.subvolume(volume), mountpoint], { context: `mounting the disk of ${volume}` });
   }
@@ -132,7 +132,7 @@ export class BtrfsDriver implements VolumeDriver {
   }
 
   private async usageNow(volume: string): Promise<VolumeUsage | null> {
-    if (!(await mountedTargets()).has(this.mnt)) {
+    if (!mountedTargets().has(this.mnt)) {
       if (!(await fsp.stat(this.image).catch(() => null))) return null;
       await this.ensurePool();
     }

@@ -51,7 +51,7 @@ export class LoopExt4Driver implements VolumeDriver {
   }
 
   async activate(volume: string, mountpoint: string): Promise<void> {
-    if ((await mountedTargets()).has(mountpoint)) return;
+    if (mountedTargets().has(mountpoint)) return;
     await fsp.mkdir(mountpoint, { recursive: true, mode: 0o700 });
     // nosuid,nodev: a file of the private area run by its host path grants nothing (the overlay above has its own flags).
     await run(['mount', '-o', 'loop,noatime,nosuid,nodev', this.image(volume), mountpoint], { context: `mounting the disk of ${volume}` });
@@ -70,7 +70,7 @@ export class LoopExt4Driver implements VolumeDriver {
     const img = this.image(volume);
     const current = (await fsp.stat(img)).size;
     if (sizeBytes === current) return;
-    const mounted = (await mountedTargets()).has(mountpoint);
+    const mounted = mountedTargets().has(mountpoint);
     if (sizeBytes > current) {
       await fsp.truncate(img, sizeBytes);
       const loop = mounted ? await this.loopDevice(volume) : null;
@@ -101,7 +101,7 @@ export class LoopExt4Driver implements VolumeDriver {
   async usage(volume: string, mountpoint: string): Promise<VolumeUsage | null> {
     const st = await fsp.stat(this.image(volume)).catch(() => null);
     if (!st) return null;
-    const mounted = (await mountedTargets()).has(mountpoint);
+    const mounted = mountedTargets().has(mountpoint);
     const fs = mounted ? await statfsUsage(mountpoint) : { size: st.size, used: 0 };
     return { limitBytes: fs.size, usedBytes: fs.used, allocatedBytes: st.blocks * 512 };
   }
