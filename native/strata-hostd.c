@@ -21,6 +21,9 @@
  *                                 entry for the container's MAC
  *   MOUNT ARG...                  strata-idmount ARG... (see strata-idmount.c)
  *   UMOUNT TARGET...              unmounts each (detached when busy); one not mounted is skipped
+ *   MOUNTED PATH...               answers those of the paths that are mount points, one a line
+ *                                 (statx: a few paths, not the whole mount table); status 2 when
+ *                                 the kernel cannot tell (before 5.8)
  * It exits when stdin closes (its daemon is gone).
  */
 #define _GNU_SOURCE
@@ -37,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -257,6 +261,24 @@ static int run_umount(int argc, char **argv) {
     return 0;
 }
 
+static int run_mounted(int argc, char **argv) {
+    for (int i = 0; i < argc; i++) {
+        struct statx st;
+        if (statx(AT_FDCWD, argv[i], AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, 0, &st) < 0) {
+            if (errno == ENOTCONN) say("%s\n", argv[i]); /* a FUSE mount whose daemon died */
+            continue;
+        }
+        if (!(st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) {
+            status = 2;
+            text_len = 0;
+            say("strata-hostd: this kernel does not tell mount points apart (statx)");
+            return -1;
+        }
+        if (st.stx_attributes & STATX_ATTR_MOUNT_ROOT) say("%s\n", argv[i]);
+    }
+    return 0;
+}
+
 static char *read_line(void) {
     static char *line;
     static size_t cap;
@@ -292,6 +314,7 @@ int main(void) {
         else if (strcmp(verb, "PORT") == 0 && nargs == 4) port(args[0], args[1], args[2], strcmp(args[3], "1") == 0);
         else if (strcmp(verb, "MOUNT") == 0) run_idmount(nargs, args);
         else if (strcmp(verb, "UMOUNT") == 0) run_umount(nargs, args);
+        else if (strcmp(verb, "MOUNTED") == 0) run_mounted(nargs, args);
         else fail("strata-hostd: unknown request %s with %d arguments", verb, nargs);
         for (int i = 0; i < nargs; i++) free(args[i]);
         char answer[128];

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { runIn, sleep, STRATA, useDaemon, zombies } from './harness.js';
+import { mountPoints, runIn, sleep, STRATA, useDaemon, zombies } from './harness.js';
 
 interface View { name: string; state: string; pid: number | null; template: string; hostname: string; rootfs: string; privateArea: string; createdAt: string; startedAt: string | null; idMap: { hostBase: number; size: number } | null }
 
@@ -39,6 +39,20 @@ describe('container lifecycle', () => {
     assert.deepEqual(list, [v]);
     const table = await d.ok('list');
     assert.match(table, /web1\s+running/);
+  });
+
+  test('a running container adds one mount to the host, its root: no namespace pin, no layer', async () => {
+    const ours = (): string[] => mountPoints().filter((m) => m.startsWith(d.paths.root) || m.startsWith(d.paths.run)).sort();
+    const before = ours();
+    const names = ['mt1', 'mt2', 'mt3'];
+    for (const n of names) {
+      await d.ok('create', n, '--template', 'bb');
+      await d.ok('start', n);
+    }
+    const roots = await Promise.all(names.map(async (n) => (await d.json<View>('inspect', n)).rootfs));
+    assert.deepEqual(ours(), [...before, ...roots].sort());
+    for (const n of names) await d.ok('destroy', n, '--force');
+    assert.deepEqual(ours(), before);
   });
 
   test('exec passes stdin, stdout, stderr and the exit status', async () => {

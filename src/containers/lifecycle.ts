@@ -283,10 +283,11 @@ export class Lifecycle {
     try {
       await storage.deactivate(mounts, layout);
       sw.lap('clean');
-      // Each step cleans up after itself when it fails half-way; its undo is registered once it is done.
-      await storage.activate(mounts);
-      r.add(() => storage.deactivate(mounts, layout), `the root mounts of ${c.name}`);
-      sw.lap('mount');
+      // Each step cleans up after itself when it fails half-way; its undo is registered once it is
+      // done. The root is mounted (by the resident helper) while the spec is written.
+      const mounting = storage.activate(mounts);
+      mounting.catch(() => undefined);
+      r.add(async () => { if (await mounting.then(() => true, () => false)) await storage.deactivate(mounts, layout); }, `the root mounts of ${c.name}`);
       const env = Array.isArray(template.meta.env) ? (template.meta.env as string[]) : undefined;
       if (host.lxcfs) await host.lxcfs.ensure();
       const spec = buildSpec({
@@ -298,6 +299,8 @@ export class Lifecycle {
       });
       await runc.writeBundle(layout.bundle, spec);
       sw.lap('spec');
+      await mounting;
+      sw.lap('mount');
       const pid = await runc.create(ctx.id(c.name), layout.bundle, layout.consoleLog);
       r.add(() => runc.delete(ctx.id(c.name), true), `the runtime state of ${c.name}`);
       // Its own cgroup subtree is the container root's (systemd makes its slices there); limits stay above.

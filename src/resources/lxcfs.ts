@@ -21,9 +21,21 @@ const LXCFS_FILES = [
   '/sys/devices/system/cpu/online',
 ];
 
+/** FUSE's filesystem magic (statfs f_type). */
+const FUSE_SUPER_MAGIC = 0x65735546;
+
+/**
+ * Whether a FUSE filesystem (only lxcfs mounts there) is mounted at `mountpoint`. Asked of the
+ * mount point itself, not of the mount table: every start asks, and the table grows with the
+ * containers.
+ */
 async function fuseMounted(mountpoint: string): Promise<boolean> {
-  const text = await fsp.readFile('/proc/self/mountinfo', 'utf8');
-  return text.split('\n').some((l) => l.split(' ')[4] === mountpoint && / - fuse\.lxcfs /.test(l));
+  try {
+    return (await fsp.statfs(mountpoint)).type === FUSE_SUPER_MAGIC;
+  } catch (err) {
+    // A dead lxcfs leaves its mount behind: "Transport endpoint is not connected".
+    return (err as NodeJS.ErrnoException).code === 'ENOTCONN';
+  }
 }
 
 export class Lxcfs {

@@ -11,9 +11,10 @@
  *
  * It does not know runc or the database; quotas and the content store come later behind this interface.
  */
-import { chmodSync, chownSync, mkdirSync, promises as fsp } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, promises as fsp, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Internal } from '../errors/index.js';
+import { hostd } from '../util/hostd.js';
 import type { IdMap } from '../model/index.js';
 import { idmapRanges, mountAll, mountedTargets, unmountTargets, type Mount } from './mounts.js';
 
@@ -148,14 +149,31 @@ export class Storage {
    * private area's volume (which stays for the container's life), unless `everything`.
    */
   async deactivate(mounts: Mount[], layout: ContainerLayout, everything = false): Promise<void> {
-    // One read of the mount table: the container's own mounts (in reverse order), then anything
-    // else still mounted below its directory, deepest first.
+    // The container's own mounts (in reverse order), then a layer left mounted by a start that
+    // failed half-way: each path asked whether it is a mount point, as the mount table grows with
+    // the containers (every start and stop asks).
+    const own = [...mounts].reverse().map((m) => m.target);
+    if (!everything) {
+      let strayLayers: string[] = [];
+      try {
+        strayLayers = readdirSync(layout.layers).map((l) => join(layout.layers, l)).filter((l) => !own.includes(l));
+      } catch { /* no layers directory */ }
+      const candidates = [...own, ...strayLayers];
+      const points = await hostd().mountPoints(candidates);
+      if (points) {
+        await unmountTargets(candidates.filter((t) => points.has(t)), points);
+        return;
+      }
+    }
+    // Everything (before the directory is removed), or a kernel that cannot tell mount points
+    // apart (before 5.8): one read of the mount table, and anything below the container's
+    // directory goes, deepest first.
     const mounted = mountedTargets();
-    const own = [...mounts].reverse().map((m) => m.target).filter((t) => mounted.has(t));
+    const ownMounted = own.filter((t) => mounted.has(t));
     const stray = [...mounted]
-      .filter((t) => t.startsWith(`${layout.dir}/`) && (everything || t !== layout.privateDir) && !own.includes(t))
+      .filter((t) => t.startsWith(`${layout.dir}/`) && (everything || t !== layout.privateDir) && !ownMounted.includes(t))
       .sort().reverse();
-    await unmountTargets([...own, ...stray], mounted);
+    await unmountTargets([...ownMounted, ...stray], mounted);
   }
 
   async isActive(layout: ContainerLayout): Promise<boolean> {

@@ -49,17 +49,19 @@ describe('strata-hostd', () => {
     assert.doesNotMatch(sh('nft', ['list', 'tables']), new RegExp(table));
   });
 
-  test('mounts through strata-idmount\'s code, unmounts, and skips what is not mounted', async () => {
+  test('mounts through strata-idmount\'s code, tells mount points, unmounts, and skips what is not mounted', async () => {
     const [lower, upper, wk, target] = ['lower', 'upper', 'work', 'root'].map((d) => join(work, d));
     for (const d of [lower, upper, wk, target]) mkdirSync(d);
     writeFileSync(join(lower, 'from-lower'), 'yes');
     await helper.idmount(['batch', 'overlay', lower, upper, wk, target], 'mounting a root');
     assert.ok(mountPoints().includes(target));
     assert.equal(readFileSync(join(target, 'from-lower'), 'utf8'), 'yes');
+    assert.deepEqual(await helper.mountPoints([target, lower, join(target, 'from-lower'), join(work, 'nothing-here')]), new Set([target]));
     await rejects(helper.idmount(['batch', 'overlay', join(work, 'none'), upper, wk, join(work, 'none2')], 'mounting another'),
       'internal', /^mounting another: strata-idmount: mount overlay at .*none2.*No such file or directory/);
     await helper.unmount([target, join(work, 'lower')], 'unmounting');
     assert.ok(!mountPoints().includes(target));
+    assert.deepEqual(await helper.mountPoints([target]), new Set());
     await helper.unmount([target]); // not mounted any more: nothing to do
     await rejects(helper.idmount(['batch', 'bogus']), 'internal', /bad operation bogus/);
   });

@@ -54,6 +54,20 @@ export class HostHelper {
     if (targets.length) await this.request('UMOUNT', targets, context);
   }
 
+  /**
+   * Those of `paths` that are mount points, asked of each path (statx), not of the whole mount
+   * table; null when the kernel cannot tell (the caller reads the table).
+   */
+  async mountPoints(paths: string[]): Promise<Set<string> | null> {
+    if (!paths.length) return new Set();
+    try {
+      return new Set((await this.request('MOUNTED', paths)).split('\n').filter(Boolean));
+    } catch (err) {
+      if (err instanceof HostOpError && /does not tell mount points apart/.test(err.message)) return null;
+      throw err;
+    }
+  }
+
   /** The helper's pid (it is started if it was not). */
   async ping(): Promise<number> {
     return Number((await this.request('PING', [])).split(' ')[1]);
