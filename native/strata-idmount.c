@@ -157,14 +157,41 @@ static int idmap(unsigned long base, unsigned long count, const char *src, const
     return idmap_with(map, map, src, dst, readonly);
 }
 
+/* `path` relative to `base` when below it, else as it is. */
+static const char *below(const char *path, const char *base) {
+    size_t n = strlen(base);
+    return strncmp(path, base, n) == 0 && path[n] == '/' ? path + n + 1 : path;
+}
+
+/*
+ * The overlay is mounted from the target's parent directory, with its layers named relative to
+ * it: the kernel shows the options as given in every read of a mount table, and every runc create
+ * reads its copy of the host's (one overlay per running container) several times.
+ */
 static int overlay(const char *lower, const char *upper, const char *work, const char *target) {
+    char base[4096];
+    snprintf(base, sizeof base, "%s", target);
+    char *slash = strrchr(base, '/');
+    if (!slash || slash == base) base[0] = 0;
+    else *slash = 0;
     size_t len = strlen(lower) + strlen(upper) + strlen(work) + 64;
-    char *options = malloc(len);
-    if (!options) return 2;
-    snprintf(options, len, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
-    int rc = mount("overlay", target, "overlay", 0, options);
+    char *options = malloc(len), *lowers = strdup(lower);
+    if (!options || !lowers) return 2;
+    size_t at = (size_t)snprintf(options, len, "lowerdir=");
+    char *save = NULL;
+    for (char *l = strtok_r(lowers, ":", &save); l; l = strtok_r(NULL, ":", &save)) {
+        at += (size_t)snprintf(options + at, len - at, "%s%s", at > 9 ? ":" : "", base[0] ? below(l, base) : l);
+    }
+    snprintf(options + at, len - at, ",upperdir=%s,workdir=%s", base[0] ? below(upper, base) : upper, base[0] ? below(work, base) : work);
+    int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = base[0] && chdir(base) < 0 ? -1 : mount("overlay", target, "overlay", 0, options);
     if (rc < 0) fprintf(stderr, "strata-idmount: mount overlay at %s (%s): %s\n", target, options, strerror(errno));
+    if (cwd >= 0) {
+        if (fchdir(cwd) < 0) rc = -1;
+        close(cwd);
+    }
     free(options);
+    free(lowers);
     return rc < 0 ? 2 : 0;
 }
 
