@@ -2,6 +2,7 @@
 import { FailedPrecondition, InvalidArgument, ToolError } from '../errors/index.js';
 import type { AdRow, ContRow, NetRow } from '../state/index.js';
 import { stopwatch } from '../util/profile.js';
+import { KeyedLock } from '../util/keyed-lock.js';
 import { Reverter } from '../util/reverter.js';
 import { bandwidthConf, type CniResult, type CniRuntime, hostInterface, invoke, renameHostInterface } from './cni.js';
 import { driverOf, specOf, type NetContext } from './context.js';
@@ -12,7 +13,17 @@ import { burstFor, parseRate } from './rates.js';
 import { applyRules, portRules } from './tables.js';
 import type { AdapterView } from './views.js';
 
-export async function attachContainer(ctx: NetContext, container: string, pid: number): Promise<AdapterView[]> {
+/**
+ * Renders a network's rule tables whole. Attaches and detaches of different containers run at the
+ * same time, and a whole render must not run among them (it would drop the chains of an attach
+ * not yet recorded): they are given a `render` that defers it until they are done (index.ts).
+ */
+export type Render = (net: NetRow) => Promise<void>;
+
+/** Bridges re-created one at a time, when attaches find one missing together. */
+const hostChecks = new KeyedLock();
+
+export async function attachContainer(ctx: NetContext, container: string, pid: number, render: Render = (net) => applyRules(ctx, net)): Promise<AdapterView[]> {
   let c = ctx.cont(container);
   if (!c) {
     // A container created before it had a network plan: its own namespace with loopback only.
@@ -24,7 +35,7 @@ export async function attachContainer(ctx: NetContext, container: string, pid: n
   // --no-net: nothing to attach. The runtime brings up loopback in every new network namespace.
   if (rows.length === 0 && !c.netns) return [];
   if (c.netns && pinnedTo(ns, pid) && rows.every((a) => a.attached && linkExists(a.host_ifname))) return adapters(ctx, container);
-  if (c.netns || rows.some((a) => a.attached) || isPinned(ns)) await detachContainer(ctx, container);
+  if (c.netns || rows.some((a) => a.attached) || isPinned(ns)) await detachContainer(ctx, container, false, render);
 
   const r = new Reverter();
   const sw = stopwatch(`network attach ${container}`);
@@ -42,7 +53,7 @@ export async function attachContainer(ctx: NetContext, container: string, pid: n
     ruling.catch(() => undefined);
     r.add(async () => {
       if (!(await ruling.catch(() => false))) return;
-      if (!(await portRules(ctx, 'remove', filteredRows, filtered))) for (const net of filtered.values()) await applyRules(ctx, net);
+      if (!(await portRules(ctx, 'remove', filteredRows, filtered))) for (const net of filtered.values()) await render(net);
     });
     const liveNs = `/proc/${pid}/ns/net`;
     r.add(() => ctx.records.setNetns(container, null));
@@ -51,7 +62,7 @@ export async function attachContainer(ctx: NetContext, container: string, pid: n
     for (const a of rows) {
       const net = nets.get(a.network)!;
       const driver = driverOf(net);
-      await driver.ensureHost(specOf(net));
+      await hostChecks.run(net.name, () => driver.ensureHost(specOf(net)));
       const rt = ctx.runtime(container, liveNs, a.ifname);
       const conf = ctx.adapterConfOf(a, net);
       // Undone while the namespace is still held (its pin is let go last).
@@ -83,12 +94,12 @@ export async function attachContainer(ctx: NetContext, container: string, pid: n
     }
     r.add(async () => {
       ctx.records.markDetached(container);
-      for (const net of filtered.values()) await applyRules(ctx, net);
+      for (const net of filtered.values()) await render(net);
     });
     sw.lap('shape+db');
     await pinning;
     ctx.records.setNetns(container, ns);
-    if (!(await ruling.catch(() => false))) for (const net of filtered.values()) await applyRules(ctx, net);
+    if (!(await ruling.catch(() => false))) for (const net of filtered.values()) await render(net);
     sw.lap('pin+nft');
     sw.done();
     r.success();
@@ -104,7 +115,7 @@ export async function attachContainer(ctx: NetContext, container: string, pid: n
  * in a batch, as it does for any namespace left empty. Otherwise the plugins delete the veths in
  * the namespace and wait for it (about 16 ms each on this kernel).
  */
-export async function detachContainer(ctx: NetContext, container: string, initGone = false): Promise<void> {
+export async function detachContainer(ctx: NetContext, container: string, initGone = false, render: Render = (net) => applyRules(ctx, net)): Promise<void> {
   const c = ctx.cont(container);
   if (!c) return;
   const ns = c.netns ?? ctx.nsPath(container);
@@ -134,7 +145,7 @@ export async function detachContainer(ctx: NetContext, container: string, initGo
   await unpinNetns(ns);
   ctx.records.setNetns(container, null);
   // Published ports, or the small change failed: render the tables whole, now without it.
-  if (!(await unruling.catch(() => false))) for (const net of touched.values()) await applyRules(ctx, net);
+  if (!(await unruling.catch(() => false))) for (const net of touched.values()) await render(net);
   const left = initGone ? [] : ctx.adapterRows(container).filter((a) => linkExists(a.host_ifname));
   if (left.length > 0 && failures.length > 0) {
     const first = failures[0];

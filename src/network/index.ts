@@ -29,8 +29,10 @@
  *   await nets.release('web');                               // destroy: address and ports freed
  */
 import type Database from 'better-sqlite3';
-import { KeyedLock } from '../util/keyed-lock.js';
-import { attachContainer, detachContainer, setRates } from './attach.js';
+import type { NetRow } from '../state/index.js';
+import { SharedLock } from '../util/shared-lock.js';
+import { attachContainer, detachContainer, setRates, type Render } from './attach.js';
+import { applyRules } from './tables.js';
 import { vethName } from './names.js';
 import { NetContext } from './context.js';
 import { adapters, allCounters, counters, summaries } from './counters.js';
@@ -46,15 +48,38 @@ export type { AdapterView, BandwidthView, CreateNetworkRequest, NetworkView, Pla
 
 export class Networks {
   private readonly ctx: NetContext;
-  private readonly lock = new KeyedLock();
+  private readonly lock = new SharedLock();
 
   constructor(db: Database.Database, opts: { rootId: string; runDir: string; cniPath?: string }) {
     this.ctx = new NetContext(db, opts);
   }
 
-  /** All changes run one at a time: they share bridges and rule tables. */
+  /** Changes of networks, ports and rates run alone: they share bridges and rule tables. */
   private serial<T>(work: () => Promise<T>): Promise<T> {
-    return this.lock.run('network', work);
+    return this.lock.exclusive(work);
+  }
+
+  /**
+   * Attaches and detaches of different containers run together (the orchestrator orders a
+   * container's own): the bridge plugin's ADD is most of a start's network time. Each adds and
+   * removes only its own chains and map elements; a whole render of a network's rules (the rare
+   * case where that small change failed) waits until no attach or detach is under way. One of a
+   * container with published ports runs alone, as its rules are rendered whole.
+   */
+  private together<T>(container: string, work: (render: Render) => Promise<T>): Promise<T> {
+    if (this.ctx.hasPorts(container)) return this.serial(() => work((net) => applyRules(this.ctx, net)));
+    const deferred = new Map<string, NetRow>();
+    const render: Render = async (net) => { deferred.set(net.name, net); };
+    const renderDeferred = (): Promise<void> => (deferred.size === 0 ? Promise.resolve() : this.serial(async () => {
+      for (const name of deferred.keys()) {
+        const net = this.ctx.net(name);
+        if (net) await applyRules(this.ctx, net);
+      }
+    }));
+    return this.lock.shared(() => work(render)).then(
+      async (result) => { await renderDeferred(); return result; },
+      async (err: unknown) => { await renderDeferred().catch(() => undefined); throw err; },
+    );
   }
 
   // Networks
@@ -91,17 +116,17 @@ export class Networks {
 
   attach(container: string, pid: number, hostname: string): Promise<AdapterView[]> {
     void hostname; // the hostname goes into /etc/hosts through containerNetFiles; CNI does not need it
-    return this.serial(() => attachContainer(this.ctx, container, pid));
+    return this.together(container, (render) => attachContainer(this.ctx, container, pid, render));
   }
 
   /** `initGone`: the container's processes have ended (see detachContainer). */
   detach(container: string, initGone = false): Promise<void> {
-    return this.serial(() => detachContainer(this.ctx, container, initGone));
+    return this.together(container, (render) => detachContainer(this.ctx, container, initGone, render));
   }
 
   release(container: string, initGone = false): Promise<void> {
-    return this.serial(async () => {
-      await detachContainer(this.ctx, container, initGone);
+    return this.together(container, async (render) => {
+      await detachContainer(this.ctx, container, initGone, render);
       this.ctx.records.deleteContainer(container);
     });
   }

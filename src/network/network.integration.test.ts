@@ -170,7 +170,7 @@ describe('networks on real namespaces', { concurrency: false }, () => {
     for (const s of servers) s.close();
     for (const k of kids) kill(k);
     // Best-effort cleanup even when a test failed half-way.
-    for (const c of ['a', 'b', 'c', 'd', 'e', 'f', 'g']) await nets.release(c).catch(() => undefined);
+    for (const c of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6']) await nets.release(c).catch(() => undefined);
     for (const n of nets.list()) await nets.remove(n.name).catch(() => undefined);
     try { store.close(); } catch { /* closed */ }
     for (const l of readdirSync('/sys/class/net').filter((x) => x.startsWith(`stb${rootId.slice(0, 8)}`))) tryRun('ip', ['link', 'del', l]);
@@ -225,6 +225,27 @@ describe('networks on real namespaces', { concurrency: false }, () => {
     assert.ok(canPing(pidA, ip(subnetA, 50)));
     const same = await nets.attach('a', pidA, 'a'); // attaching twice to the same namespace changes nothing
     assert.equal(same[0].hostIfname, after1.hostIfname);
+  });
+
+  test('attaches and releases of several containers at once: each gets its port and its own rules', async () => {
+    const names = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6'];
+    for (const n of names) await nets.plan(n, { nets: ['front'] });
+    const pids = await Promise.all(names.map(() => fakeContainer()));
+    await Promise.all(names.map((n, i) => nets.attach(n, pids[i], n)));
+    const table = tableName(rootId, Number(nets.inspect('front').bridge.slice(-4)));
+    const rules = sh('nft', ['list', 'table', 'bridge', table]);
+    for (const [i, n] of names.entries()) {
+      const a = nets.adapters(n)[0];
+      assert.equal(a.attached, true);
+      assert.match(rules, new RegExp(`chain port_${a.hostIfname} `), `${n} has its chain`);
+      assert.ok(canPing(pids[i], ip(subnetA, 1)), `${n} reaches the gateway`);
+    }
+    assert.ok(canPing(pids[0], nets.adapters('p6')[0].address.split('/')[0]), 'p1 reaches p6');
+    for (const pid of pids) kill(kids.find((k) => k.pid === pid)!);
+    await Promise.all(names.map((n) => nets.release(n, true)));
+    const after = sh('nft', ['list', 'table', 'bridge', table]);
+    for (const n of names) assert.equal(nets.adapters(n).length, 0, `${n} released`);
+    assert.doesNotMatch(after, /chain port_stv\w+ \{[\s\S]*chain port_stv\w+ \{[\s\S]*chain port_stv\w+ \{/, 'at most the two of a and b are left');
   });
 
   test('a detach once the processes ended leaves the veth to the kernel; one held elsewhere is replaced at the next attach', async () => {
