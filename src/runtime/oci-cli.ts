@@ -8,6 +8,7 @@ import { closeSync, constants, existsSync, mkdirSync, openSync, promises as fsp,
 import { dirname, join } from 'node:path';
 import { FailedPrecondition, ToolError } from '../errors/index.js';
 import { run } from '../util/exec.js';
+import { isAliveNow } from '../util/process.js';
 import { LOG_CAP } from './monitor.js';
 import type { ExecOptions, OciRuntime, RuntimeCapabilities, RuntimeOptions, RuntimeState } from './runtime.js';
 import type { OciSpec } from './spec.js';
@@ -97,7 +98,7 @@ export class OciCliRuntime implements OciRuntime {
     // synchronously: the open holds one of the thread pool's threads meanwhile.
     let died = false;
     const watch = setInterval(() => {
-      if (aliveNow(initPid)) return;
+      if (isAliveNow(initPid)) return;
       died = true;
       clearInterval(watch);
       try { closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)); } catch { /* the open already returned */ }
@@ -172,16 +173,6 @@ export class OciCliRuntime implements OciRuntime {
 }
 
 /** runc and crun write JSON log lines; the last "error" level message is the reason it failed. */
-/** Whether `pid` lives and is no zombie, read at once. */
-function aliveNow(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return false;
-  }
-}
-
 async function lastLogError(logFile: string, name: string): Promise<string> {
   let text = '';
   try {

@@ -1,12 +1,25 @@
 /** Processes of the host, by pid. */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
+
+/** Whether /proc/<pid>/stat's text says a live process: its state is neither zombie nor dead. */
+function liveState(stat: string): boolean {
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X';
+}
 
 /** True while `pid` is a live (not zombie) process. */
 export async function isAlive(pid: number): Promise<boolean> {
   try {
-    const stat = await fsp.readFile(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
+    return liveState(await fsp.readFile(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** isAlive, read at once (for a caller that must not wait on node's thread pool). */
+export function isAliveNow(pid: number): boolean {
+  try {
+    return liveState(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
