@@ -99,11 +99,14 @@ export class ToolError extends Internal {
 /** A host change that strata-hostd (the daemon's resident native helper) was asked for and could not make. */
 export class HostOpError extends Internal {
   readonly operation: string;
+  /** The helper's status for the request (1: it failed; 2: MOUNTED cannot tell on this kernel; other: strata-idmount's). */
+  readonly status: number;
   readonly detail: string;
   constructor(operation: string, status: number, detail: string, context?: string) {
     const said = detail.trim().split('\n').filter(Boolean).slice(-3).join(' / ');
     super(`${context ? `${context}: ` : ''}${said || `${operation} failed with status ${status}`}`);
     this.operation = operation;
+    this.status = status;
     this.detail = detail;
   }
 }

@@ -1,9 +1,10 @@
 /**
  * The host side of networks: bridges, routes and addresses, shared sysctls,
- * pinned network namespaces and interface counters. Thin wrappers over `ip`,
- * `bridge`, `tc`, `mount`, /proc and /sys; no records (index.ts keeps those).
+ * held network namespaces and interface counters. Thin wrappers over `ip`, `tc`,
+ * the resident helper (a container's bridge port), /proc and /sys; no records
+ * (index.ts keeps those).
  */
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FailedPrecondition } from '../errors/index.js';
 import { hostd } from '../util/hostd.js';
@@ -210,14 +211,14 @@ export function pinPath(key: string): string {
   return isMountPoint(key) ? key : '';
 }
 
+const sameNamespace = (a: Stats, b: Stats): boolean => a.dev === b.dev && a.ino === b.ino;
+
 /** True when `key` holds the network namespace of `pid`. */
 export function pinnedTo(key: string, pid: number): boolean {
   const held = pinPath(key);
   if (!held) return false;
   try {
-    const a = statSync(held);
-    const b = statSync(`/proc/${pid}/ns/net`);
-    return a.dev === b.dev && a.ino === b.ino;
+    return sameNamespace(statSync(held), statSync(`/proc/${pid}/ns/net`));
   } catch {
     return false;
   }
@@ -229,9 +230,7 @@ export function pinnedTo(key: string, pid: number): boolean {
  */
 export async function pinNetns(key: string, pid: number): Promise<void> {
   const fd = openSync(`/proc/${pid}/ns/net`, 'r');
-  const held = fstatSync(fd);
-  const own = statSync('/proc/self/ns/net');
-  if (held.dev === own.dev && held.ino === own.ino) {
+  if (sameNamespace(fstatSync(fd), statSync('/proc/self/ns/net'))) {
     closeSync(fd);
     throw new FailedPrecondition(`process ${pid} is in the daemon's own network namespace, not a container's: its namespace is not held`);
   }

@@ -78,9 +78,9 @@ export class Storage {
    * own root group can pass through it (0710 root:BASE), and nobody else: runc's init resolves
    * the root's path as the container's root before pivot_root, but no other host user may reach
    * the set-user-id files, file capabilities and data below (docs/security.md).
+   * Like prepare's, its calls are synchronous: a few microseconds each on a local disk, where a
+   * round trip through node's thread pool costs a hundred or more.
    */
-  // The metadata calls of a create and a start are synchronous: a few microseconds each on a
-  // local disk, where a round trip through node's thread pool costs a hundred or more.
   async enclose(layout: ContainerLayout, idMap: IdMap | undefined): Promise<void> {
     mkdirSync(layout.dir, { recursive: true, mode: 0o700 });
     chownSync(layout.dir, 0, idMap?.hostBase ?? 0);
@@ -161,7 +161,7 @@ export class Storage {
       const candidates = [...own, ...strayLayers];
       const points = await hostd().mountPoints(candidates);
       if (points) {
-        await unmountTargets(candidates.filter((t) => points.has(t)), points);
+        await unmountTargets(candidates, points);
         return;
       }
     }

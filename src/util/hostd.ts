@@ -63,7 +63,7 @@ export class HostHelper {
     try {
       return new Set((await this.request('MOUNTED', paths)).split('\n').filter(Boolean));
     } catch (err) {
-      if (err instanceof HostOpError && /does not tell mount points apart/.test(err.message)) return null;
+      if (err instanceof HostOpError && err.status === 2) return null;
       throw err;
     }
   }
