@@ -15,7 +15,7 @@
  * CLI overhead: `strata list` (a new node process, a request, a table) against a bare `node -e 0`.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathsFor } from '../src/config/index.js';
 import { Monitor } from '../src/runtime/index.js';
@@ -71,7 +71,7 @@ export async function startBenchmarks(ctx: Context): Promise<BenchResult[]> {
   return withDaemon(async (d, api) => {
     await d.ok('create', 'ref', '--template', 'bb', '--memory', LIMITS.memory, '--cpus', LIMITS.cpus, '--pids', LIMITS.pids);
     await d.ok('start', 'ref');
-    const refView = await d.json<{ rootfs: string }>('inspect', 'ref');
+    const refView = await d.json<{ idMap: { hostBase: number; size: number } | null }>('inspect', 'ref');
     const config = JSON.parse(readFileSync(join(d.paths.containers, 'ref', 'bundle', 'config.json'), 'utf8')) as Record<string, unknown> & { linux: { cgroupsPath: string } };
     const floorDir = join(d.root, 'bench-floor');
     const runcRoot = join(floorDir, 'runc');
@@ -83,10 +83,20 @@ export async function startBenchmarks(ctx: Context): Promise<BenchResult[]> {
     const cgroupParent = `${d.paths.cgroupParent}-floor`;
     for (const r of refs) await r.prepare?.(ctx.log);
 
+    const floorRoot = join(floorDir, 'rootfs');
     const t: Record<string, number[]> = { api: [], cli: [], floor: [], floorCreate: [] };
     const down: Record<string, number[]> = { strata: [], runc: [], runcCni: [] };
     for (const r of refs) { t[r.id] = []; down[r.id] = []; }
     try {
+      // The floor's root: the template's tree idmapped below an overlay, as Strata makes a container's
+      // root, mounted once outside the timings (Strata's own root lives in its container's namespace).
+      const idMap = refView.idMap ?? { hostBase: 0, size: 65536 };
+      for (const dir of ['rootfs', 'lower', 'upper', 'work']) mkdirSync(join(floorDir, dir), { recursive: true });
+      chownSync(join(floorDir, 'upper'), idMap.hostBase, idMap.hostBase);
+      const mounted = spawnSync(pathsFor(d.root).helpers.idmount, ['batch',
+        'map', String(idMap.hostBase), String(idMap.size), join(d.root, 'templates', 'bb', 'rootfs'), join(floorDir, 'lower'), 'ro', '--',
+        'overlay', join(floorDir, 'lower'), join(floorDir, 'upper'), join(floorDir, 'work'), floorRoot, '--', 'drop', join(floorDir, 'lower')], { encoding: 'utf8' });
+      if (mounted.status !== 0) throw new Error(`the floor's root could not be mounted: ${mounted.stderr}`);
       for (let i = 0; i < runs; i++) {
         const steps: Array<[string, () => Promise<void>]> = [
           ['api', async () => {
@@ -102,7 +112,7 @@ export async function startBenchmarks(ctx: Context): Promise<BenchResult[]> {
             }));
           }],
           ['floor', async () => {
-            writeFileSync(join(bundle, 'config.json'), JSON.stringify({ ...config, root: { path: refView.rootfs }, linux: { ...config.linux, cgroupsPath: `/${cgroupParent}/r${i}` } }));
+            writeFileSync(join(bundle, 'config.json'), JSON.stringify({ ...config, root: { path: floorRoot }, linux: { ...config.linux, cgroupsPath: `/${cgroupParent}/r${i}` } }));
             const pidFile = join(floorDir, `r${i}.pid`);
             t.floor.push(await time(async () => {
               // A console as Strata gives every container: runc hands the pty master to the monitor.
@@ -147,6 +157,7 @@ export async function startBenchmarks(ctx: Context): Promise<BenchResult[]> {
       for (const r of refs) await r.cleanup();
       floor.remove();
       await monitor.quit();
+      spawnSync('umount', ['--lazy', floorRoot]);
       // Every hierarchy runc made it in: the v1 controllers, name=systemd, the hybrid's unified tree, or a v2 root.
       for (const ctl of [...readdirSync('/sys/fs/cgroup'), '']) {
         spawnSync('rmdir', [join('/sys/fs/cgroup', ctl, cgroupParent)]);

@@ -2,10 +2,11 @@
 // reconciliation, two daemons side by side, concurrency.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { cgroupLayout } from '../src/runtime/index.js';
-import { sleep, TestDaemon, useDaemon, zombies } from './harness.js';
+import { mountPoints, sleep, TestDaemon, useDaemon, zombies } from './harness.js';
 
 interface View { name: string; state: string; pid: number | null }
 
@@ -38,6 +39,24 @@ describe('daemon', () => {
     process.kill(pid, 0);
     await d.start();
     assert.equal((await d.json<View>('inspect', 'k1')).state, 'running');
+  });
+
+  test('reconciliation: a running container\'s root still mounted on the host (an older Strata) is taken off the host; the container runs on', async () => {
+    const pid = (await d.json<View>('inspect', 'k1')).pid!;
+    const onHost = join(d.root, 'containers', 'k1', 'rootfs');
+    await d.stop();
+    // A tmpfs stands in for the host's copy of the root that an older Strata kept mounted.
+    execFileSync('mount', ['-t', 'tmpfs', 'strata-test-old-root', onHost]);
+    try {
+      d.log = '';
+      await d.start();
+      assert.match(d.log, /reconcile: k1: runs with its root also mounted on the host \(an older Strata\): the host's mount was taken off/);
+      assert.ok(!mountPoints().includes(onHost), 'the host mount is gone');
+      assert.equal((await d.json<View>('inspect', 'k1')).pid, pid);
+      assert.equal((await d.ok('exec', 'k1', '--', 'hostname')).trim(), 'k1');
+    } finally {
+      spawnSync('umount', [onHost]);
+    }
   });
 
   test('reconciliation: a container that died while the daemon was away is reported and marked stopped', async () => {

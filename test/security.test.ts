@@ -108,18 +108,20 @@ describe('host users gain nothing through Strata\'s files', () => {
       if (!scratch) await sleep(200);
     }
     assert.ok(scratch, 'the capture reached its wait');
+    // A running container's merged root is no host mount: it is reached through its init.
+    const saRoot = (await d.json<{ rootfs: string }>('inspect', 'sa')).rootfs;
     try {
-      const files = privileged([d.root, d.paths.run]);
-      const rel = files.map((f) => f.slice(d.root.length + 1));
+      const files = privileged([d.root, d.paths.run, join(saRoot, 'usr')]);
+      const rel = files.map((f) => (f.startsWith(saRoot) ? `sa:${f.slice(saRoot.length)}` : f.slice(d.root.length + 1)));
       for (const want of [
         'templates/deb/rootfs/usr/bin/su', // the OS template's own
         'templates/probe/v1/tree/usr/local/bin/strata-probe-suid', // the imported application template
         'templates/probe/v1/tree/usr/local/bin/strata-probe-sgid',
         'templates/probe/v1/tree/usr/local/bin/strata-probe-cap',
         'templates/probe/v1/tree/usr/bin/ping',
-        'containers/sa/rootfs/usr/bin/su', // a running container's merged root
-        'containers/sa/rootfs/usr/local/bin/strata-probe-suid',
-        'containers/sa/rootfs/usr/local/bin/strata-probe-cap',
+        'sa:usr/bin/su', // a running container's merged root
+        'sa:usr/local/bin/strata-probe-suid',
+        'sa:usr/local/bin/strata-probe-cap',
         'containers/sb/private/root/usr/local/bin/strata-probe-suid', // a live attach's copies
         'containers/sb/private/root/usr/local/bin/strata-probe-cap',
         `containers/${scratch}/private/root/opt/strata/probe`, // a capture in progress
@@ -127,8 +129,8 @@ describe('host users gain nothing through Strata\'s files', () => {
       assert.ok(rel.some((f) => f.startsWith('store/objects/')), 'the content store\'s objects were found');
       assertNoGain(files);
       // Nor can the user read what is there, list it, or read console logs and the database.
-      for (const path of ['containers/sa/rootfs/etc/shadow', 'containers/sa/console.log', 'containers/sb/private/root/etc/passwd', 'templates/deb/rootfs/etc/shadow', 'strata.db']) {
-        const r = asUser(['cat', join(d.root, path)]);
+      for (const path of [join(saRoot, 'etc/shadow'), ...['containers/sa/console.log', 'containers/sb/private/root/etc/passwd', 'templates/deb/rootfs/etc/shadow', 'strata.db'].map((p) => join(d.root, p))]) {
+        const r = asUser(['cat', path]);
         assert.notEqual(r.status, 0, `${path} was readable`);
         assert.match(r.out, /Permission denied/);
       }
@@ -138,7 +140,7 @@ describe('host users gain nothing through Strata\'s files', () => {
       assert.match(asUser(['/bin/cat', '/etc/shadow']).out, /Permission denied/);
     } finally {
       // Through the merged root: overlayfs would not see a file put behind its back into the private area.
-      writeFileSync(join(d.root, 'containers', scratch, 'rootfs/tmp/strata-go'), '');
+      writeFileSync(join((await d.json<{ rootfs: string }>('inspect', scratch)).rootfs, 'tmp/strata-go'), '');
       const r = await capture;
       assert.equal(r.status, 0, r.stderr);
     }
@@ -178,13 +180,14 @@ describe('host users gain nothing through Strata\'s files, without idmapped moun
     // stays in the template's tree and the store, which the sweep covers.
     await d.ok('create', 'fa', '--template', 'deb', '--no-net');
     await d.ok('start', 'fa');
-    const files = privileged([d.root, d.paths.run]);
-    const base = (await d.json<{ idMap: { hostBase: number } }>('inspect', 'fa')).idMap.hostBase;
-    for (const want of [`templates/deb/shifted-${base}/usr/bin/su`, 'templates/probe/v1/tree/usr/local/bin/strata-probe-suid', 'templates/probe/v1/tree/usr/local/bin/strata-probe-cap', 'containers/fa/rootfs/usr/bin/su']) {
+    const { idMap, rootfs } = await d.json<{ idMap: { hostBase: number }; rootfs: string }>('inspect', 'fa');
+    const files = privileged([d.root, d.paths.run, join(rootfs, 'usr')]);
+    for (const want of [`templates/deb/shifted-${idMap.hostBase}/usr/bin/su`, 'templates/probe/v1/tree/usr/local/bin/strata-probe-suid', 'templates/probe/v1/tree/usr/local/bin/strata-probe-cap']) {
       assert.ok(files.includes(join(d.root, want)), `${want} was found`);
     }
+    assert.ok(files.includes(join(rootfs, 'usr/bin/su')), 'the running container\'s su was found');
     assertNoGain(files);
-    assert.match(asUser(['cat', join(d.root, 'containers/fa/rootfs/etc/shadow')]).out, /Permission denied/);
+    assert.match(asUser(['cat', join(rootfs, 'etc/shadow')]).out, /Permission denied/);
     await d.ok('exec', 'fa', '--', 'passwd', '-d', 'root');
     assert.match(await d.ok('exec', 'fa', '--user', 'nobody', '--', 'su', '-c', 'id -u', 'root'), /^0$/m, 'su');
   });

@@ -57,6 +57,8 @@ export interface AppHost {
   templates: Templates;
   idmapped: boolean;
   layout(name: string): ContainerLayout;
+  /** The merged root of a running container. */
+  mergedRoot(c: ContainerRecord): string;
   idMapOf(c: ContainerRecord): IdMap | undefined;
 }
 
@@ -100,7 +102,7 @@ export class AppAttachments {
   private dbFiles(c: ContainerRecord, running: boolean): DbFiles {
     const layout = this.host.layout(c.name);
     const hostBase = this.host.idMapOf(c)?.hostBase ?? 0;
-    return running ? mergedDbFiles(layout.rootfs, hostBase) : upperDbFiles(layout.privateArea, this.host.templates.rootfsOf(c.template), hostBase);
+    return running ? mergedDbFiles(this.host.mergedRoot(c), hostBase) : upperDbFiles(layout.privateArea, this.host.templates.rootfsOf(c.template), hostBase);
   }
 
   /** Mismatched bases, as sentences; empty when the template fits the container. */
@@ -157,7 +159,7 @@ export class AppAttachments {
       if (running) {
         const layout = this.host.layout(c.name);
         await checkRoomFor(c.name, name, v, layout.privateArea);
-        const copied = await copyThrough(v.tree, layout.rootfs, layout.privateArea, this.shift(c, applied.remaps), v.deletions, v.opaqueDirs, this.host.templates.content.xattrs,
+        const copied = await copyThrough(v.tree, this.host.mergedRoot(c), layout.privateArea, this.shift(c, applied.remaps), v.deletions, v.opaqueDirs, this.host.templates.content.xattrs,
           (done, total) => progress(`copied ${done} of ${total} entries`), journal ?? undefined);
         report.filesCopied = copied.files;
         report.bytesCopied = copied.bytes;
@@ -203,7 +205,7 @@ export class AppAttachments {
     }
     const v = this.host.templates.apps.get(header.template, header.version);
     const layout = this.host.layout(c.name);
-    const undone = await undoCopy(v.tree, running ? layout.rootfs : layout.privateArea, header.id, records);
+    const undone = await undoCopy(v.tree, running ? this.host.mergedRoot(c) : layout.privateArea, header.id, records);
     await removeKeys(this.dbFiles(c, running), plannedKeys(v.keys, new Map(header.uid), new Map(header.gid)));
     await fsp.rm(this.journalPath(c), { force: true });
     const message = `the attach of ${header.template} version ${header.version} to the running container was interrupted (daemon stopped): undone, ${undone} paths and its users and packages taken out; attach it again`;

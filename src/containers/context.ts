@@ -7,12 +7,12 @@
  */
 import { promises as fsp } from 'node:fs';
 import type { Paths } from '../config/index.js';
-import { NotFound } from '../errors/index.js';
+import { FailedPrecondition, NotFound } from '../errors/index.js';
 import type { Lxcfs } from '../resources/lxcfs.js';
 import { ioDeviceOf, type CgroupDriver, type HostCapacity, type IoDevice } from '../resources/index.js';
 import { isAlive, type IdMap, type OciRuntime } from '../runtime/index.js';
 import { BackupRecords, SnapshotRecords, type ContainerRecord, type Store } from '../state/index.js';
-import { Storage, type TemplateLayers } from '../storage/index.js';
+import { runningRoot, Storage, type TemplateLayers } from '../storage/index.js';
 import type { Pool, VolumeRef } from '../storage/pool.js';
 import type { Templates } from '../templates/index.js';
 import type { Networks } from '../network/index.js';
@@ -55,7 +55,7 @@ export class ContainerContext {
     this.snapshots = new SnapshotRecords(store.db);
     this.backups = new BackupRecords(store.db);
     this.apps = new AppAttachments({
-      store, templates, idmapped: host.idmapped, layout: (name) => this.storage.layout(name), idMapOf: (c) => this.idMapOf(c),
+      store, templates, idmapped: host.idmapped, layout: (name) => this.storage.layout(name), mergedRoot: (c) => this.mergedRoot(c), idMapOf: (c) => this.idMapOf(c),
     });
   }
 
@@ -63,6 +63,15 @@ export class ContainerContext {
     const c = this.store.getContainer(name);
     if (!c) throw new NotFound(`container ${name} does not exist: see 'strata list'`);
     return c;
+  }
+
+  /**
+   * The merged root of a container recorded running, through its init: the host holds no mount
+   * of it while it runs (storage's leaveToContainer).
+   */
+  mergedRoot(c: ContainerRecord): string {
+    if (c.state !== 'running' || !c.pid) throw new FailedPrecondition(`container ${c.name} is ${c.state}: its root can be reached only while it runs; start it with 'strata start ${c.name}'`);
+    return runningRoot(c.pid);
   }
 
   /** The container's volume in the pool, with the driver recorded at create, whatever the default is now. */

@@ -71,6 +71,6 @@ export class ContainerFiles {
     if (!(await this.ctx.isRunning(c))) {
       throw new FailedPrecondition(`container ${name} is ${c.state}: strata cp can ${verb} the files of a running container only (its root is mounted while it runs); start it with 'strata start ${name}' first`);
     }
-    return { root: this.ctx.storage.layout(name).rootfs, idMap: this.ctx.idMapOf(c) };
+    return { root: this.ctx.mergedRoot(c), idMap: this.ctx.idMapOf(c) };
   }
 }

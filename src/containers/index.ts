@@ -354,7 +354,8 @@ export class Containers {
       const report = await this.ctx.apps.attach(c, template, running, opts, progress);
       if (running) {
         progress('recomputing derived files (ld.so.cache …)');
-        await this.life.recomputeDerived(this.ctx.record(name));
+        const now = this.ctx.record(name);
+        await this.life.recomputeDerived(now, this.ctx.mergedRoot(now));
       }
       return report;
     });

@@ -15,7 +15,7 @@ import { buildSpec, isAlive, waitForExit, type InitDeath } from '../runtime/inde
 import type { Reservation } from '../access/index.js';
 import type { ContainerAppRecord, ContainerRecord, LastExit } from '../state/index.js';
 import type { IdMap } from '../model/index.js';
-import type { ContainerLayout } from '../storage/index.js';
+import { runningRoot, type ContainerLayout } from '../storage/index.js';
 import { lstatInside } from '../templates/app/index.js';
 import { regenerationScript } from '../templates/merge/index.js';
 import { run } from '../util/exec.js';
@@ -303,11 +303,13 @@ export class Lifecycle {
       sw.lap('mount');
       const pid = await runc.create(ctx.id(c.name), layout.bundle, layout.consoleLog);
       r.add(() => runc.delete(ctx.id(c.name), true), `the runtime state of ${c.name}`);
+      // Its mount namespace has its own copy of the root now: the host's goes (storage/index.ts).
+      await storage.leaveToContainer(mounts);
       // Its own cgroup subtree is the container root's (systemd makes its slices there); limits stay above.
       if (idMap) await host.cgroups.delegate(ctx.cgroupPath(c.name), idMap.hostBase);
       sw.lap('runc-create');
       // Created: root, mounts and namespaces are the container's, its init has not run yet.
-      await this.recomputeDerived(c);
+      await this.recomputeDerived(c, runningRoot(pid));
       // Created, not started: the network is up before the init runs.
       await host.networks.attach(c.name, pid, c.hostname);
       r.add(() => host.networks.detach(c.name), `the network adapters of ${c.name}`);
@@ -474,11 +476,10 @@ export class Lifecycle {
    * create and start, and at a live attach. A failure is reported as an event and the start goes
    * on (a stale cache is not a reason not to boot); the next start tries again.
    */
-  async recomputeDerived(c: ContainerRecord): Promise<void> {
+  async recomputeDerived(c: ContainerRecord, rootfs: string): Promise<void> {
     const { ctx } = this;
     const set = ctx.apps.derivedSet(c);
     if (set === (c.derivedFor ?? '')) return;
-    const rootfs = ctx.storage.layout(c.name).rootfs;
     // /bin is a symlink to usr/bin on merged-/usr systems: either place will do.
     const shells = await Promise.all(['bin/sh', 'usr/bin/sh'].map((p) => lstatInside(rootfs, p)));
     if (!shells.some((st) => st !== null && st !== 'unsafe')) {

@@ -6,6 +6,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { FailedPrecondition, InvalidArgument, NotFound } from '../errors/index.js';
+import { runningRoot } from '../storage/index.js';
 import type { ContainerContext } from './context.js';
 
 export interface ExecRequest {
@@ -26,7 +27,7 @@ export async function listProcesses(ctx: ContainerContext, name?: string): Promi
   for (const c of list) {
     if (c.state !== 'running') continue;
     const users = new Map<number, string>();
-    for (const u of await readPasswd(ctx.storage.layout(c.name).rootfs)) if (!users.has(u.uid)) users.set(u.uid, u.name);
+    for (const u of await readPasswd(ctx.mergedRoot(c))) if (!users.has(u.uid)) users.set(u.uid, u.name);
     const base = ctx.idMapOf(c)?.hostBase ?? 0;
     for (const pid of await ctx.host.cgroups.procs(ctx.cgroupPath(c.name)).catch(() => [] as number[])) {
       const status = await fsp.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
@@ -43,12 +44,12 @@ export async function listProcesses(ctx: ContainerContext, name?: string): Promi
 
 /** Checks the request and returns the runc argv that runs it; the caller runs it with its own terminal. */
 export async function execPlan(ctx: ContainerContext, name: string, req: ExecRequest): Promise<string[]> {
-  const c = ctx.record(name);
+  ctx.record(name); // an unknown container is named first
   if (!Array.isArray(req.args) || req.args.length === 0) throw new InvalidArgument('no command given: add -- CMD [ARG...]');
   const state = await ctx.runc.state(ctx.id(name));
   if (state?.status !== 'running') throw new FailedPrecondition(`container ${name} is not running: start it with 'strata start ${name}'`);
-  const layout = ctx.storage.layout(c.name);
-  const user = await resolveUser(layout.rootfs, req.user ?? 'root');
+  const rootfs = runningRoot(state.pid);
+  const user = await resolveUser(rootfs, req.user ?? 'root');
   for (const e of req.env ?? []) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new InvalidArgument(`invalid environment entry ${JSON.stringify(e)}: use KEY=VALUE`);
   const env = [
     'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
@@ -57,15 +58,14 @@ export async function execPlan(ctx: ContainerContext, name: string, req: ExecReq
     ...(req.env ?? []),
   ];
   // A user whose home does not exist (nobody: /nonexistent) starts in /, as login does.
-  const cwd = req.cwd ?? ((await fsp.stat(join(layout.rootfs, user.home)).catch(() => null))?.isDirectory() ? user.home : '/');
+  const cwd = req.cwd ?? ((await fsp.stat(join(rootfs, user.home)).catch(() => null))?.isDirectory() ? user.home : '/');
   return ctx.runc.execArgv(ctx.id(name), { tty: !!req.tty, user: { uid: user.uid, gid: user.gid }, env, cwd, args: req.args });
 }
 
 /** A login shell of root with a terminal. */
 export async function enterPlan(ctx: ContainerContext, name: string): Promise<string[]> {
   const c = ctx.record(name);
-  const rootfs = ctx.storage.layout(c.name).rootfs;
-  const user = await resolveUser(rootfs, 'root').catch(() => ({ shell: '/bin/sh' }));
+  const user = await Promise.resolve().then(() => resolveUser(ctx.mergedRoot(c), 'root')).catch(() => ({ shell: '/bin/sh' }));
   const shell = user.shell && user.shell !== '/usr/sbin/nologin' ? user.shell : '/bin/sh';
   return execPlan(ctx, name, { tty: true, args: [shell, '-l'] });
 }

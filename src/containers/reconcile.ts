@@ -38,7 +38,13 @@ export class Reconciler {
           note(c.name, `recorded ${c.state}, but runs with init pid ${s.pid}: marked running`);
           store.updateContainerState(c.name, { state: 'running', pid: s.pid });
         }
-        if (!(await storage.isActive(storage.layout(c.name)))) note(c.name, 'runs, but its root is not mounted on the host');
+        // An older Strata left a running container's root mounted on the host as well: taken off,
+        // the container holds its own copy.
+        const layout = storage.layout(c.name);
+        if (await storage.isActive(layout)) {
+          await lock.run(c.name, () => storage.deactivate(storage.mounts(layout, ctx.idMapOf(c), ctx.templateLayers(c)), layout));
+          note(c.name, 'runs with its root also mounted on the host (an older Strata): the host\'s mount was taken off');
+        }
         continue;
       }
       const layout = storage.layout(c.name);

@@ -7,6 +7,9 @@
  *   const layout = storage.layout('web1');
  *   await storage.prepare(layout, idMap);             // private area
  *   await storage.activate(storage.mounts(layout, …)); // rootfs is mounted
+ *   // runc create: the container's mount namespace holds its own copy of the root
+ *   await storage.leaveToContainer(mounts);            // the host's mounts go
+ *   runningRoot(pid);                                  // the root while it runs
  *   await storage.deactivate(…); await storage.remove(layout);
  *
  * It does not know runc or the database; quotas and the content store come later behind this interface.
@@ -20,9 +23,18 @@ import { idmapRanges, mountAll, mountedTargets, unmountTargets, type Mount } fro
 
 export { type Mount, idmapRanges } from './mounts.js';
 
+/**
+ * The merged root of a running container, reached through its init (`/proc/PID/root/`): the host
+ * holds no mount of it while it runs (see leaveToContainer). The trailing slash matters: the path
+ * is a symlink to the kernel, and directories opened with O_NOFOLLOW (util/inroot) must follow it.
+ */
+export function runningRoot(pid: number): string {
+  return `/proc/${pid}/root/`;
+}
+
 export interface ContainerLayout {
   dir: string;
-  /** Merged root, the path runc uses. */
+  /** Merged root, the path runc creates the container from; mounted on the host only while it is created (runningRoot after). */
   rootfs: string;
   /** The directory holding the private area and overlay work dirs; a volume's mount point when disk-limited. */
   privateDir: string;
@@ -142,6 +154,19 @@ export class Storage {
 
   activate(mounts: Mount[]): Promise<void> {
     return mountAll(mounts);
+  }
+
+  /**
+   * Takes the root's mounts off the host once the container is created: its mount namespace holds
+   * its own copy (the spec's root propagation is rprivate, so nothing of this reaches it). The
+   * host's mount table then does not grow with running containers, and every later container
+   * create copies and reads a table of the host's own size (docs/performance.md). The root goes
+   * away with the container's namespace when its last process ends.
+   */
+  async leaveToContainer(mounts: Mount[]): Promise<void> {
+    // activate mounted every overlay (the idmapped layers went at once): /usr's before the root.
+    const targets = mounts.filter((m) => m.kind === 'overlay').reverse().map((m) => m.target);
+    await hostd().unmount(targets, `handing the root of ${targets[targets.length - 1]} to its container`);
   }
 
   /**
