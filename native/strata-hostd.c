@@ -146,7 +146,7 @@ static int nl_talk(struct msg *m) {
     }
 }
 
-static int set_link(int index, unsigned flags, const char *name) {
+static int set_link_with(int index, unsigned flags, const char *name, int no_inet6_addrs) {
     struct msg m;
     struct ifinfomsg *ifi = msg_init(&m, RTM_NEWLINK, 0, sizeof *ifi);
     ifi->ifi_family = AF_UNSPEC;
@@ -155,7 +155,27 @@ static int set_link(int index, unsigned flags, const char *name) {
     ifi->ifi_change = IFF_UP;
     /* The kernel renames before it changes flags: a rename and "up" go in one message. */
     if (name) msg_attr(&m, IFLA_IFNAME, name, strlen(name) + 1);
+    if (no_inet6_addrs) {
+        struct rtattr *spec = msg_attr(&m, IFLA_AF_SPEC | NLA_F_NESTED, NULL, 0);
+        struct rtattr *inet6 = msg_attr(&m, AF_INET6 | NLA_F_NESTED, NULL, 0);
+        unsigned char none = IN6_ADDR_GEN_MODE_NONE;
+        msg_attr(&m, IFLA_INET6_ADDR_GEN_MODE, &none, 1);
+        msg_nest_end(&m, inet6);
+        msg_nest_end(&m, spec);
+    }
     return nl_talk(&m);
+}
+
+/*
+ * A bridge port is a layer-2 link: it gets no IPv6 address of its own. Without this, each port's
+ * link-local address runs duplicate address detection, whose completion walks the host's whole
+ * IPv6 routing table, which has an entry per port: a cost per start that grows with the
+ * containers. Kernels without IPv6 refuse the attribute: the link is set without it there.
+ */
+static int set_link(int index, unsigned flags, const char *name) {
+    int rc = set_link_with(index, flags, name, 1);
+    if (rc == -EAFNOSUPPORT || rc == -EOPNOTSUPP) rc = set_link_with(index, flags, name, 0);
+    return rc;
 }
 
 static int port(const char *from, const char *name, const char *mac_text, int isolated) {

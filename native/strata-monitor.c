@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -97,12 +98,36 @@ struct console {
     int master;         /* -1 until received */
     int peer;           /* the pty's other end, held so the master never reads EIO between two opens of /dev/console */
     long long quiet_until; /* after an EIO (a hangup inside), not polled until then (ms) */
+    int watched;        /* the descriptor in the consoles' epoll set, or -1 */
     char *path;         /* its log */
     long cap;
     int viewers[MAX_VIEWERS];
 };
 
 static struct console *consoles[MAX_LOGS];
+
+/*
+ * The consoles wait in an epoll set of their own, one descriptor in the main poll: a wake-up costs
+ * the same with a thousand consoles as with one (poll(2) of every pty on each wake-up did not).
+ */
+static int consoles_ep = -1;
+#define CONSOLES_POLLED (-3 - 2 * MAX_LOGS)
+
+static void unwatch_console(struct console *k) {
+    if (k->watched >= 0) epoll_ctl(consoles_ep, EPOLL_CTL_DEL, k->watched, NULL);
+    k->watched = -1;
+}
+
+/* Puts in the set the descriptor console i waits on now: its socket until runc connects, then its master unless quiet. */
+static void watch_console(int i, long long now) {
+    struct console *k = consoles[i];
+    int want = k->listen_fd >= 0 ? k->listen_fd : (k->master >= 0 && k->quiet_until <= now ? k->master : -1);
+    if (want == k->watched) return;
+    unwatch_console(k);
+    if (want < 0) return;
+    struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (unsigned)i };
+    if (epoll_ctl(consoles_ep, EPOLL_CTL_ADD, want, &ev) == 0) k->watched = want;
+}
 
 static struct client *clients[MAX_CLIENTS];
 static struct log *logs[MAX_LOGS];
@@ -164,6 +189,7 @@ static void close_log(int i) {
 
 static void close_console(int i) {
     struct console *k = consoles[i];
+    unwatch_console(k);
     if (k->listen_fd >= 0) { close(k->listen_fd); unlink(k->sock_path); }
     if (k->master >= 0) close(k->master);
     if (k->peer >= 0) close(k->peer);
@@ -197,6 +223,7 @@ static void take_master(int i) {
         }
     }
     close(conn);
+    unwatch_console(k);
     close(k->listen_fd);
     unlink(k->sock_path);
     k->listen_fd = -1;
@@ -275,6 +302,7 @@ static void run(struct client *c) {
         consoles[k]->sock_path = strdup(c->tty);
         consoles[k]->master = -1;
         consoles[k]->peer = -1;
+        consoles[k]->watched = -1;
         consoles[k]->path = strdup(c->out);
         consoles[k]->cap = c->cap > 0 ? c->cap : DEFAULT_CAP;
         for (int v = 0; v < MAX_VIEWERS; v++) consoles[k]->viewers[v] = -1;
@@ -417,6 +445,8 @@ int main(int argc, char **argv) {
     sigaddset(&mask, SIGCHLD);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    consoles_ep = epoll_create1(EPOLL_CLOEXEC);
+    if (consoles_ep < 0) { perror("strata-monitor: epoll_create1"); return 1; }
 
     char lock_path[PATH_MAX];
     if (snprintf(lock_path, sizeof lock_path, "%s.lock", argv[1]) >= (int)sizeof lock_path) { fprintf(stderr, "strata-monitor: socket path too long\n"); return 2; }
@@ -444,8 +474,8 @@ int main(int argc, char **argv) {
     long long next_check = now_ms() + ORPHAN_CHECK_MS;
 
     for (;;) {
-        static struct pollfd fds[MAX_CLIENTS + 2 * MAX_LOGS + 2];
-        static int map[MAX_CLIENTS + 2 * MAX_LOGS + 2];
+        static struct pollfd fds[MAX_CLIENTS + MAX_LOGS + 3];
+        static int map[MAX_CLIENTS + MAX_LOGS + 3];
         int n = 0;
         int timeout = -1;
         long long now = now_ms();
@@ -457,16 +487,14 @@ int main(int argc, char **argv) {
         for (int i = 0; i < MAX_LOGS; i++) {
             if (logs[i]) { fds[n].fd = logs[i]->fd; fds[n].events = POLLIN; map[n++] = -3 - i; }
             if (consoles[i]) {
-                if (consoles[i]->listen_fd < 0 && consoles[i]->quiet_until > now) {
+                watch_console(i, now);
+                if (consoles[i]->listen_fd < 0 && consoles[i]->master >= 0 && consoles[i]->quiet_until > now) {
                     long long left = consoles[i]->quiet_until - now;
                     if (timeout < 0 || left < timeout) timeout = (int)left;
-                    continue;
                 }
-                fds[n].fd = consoles[i]->listen_fd >= 0 ? consoles[i]->listen_fd : consoles[i]->master;
-                fds[n].events = POLLIN;
-                map[n++] = -3 - MAX_LOGS - i;
             }
         }
+        fds[n].fd = consoles_ep; fds[n].events = POLLIN; map[n++] = CONSOLES_POLLED;
         if (quitting && !has_children()) break;
         if (now >= next_check) {
             next_check = now + ORPHAN_CHECK_MS;
@@ -485,11 +513,15 @@ int main(int argc, char **argv) {
                 struct signalfd_siginfo si;
                 while (read(sfd, &si, sizeof si) > 0) {}
                 reap();
-            } else if (map[k] <= -3 - MAX_LOGS) {
-                int i = -3 - MAX_LOGS - map[k];
-                if (!consoles[i]) continue;
-                if (consoles[i]->listen_fd >= 0) take_master(i);
-                else console_output(i);
+            } else if (map[k] == CONSOLES_POLLED) {
+                struct epoll_event ready[64];
+                int got = epoll_wait(consoles_ep, ready, 64, 0);
+                for (int e = 0; e < got; e++) {
+                    int i = (int)ready[e].data.u32;
+                    if (!consoles[i]) continue;
+                    if (consoles[i]->listen_fd >= 0) take_master(i);
+                    else console_output(i);
+                }
             } else if (map[k] <= -3) {
                 struct log *l = logs[-3 - map[k]];
                 static char out[BUF];

@@ -303,17 +303,22 @@ export class Lifecycle {
       sw.lap('mount');
       const pid = await runc.create(ctx.id(c.name), layout.bundle, layout.consoleLog);
       r.add(() => runc.delete(ctx.id(c.name), true), `the runtime state of ${c.name}`);
-      // Its mount namespace has its own copy of the root now: the host's goes (storage/index.ts).
-      await storage.leaveToContainer(mounts);
+      sw.lap('runc-create');
+      // Its mount namespace has its own copy of the root now: the host's goes (storage/index.ts),
+      // in the helper while the daemon goes on.
+      const handover = storage.leaveToContainer(mounts);
+      handover.catch(() => undefined);
       // Its own cgroup subtree is the container root's (systemd makes its slices there); limits stay above.
       if (idMap) await host.cgroups.delegate(ctx.cgroupPath(c.name), idMap.hostBase);
-      sw.lap('runc-create');
+      sw.lap('delegate');
       // Created: root, mounts and namespaces are the container's, its init has not run yet.
       await this.recomputeDerived(c, runningRoot(pid));
       // Created, not started: the network is up before the init runs.
       await host.networks.attach(c.name, pid, c.hostname);
       r.add(() => host.networks.detach(c.name), `the network adapters of ${c.name}`);
       sw.lap('network');
+      await handover;
+      sw.lap('handover');
       await runc.start(ctx.id(c.name), pid);
       sw.lap('runc-start');
       ctx.store.updateContainerState(c.name, { state: 'running', pid, startedAt: new Date().toISOString(), stoppedAt: null });

@@ -66,7 +66,7 @@ describe('strata-hostd', () => {
     await rejects(helper.idmount(['batch', 'bogus']), 'internal', /bad operation bogus/);
   });
 
-  test('sets up a bridge port through netlink: renamed, up, no learning or flooding, isolated, static entry', async () => {
+  test('sets up a bridge port through netlink: renamed, up, no IPv6 address, no learning or flooding, isolated, static entry', async () => {
     const inNs = new HostHelper(binary, ['unshare', '--net']);
     try {
       const pid = await inNs.ping();
@@ -74,6 +74,7 @@ describe('strata-hostd', () => {
       ip('link', 'add', 'br0', 'type', 'bridge');
       ip('link', 'add', 'vethtmp', 'type', 'veth', 'peer', 'name', 'inside');
       ip('link', 'set', 'vethtmp', 'master', 'br0', 'up');
+      ip('link', 'set', 'inside', 'up'); // a carrier: an IPv6 link would get its link-local address now
       const mac = '02:42:ac:11:00:07';
       await inNs.configurePort('vethtmp', 'port0', mac, true, 'attaching');
       const link = JSON.parse(ip('-d', '-j', 'link', 'show', 'dev', 'port0'))[0] as { flags: string[]; linkinfo: { info_slave_data: Record<string, unknown> } };
@@ -84,6 +85,8 @@ describe('strata-hostd', () => {
       assert.equal(port.isolated, true);
       const fdb = sh('nsenter', [`--net=/proc/${pid}/ns/net`, 'bridge', 'fdb', 'show', 'dev', 'port0']);
       assert.match(fdb, new RegExp(`^${mac} master br0 static$`, 'm'));
+      // A layer-2 port: no IPv6 address of its own (whose duplicate detection would walk the host's routes).
+      assert.deepEqual((JSON.parse(ip('-6', '-j', 'addr', 'show', 'dev', 'port0')) as Array<{ addr_info: unknown[] }>).flatMap((l) => l.addr_info), []);
       // Again with the name it has now: only the flags and the entry.
       await inNs.configurePort('port0', 'port0', mac, false);
       assert.equal((JSON.parse(ip('-d', '-j', 'link', 'show', 'dev', 'port0'))[0] as typeof link).linkinfo.info_slave_data.isolated, false);
