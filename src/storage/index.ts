@@ -166,7 +166,7 @@ export class Storage {
   async leaveToContainer(mounts: Mount[]): Promise<void> {
     // activate mounted every overlay (the idmapped layers went at once): /usr's before the root.
     const targets = mounts.filter((m) => m.kind === 'overlay').reverse().map((m) => m.target);
-    await hostd().unmount(targets, `handing the root of ${targets[targets.length - 1]} to its container`);
+    await hostd().unmount(targets, `handing ${targets[targets.length - 1]} over to its container`);
   }
 
   /**
