@@ -15,7 +15,7 @@ import type { AdapterView } from './views.js';
 
 /**
  * Renders a network's rule tables whole. Attaches and detaches of different containers run at the
- * same time, and a whole render must not run among them (it would drop the chains of an attach
+ * same time, and a whole render must not run among them (it would drop the set elements of an attach
  * not yet recorded): they are given a `render` that defers it until they are done (index.ts).
  */
 export type Render = (net: NetRow) => Promise<void>;

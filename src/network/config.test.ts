@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { bandwidthConf, bridgeConf, hostInterface, renameHostInterface, type CniResult } from './cni.js';
-import { nftDeleteScript, nftScript } from './rules.js';
+import { nftAddPortsScript, nftDeleteScript, nftRemovePortsScript, nftScript } from './rules.js';
 import { bridgeName, cniContainerId, ifbName, tableName, vethName } from './names.js';
 
 describe('host object names', () => {
@@ -78,13 +78,24 @@ describe('nftables rules', () => {
 
   test('anti-spoofing per port: own MAC and IP, ARP sender checked, no IPv6', () => {
     const s = nftScript(net, [owner], []);
-    assert.match(s, /iifname vmap @ports/);
-    assert.match(s, /add element bridge \S+ ports \{ "stvaaa" : jump port_stvaaa \}/);
-    assert.match(s, /ether saddr != 02:00:0a:4d:00:02 counter drop/);
-    assert.match(s, /arp saddr ether != 02:00:0a:4d:00:02 counter drop/);
-    assert.match(s, /arp saddr ip != 10\.77\.0\.2 counter drop/);
-    assert.match(s, /ip saddr != 10\.77\.0\.2 counter drop/);
+    assert.match(s, /iifname @ports jump from_container/);
+    assert.match(s, /iifname \. ether saddr != @port_macs counter drop/);
+    assert.match(s, /arp saddr ether != @port_macs counter drop/);
+    assert.match(s, /arp saddr ip != @port_addrs counter drop/);
+    assert.match(s, /ether type ip iifname \. ip saddr != @port_addrs counter drop/);
     assert.match(s, /icmpv6 type \{ nd-router-advert, nd-redirect, nd-neighbor-advert \} counter drop/);
-    assert.match(s, /ether type ip accept\n.*icmpv6.*\n.*port_stvaaa counter drop\n/);
+    assert.match(s, /ether type ip accept\n.*icmpv6.*\n\s+counter drop\n/);
+    // The port's own MAC and address are elements: no chain per port.
+    assert.match(s, /add element bridge strata_r_1 ports \{ "stvaaa" \}/);
+    assert.match(s, /add element bridge strata_r_1 port_macs \{ "stvaaa" \. 02:00:0a:4d:00:02 \}/);
+    assert.match(s, /add element bridge strata_r_1 port_addrs \{ "stvaaa" \. 10\.77\.0\.2 \}/);
+    assert.doesNotMatch(s, /chain port_/);
+  });
+
+  test('a port comes and goes as the same three elements', () => {
+    const add = nftAddPortsScript('strata_r_1', [owner]);
+    const remove = nftRemovePortsScript('strata_r_1', [owner]);
+    assert.equal(add.split('\n').filter(Boolean).length, 3);
+    assert.equal(remove, add.replaceAll('add element', 'delete element'));
   });
 });

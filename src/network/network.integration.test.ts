@@ -233,19 +233,25 @@ describe('networks on real namespaces', { concurrency: false }, () => {
     const pids = await Promise.all(names.map(() => fakeContainer()));
     await Promise.all(names.map((n, i) => nets.attach(n, pids[i], n)));
     const table = tableName(rootId, Number(nets.inspect('front').bridge.slice(-4)));
-    const rules = sh('nft', ['list', 'table', 'bridge', table]);
+    const macs = sh('nft', ['list', 'set', 'bridge', table, 'port_macs']);
+    const addrs = sh('nft', ['list', 'set', 'bridge', table, 'port_addrs']);
     for (const [i, n] of names.entries()) {
       const a = nets.adapters(n)[0];
       assert.equal(a.attached, true);
-      assert.match(rules, new RegExp(`chain port_${a.hostIfname} `), `${n} has its chain`);
+      assert.match(macs, new RegExp(`"${a.hostIfname}" \\. ${a.mac}`), `${n} may use its MAC`);
+      assert.match(addrs, new RegExp(`"${a.hostIfname}" \\. ${a.address.split('/')[0].replaceAll('.', '\\.')}`), `${n} may use its address`);
       assert.ok(canPing(pids[i], ip(subnetA, 1)), `${n} reaches the gateway`);
     }
     assert.ok(canPing(pids[0], nets.adapters('p6')[0].address.split('/')[0]), 'p1 reaches p6');
+    const ports = names.map((n) => nets.adapters(n)[0].hostIfname);
     for (const pid of pids) kill(kids.find((k) => k.pid === pid)!);
     await Promise.all(names.map((n) => nets.release(n, true)));
-    const after = sh('nft', ['list', 'table', 'bridge', table]);
+    const after = sh('nft', ['list', 'set', 'bridge', table, 'ports']);
     for (const n of names) assert.equal(nets.adapters(n).length, 0, `${n} released`);
-    assert.doesNotMatch(after, /chain port_stv\w+ \{[\s\S]*chain port_stv\w+ \{[\s\S]*chain port_stv\w+ \{/, 'at most the two of a and b are left');
+    const left = after.match(/"stv\w+"/g) ?? [];
+    assert.ok(left.length <= 2, `at most the ports of a and b are left: ${left.join(' ')}`);
+    const sets = ['ports', 'port_macs', 'port_addrs'].map((set) => sh('nft', ['list', 'set', 'bridge', table, set])).join('');
+    for (const port of ports) assert.ok(!sets.includes(`"${port}"`), `${port}'s elements went with it`);
   });
 
   test('a detach once the processes ended leaves the veth to the kernel; one held elsewhere is replaced at the next attach', async () => {
@@ -365,10 +371,10 @@ describe('networks on real namespaces', { concurrency: false }, () => {
   });
 
   test('spoofed addresses, MACs, ARP and IPv6 from a container are dropped', async () => {
-    const port = nets.adapters('a')[0].hostIfname;
+    // The counters are the network's (one chain for all ports); nothing else sends spoofed frames here.
     const table = tableName(rootId, Number(nets.inspect('front').bridge.slice(-4)));
     const counter = (re: RegExp): number => {
-      const text = sh('nft', ['list', 'chain', 'bridge', table, `port_${port}`]);
+      const text = sh('nft', ['list', 'chain', 'bridge', table, 'from_container']);
       const line = text.split('\n').find((l) => re.test(l)) ?? '';
       return Number(/packets (\d+)/.exec(line)?.[1] ?? 'NaN');
     };
@@ -487,6 +493,22 @@ describe('networks on real namespaces', { concurrency: false }, () => {
     sh('nft', ['delete', 'table', 'ip', table]);
     await nets.sync();
     assert.match(sh('nft', ['list', 'tables']), new RegExp(`table ip ${table}\n`));
+    // An older Strata's bridge table (a chain per port behind a verdict map) is re-rendered whole.
+    const portE = nets.adapters('e')[0].hostIfname;
+    sh('nft', ['-f', '-'], [
+      `delete table bridge ${table}`,
+      `table bridge ${table} {`,
+      `  map ports { type ifname : verdict; }`,
+      `  chain prerouting { type filter hook prerouting priority -200; policy accept; iifname vmap @ports; }`,
+      `  chain port_${portE} { counter drop; }`,
+      `}`,
+      `add element bridge ${table} ports { "${portE}" : jump port_${portE} }`,
+    ].join('\n') + '\n');
+    assert.deepEqual(await nets.reconcile(new Set(['a', 'b', 'c', 'd', 'e'])),
+      [`network back: nftables tables ${table} had an older Strata's layout (a chain per port), re-applied`]);
+    assert.match(sh('nft', ['list', 'set', 'bridge', table, 'port_macs']), new RegExp(`"${portE}" \\. ${nets.adapters('e')[0].mac}`));
+    assert.doesNotMatch(sh('nft', ['list', 'table', 'bridge', table]), /chain port_/);
+    assert.ok(canPing(pidE, ip(subnetB, 1)), 'e still reaches its gateway');
     const before1 = nets.counters('e');
     kill(kids.find((k) => k.pid === pidE)!); // its init died: the pinned namespace still lets CNI DEL run
     await sleep(100);

@@ -4,7 +4,7 @@ import { driverOf, IP_FORWARD, specOf, type NetContext } from './context.js';
 import { foldAndDetach, observe } from './counters.js';
 import { deleteLink, isPinned, linkExists, listLinks, pinNetns } from './host.js';
 import { bridgeName, tableName } from './names.js';
-import { applyScript, listTables } from './rules.js';
+import { applyScript, hasPortSets, listTables } from './rules.js';
 import { applyRules } from './tables.js';
 
 /** Re-creates missing bridges and re-applies missing rule tables; returns what it did. */
@@ -24,6 +24,9 @@ export async function repairNetworks(ctx: NetContext): Promise<string[]> {
     if (!tables.has(`ip ${t}`) || !tables.has(`bridge ${t}`)) {
       await applyRules(ctx, net);
       lines.push(`network ${net.name}: nftables tables ${t} were missing, re-applied`);
+    } else if (!(await hasPortSets(t))) {
+      await applyRules(ctx, net);
+      lines.push(`network ${net.name}: nftables tables ${t} had an older Strata's layout (a chain per port), re-applied`);
     }
   }
   return lines;

@@ -7,11 +7,13 @@
  *                                   hairpin), forward filter (isolation between
  *                                   networks, and between containers of an
  *                                   --isolated network when routed via the gateway)
- *   table bridge strata_<root>_<n>  anti-spoofing per container port: only the
+ *   table bridge strata_<root>_<n>  anti-spoofing of container ports: only the
  *                                   container's own MAC and IPv4 address, ARP only
  *                                   with its own sender MAC/IP, no IPv6 at all
  *                                   (so no router advertisements, redirects or
- *                                   neighbour spoofing), no other ethertypes
+ *                                   neighbour spoofing), no other ethertypes. One
+ *                                   chain for all ports; what each port may use
+ *                                   are elements of three sets keyed by its name
  *
  * A change re-renders both tables and swaps them in one nft transaction; removing
  * the network deletes them. Nothing here touches another table.
@@ -74,44 +76,54 @@ export function nftScript(n: RuleNetwork, owners: RulePortOwner[], ports: RulePo
     `table bridge ${n.table} {}`,
     `delete table bridge ${n.table}`,
     `table bridge ${n.table} {`,
-    // Port → its chain: adding or removing one container touches one element and one chain.
-    `  map ports {`,
-    `    type ifname : verdict;`,
+    // A port's own MAC and address are set elements, not a chain of its own: adding a container
+    // adds three elements, which the kernel checks without validating any chain, and a change
+    // costs the same with 1 or 1000 ports (a chain per port made both grow with the ports).
+    `  set ports {`,
+    `    type ifname;`,
+    `  }`,
+    `  set port_macs {`,
+    `    type ifname . ether_addr;`,
+    `  }`,
+    `  set port_addrs {`,
+    `    type ifname . ipv4_addr;`,
     `  }`,
     `  chain prerouting {`,
     `    type filter hook prerouting priority -200; policy accept;`,
-    `    iifname vmap @ports`,
+    `    iifname @ports jump from_container`,
+    `  }`,
+    `  chain from_container {`,
+    `    iifname . ether saddr != @port_macs counter drop`,
+    `    ether type arp iifname . arp saddr ether != @port_macs counter drop`,
+    `    ether type arp iifname . arp saddr ip != @port_addrs counter drop`,
+    `    ether type arp accept`,
+    `    ether type ip iifname . ip saddr != @port_addrs counter drop`,
+    `    ether type ip accept`,
+    `    icmpv6 type { nd-router-advert, nd-redirect, nd-neighbor-advert } counter drop`,
+    `    counter drop`,
     `  }`,
     `}`,
   ];
-  for (const o of owners) lines.push(portChain(n.table, o));
-  return lines.join('\n') + '\n';
+  return lines.join('\n') + '\n' + nftAddPortsScript(n.table, owners);
 }
 
-/** The anti-spoofing chain of one container port and its element in the ports map. */
-function portChain(table: string, o: RulePortOwner): string {
+/** The set elements that let one container port use its own MAC and address. */
+function portElements(table: string, o: RulePortOwner): string[] {
   return [
-    `add chain bridge ${table} port_${o.hostIfname}`,
-    `add rule bridge ${table} port_${o.hostIfname} ether saddr != ${o.mac} counter drop`,
-    `add rule bridge ${table} port_${o.hostIfname} ether type arp arp saddr ether != ${o.mac} counter drop`,
-    `add rule bridge ${table} port_${o.hostIfname} ether type arp arp saddr ip != ${o.ip} counter drop`,
-    `add rule bridge ${table} port_${o.hostIfname} ether type arp accept`,
-    `add rule bridge ${table} port_${o.hostIfname} ether type ip ip saddr != ${o.ip} counter drop`,
-    `add rule bridge ${table} port_${o.hostIfname} ether type ip accept`,
-    `add rule bridge ${table} port_${o.hostIfname} icmpv6 type { nd-router-advert, nd-redirect, nd-neighbor-advert } counter drop`,
-    `add rule bridge ${table} port_${o.hostIfname} counter drop`,
-    `add element bridge ${table} ports { ${q(o.hostIfname)} : jump port_${o.hostIfname} }`,
-  ].join('\n');
+    `element bridge ${table} ports { ${q(o.hostIfname)} }`,
+    `element bridge ${table} port_macs { ${q(o.hostIfname)} . ${o.mac} }`,
+    `element bridge ${table} port_addrs { ${q(o.hostIfname)} . ${o.ip} }`,
+  ];
 }
 
 /** Adds container ports' rules to a network's tables (as nftScript would have them). */
 export function nftAddPortsScript(table: string, owners: RulePortOwner[]): string {
-  return owners.map((o) => portChain(table, o)).join('\n') + '\n';
+  return owners.flatMap((o) => portElements(table, o).map((e) => `add ${e}`)).join('\n') + '\n';
 }
 
 /** Removes container ports' rules from a network's tables. */
-export function nftRemovePortsScript(table: string, hostIfnames: string[]): string {
-  return hostIfnames.flatMap((i) => [`delete element bridge ${table} ports { ${q(i)} }`, `delete chain bridge ${table} port_${i}`]).join('\n') + '\n';
+export function nftRemovePortsScript(table: string, owners: RulePortOwner[]): string {
+  return owners.flatMap((o) => portElements(table, o).map((e) => `delete ${e}`)).join('\n') + '\n';
 }
 
 export function nftDeleteScript(table: string): string {
@@ -120,6 +132,14 @@ export function nftDeleteScript(table: string): string {
 
 export async function applyScript(script: string, context: string): Promise<void> {
   await hostd().nft(script, context);
+}
+
+/**
+ * Whether a network's bridge table has this layout (one chain for all ports and their sets); an
+ * older Strata's has a chain per port, which the set elements of an attach do not fit.
+ */
+export async function hasPortSets(table: string): Promise<boolean> {
+  return hostd().nft(`list chain bridge ${table} from_container\n`, `reading nftables table bridge ${table}`).then(() => true, () => false);
 }
 
 /** Names of all nft tables on the host as `family name`. */
