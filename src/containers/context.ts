@@ -35,6 +35,9 @@ export interface HostServices {
   quota?: QuotaBook;
 }
 
+/** The init of a container recorded running (null otherwise). */
+const initPid = (c: ContainerRecord): number | null => (c.state === 'running' && c.pid ? c.pid : null);
+
 export class ContainerContext {
   readonly storage: Storage;
   readonly apps: AppAttachments;
@@ -70,8 +73,15 @@ export class ContainerContext {
    * of it while it runs (storage's leaveToContainer).
    */
   mergedRoot(c: ContainerRecord): string {
-    if (c.state !== 'running' || !c.pid) throw new FailedPrecondition(`container ${c.name} is ${c.state}: its root can be reached only while it runs; start it with 'strata start ${c.name}'`);
-    return runningRoot(c.pid);
+    const pid = initPid(c);
+    if (!pid) throw new FailedPrecondition(`container ${c.name} is ${c.state}: its root can be reached only while it runs; start it with 'strata start ${c.name}'`);
+    return runningRoot(pid);
+  }
+
+  /** Where a container's root is shown: through its init while it runs, else its layout's mount point. */
+  rootPathOf(c: ContainerRecord): string {
+    const pid = initPid(c);
+    return pid ? runningRoot(pid) : this.storage.layout(c.name).rootfs;
   }
 
   /** The container's volume in the pool, with the driver recorded at create, whatever the default is now. */

@@ -65,8 +65,9 @@ export async function execPlan(ctx: ContainerContext, name: string, req: ExecReq
 /** A login shell of root with a terminal. */
 export async function enterPlan(ctx: ContainerContext, name: string): Promise<string[]> {
   const c = ctx.record(name);
-  const user = await Promise.resolve().then(() => resolveUser(ctx.mergedRoot(c), 'root')).catch(() => ({ shell: '/bin/sh' }));
-  const shell = user.shell && user.shell !== '/usr/sbin/nologin' ? user.shell : '/bin/sh';
+  // Root's shell is read only while it runs; otherwise execPlan gives its clear error.
+  const user = c.state === 'running' ? await resolveUser(ctx.mergedRoot(c), 'root').catch(() => null) : null;
+  const shell = user?.shell && user.shell !== '/usr/sbin/nologin' ? user.shell : '/bin/sh';
   return execPlan(ctx, name, { tty: true, args: [shell, '-l'] });
 }
 

@@ -7,7 +7,6 @@ import type { Limits } from '../resources/index.js';
 import type { IdMap } from '../runtime/index.js';
 import type { ContainerRecord, LastExit, Store } from '../state/index.js';
 import type { AdapterView, Networks, PortView } from '../network/index.js';
-import { runningRoot } from '../storage/index.js';
 import type { ContainerContext } from './context.js';
 
 export interface ContainerView {
@@ -57,7 +56,7 @@ export function viewOf(ctx: ContainerContext, c: ContainerRecord, bulk?: ListBul
   const apps = bulk ? (bulk.apps.get(c.name) ?? []) : ctx.store.containerApps(c.name);
   return {
     name: c.name, state: c.state, pid: c.pid, template: c.template, hostname: c.hostname,
-    privileged: c.privileged, autostart: c.autostart, rootfs: c.state === 'running' && c.pid ? runningRoot(c.pid) : l.rootfs, privateArea: l.privateArea,
+    privileged: c.privileged, autostart: c.autostart, rootfs: ctx.rootPathOf(c), privateArea: l.privateArea,
     consoleLog: l.consoleLog, idMap: ctx.idMapOf(c) ?? null, limits: c.limits as Limits,
     adapters: (net?.adapters ?? []).map((a) => ({ network: a.network, ifname: a.ifname, address: a.address, gateway: a.gateway, mac: a.mac })),
     ports: net?.ports ?? [],
