@@ -131,8 +131,12 @@ export class ContainerContext {
    * the tenant's cgroup (`tenant.NAME`: '.' is in no container name), whose ceilings are its plan.
    */
   cgroupPath(name: string): string {
-    const tenant = this.store.getContainer(name)?.tenant;
-    return tenant ? `${this.tenantCgroup(tenant)}/${name}` : `/${this.paths.cgroupParent}/${name}`;
+    return this.cgroupPathOf({ name, tenant: this.store.getContainer(name)?.tenant ?? null });
+  }
+
+  /** The cgroup of a container whose record is in hand (no query). */
+  cgroupPathOf(c: Pick<ContainerRecord, 'name' | 'tenant'>): string {
+    return c.tenant ? `${this.tenantCgroup(c.tenant)}/${c.name}` : `/${this.paths.cgroupParent}/${c.name}`;
   }
 
   tenantCgroup(tenant: string): string {

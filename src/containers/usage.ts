@@ -121,8 +121,8 @@ export class UsageMonitor {
 
   private async assemble(records: ContainerRecord[], sums: { totals: Map<string, UsageTotals>; net: Map<string, TrafficCounters>; snapshots: Map<string, number> }): Promise<ContainerStats[]> {
     const { ctx } = this;
-    const live = await this.readCgroups(records.filter((c) => c.state === 'running').map((c) => c.name));
-    const percents = await this.cpuPercents(live);
+    const live = await this.readCgroups(records.filter((c) => c.state === 'running'));
+    const percents = await this.cpuPercents(live, records);
     const disks = new Map<string, { usedBytes: number; limitBytes: number } | null>();
     for (const c of records) if (c.volume) disks.set(c.name, await ctx.host.pool.usage(ctx.volumeOf(c)));
     return records.map((c) => {
@@ -155,12 +155,14 @@ export class UsageMonitor {
   }
 
   /** The cgroups of running containers, READ_WIDTH at a time, letting other work in between; a missing one is left out. */
-  private async readCgroups(running: string[]): Promise<Map<string, CgroupUsage | null>> {
+  private async readCgroups(running: ContainerRecord[]): Promise<Map<string, CgroupUsage | null>> {
     const live = new Map<string, CgroupUsage | null>();
     for (let i = 0; i < running.length; i += READ_WIDTH) {
       if (i) await new Promise((r) => setImmediate(r));
-      await Promise.all(running.slice(i, i + READ_WIDTH).map(async (name) => {
-        live.set(name, await this.ctx.host.cgroups.read(this.ctx.cgroupPath(name)).catch(() => null));
+      // The records in hand give each cgroup's path: a query per container for its tenant was, after
+      // the reads themselves, the largest cost of reading a thousand.
+      await Promise.all(running.slice(i, i + READ_WIDTH).map(async (c) => {
+        live.set(c.name, await this.ctx.host.cgroups.read(this.ctx.cgroupPathOf(c)).catch(() => null));
       }));
     }
     return live;
@@ -170,7 +172,7 @@ export class UsageMonitor {
    * CPU % of each, over the time since its previous sample. Containers with no usable sample
    * (none, or under 100 ms old without a figure) share one short sample taken now.
    */
-  private async cpuPercents(live: Map<string, CgroupUsage | null>): Promise<Map<string, number>> {
+  private async cpuPercents(live: Map<string, CgroupUsage | null>, records: ContainerRecord[]): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     const fresh: Array<[string, Sample]> = [];
     const at = performance.now();
@@ -183,8 +185,9 @@ export class UsageMonitor {
       else fresh.push([name, { at, cpuNs: u.cpuUsageNs }]);
     }
     if (fresh.length) {
+      const freshNames = new Set(fresh.map(([name]) => name));
       await new Promise((r) => setTimeout(r, 200));
-      const again = await this.readCgroups(fresh.map(([name]) => name));
+      const again = await this.readCgroups(records.filter((c) => freshNames.has(c.name)));
       const now = performance.now();
       for (const [name, prev] of fresh) {
         const u = again.get(name);
@@ -205,7 +208,7 @@ export class UsageMonitor {
   async sample(): Promise<void> {
     for (const c of this.ctx.store.listContainers()) {
       if (c.state !== 'running') continue;
-      const u = await this.ctx.host.cgroups.read(this.ctx.cgroupPath(c.name)).catch(() => null);
+      const u = await this.ctx.host.cgroups.read(this.ctx.cgroupPathOf(c)).catch(() => null);
       if (!u) continue;
       // After a daemon restart the first sample is the baseline: kills before it were not seen live.
       const seen = this.oomSeen.get(c.name) ?? u.oomKills;
@@ -231,7 +234,7 @@ export class UsageMonitor {
     const records = ctx.store.listContainers();
     const net = ctx.host.networks.allCounters();
     const running = records.filter((c) => c.state === 'running');
-    const live = await this.readCgroups(running.map((c) => c.name));
+    const live = await this.readCgroups(running);
     const disks = new Map<string, number>();
     if (opts.disk) {
       for (const c of running) {

@@ -1,5 +1,5 @@
 /** Adapters as the views show them, and traffic counters kept across veth lifetimes. */
-import type { AdRow } from '../state/index.js';
+import type { AdBrief } from '../state/index.js';
 import type { NetContext } from './context.js';
 import { linkStats, linkStatsOfAll, type LinkStats } from './host.js';
 import { type AdapterView, adapterView, type BandwidthView, bandwidthView, portView, type PortView, type TrafficCounters } from './views.js';
@@ -34,7 +34,7 @@ export function adapters(ctx: NetContext, container: string): AdapterView[] {
 }
 
 /** Reads the live veth counters into the record; a new veth lifetime (ifindex changed, or counters fell) folds the old one first. */
-export function observe(ctx: NetContext, a: AdRow, read: (name: string) => LinkStats | null = linkStats): void {
+export function observe(ctx: NetContext, a: AdBrief, read: (name: string) => LinkStats | null = linkStats): void {
   if (!a.attached) return;
   const live = read(a.host_ifname);
   if (!live) return;

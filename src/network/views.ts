@@ -1,5 +1,5 @@
 /** What the network service shows: its views and the requests it takes (plain data). */
-import type { AdRow, ContRow, PortRow } from '../state/index.js';
+import type { AdBrief, ContRow, PortRow } from '../state/index.js';
 import { formatPortSpec, type Proto } from './ports.js';
 import { formatRate } from './rates.js';
 
@@ -54,7 +54,7 @@ export interface CreateNetworkRequest { name: string; subnet: string; gateway?: 
 export interface PlanRequest { nets?: string[]; ip?: string; /** The first network's MAC (a moved container keeps its own). */ mac?: string; noNet?: boolean; ports?: string[]; netIn?: string; netOut?: string }
 
 
-export function adapterView(a: AdRow, gateway: string | undefined): AdapterView {
+export function adapterView(a: AdBrief, gateway: string | undefined): AdapterView {
   return { network: a.network, ifname: a.ifname, address: a.address, gateway: gateway ?? '', mac: a.mac, hostIfname: a.host_ifname, attached: a.attached === 1 };
 }
 

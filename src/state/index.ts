@@ -9,10 +9,11 @@ import Database from 'better-sqlite3';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { preparedOnce, type Prepared } from './statements.js';
 
 export { AccessRecords, type Plan, type Role, type TenantRecord, type TokenRecord, type UserRecord } from './access.js';
 export { MeterRecords, type LastReading, type PointDelta, type PointRow, type UsageSum } from './metering.js';
-export { NetworkRecords, type AdRow, type ChangeRow, type ContRow, type NetRow, type PortRow } from './networks.js';
+export { NetworkRecords, type AdBrief, type AdRow, type ChangeRow, type ContRow, type NetRow, type PortRow } from './networks.js';
 export { OperationRecords, type LogRow, type OperationFilter, type OperationRow, type OperationState } from './operations.js';
 export { BackupRecords, type StoredBackup } from './backups.js';
 export { MoveRecords, type MoveRecord, type MovePhase } from './moves.js';
@@ -151,9 +152,11 @@ export const NO_USAGE: Readonly<UsageTotals> = { cpuNs: 0, ioReadBytes: 0, ioWri
 
 export class Store {
   readonly db: Database.Database;
+  private readonly sql: Prepared;
 
   constructor(file: string) {
     this.db = new Database(file);
+    this.sql = preparedOnce(this.db);
     this.db.pragma('journal_mode = WAL');
     // A commit is written to the WAL but not flushed to the disk each time (SQLite's advice for
     // WAL): a start commits about ten times, and a flush costs 0.2 ms here, more on slow disks.
@@ -188,27 +191,27 @@ export class Store {
   // Templates
 
   getTemplate(name: string): TemplateRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM templates WHERE name = ?').get(name) as TemplateRow | undefined;
+    const row = this.sql('SELECT * FROM templates WHERE name = ?').get(name) as TemplateRow | undefined;
     return row && toTemplate(row);
   }
 
   listTemplates(): TemplateRecord[] {
-    return (this.db.prepare('SELECT * FROM templates ORDER BY name').all() as TemplateRow[]).map(toTemplate);
+    return (this.sql('SELECT * FROM templates ORDER BY name').all() as TemplateRow[]).map(toTemplate);
   }
 
   insertTemplate(t: TemplateRecord): void {
-    this.db.prepare(
+    this.sql(
       'INSERT INTO templates (name, kind, source, init, stop_signal, size_bytes, meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ).run(t.name, t.kind, t.source, JSON.stringify(t.init), t.stopSignal, t.sizeBytes, JSON.stringify(t.meta), t.createdAt);
   }
 
   deleteTemplate(name: string): void {
-    this.db.prepare('DELETE FROM templates WHERE name = ?').run(name);
+    this.sql('DELETE FROM templates WHERE name = ?').run(name);
   }
 
   /** Containers on this OS template, or with this application template (any version, or `version`) attached. */
   containersUsingTemplate(name: string, version?: number): string[] {
-    const rows = this.db.prepare(
+    const rows = this.sql(
       `SELECT name FROM containers WHERE template = @name AND @version IS NULL
        UNION SELECT container AS name FROM container_apps WHERE template = @name AND (@version IS NULL OR version = @version)
        ORDER BY name`,
@@ -219,16 +222,16 @@ export class Store {
   // Application template versions
 
   listVersions(template: string): AppVersionRecord[] {
-    return (this.db.prepare('SELECT * FROM template_versions WHERE template = ? ORDER BY version').all(template) as VersionRow[]).map(toVersion);
+    return (this.sql('SELECT * FROM template_versions WHERE template = ? ORDER BY version').all(template) as VersionRow[]).map(toVersion);
   }
 
   getVersion(template: string, version: number): AppVersionRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM template_versions WHERE template = ? AND version = ?').get(template, version) as VersionRow | undefined;
+    const row = this.sql('SELECT * FROM template_versions WHERE template = ? AND version = ?').get(template, version) as VersionRow | undefined;
     return row && toVersion(row);
   }
 
   findVersionByDigest(digest: string): AppVersionRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM template_versions WHERE digest = ? ORDER BY template, version LIMIT 1').get(digest) as VersionRow | undefined;
+    const row = this.sql('SELECT * FROM template_versions WHERE digest = ? ORDER BY template, version LIMIT 1').get(digest) as VersionRow | undefined;
     return row && toVersion(row);
   }
 
@@ -236,21 +239,21 @@ export class Store {
   insertVersion(template: TemplateRecord, v: AppVersionRecord): void {
     this.db.transaction(() => {
       if (!this.getTemplate(template.name)) this.insertTemplate(template);
-      this.db.prepare('INSERT INTO template_versions (template, version, digest, manifest, size_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      this.sql('INSERT INTO template_versions (template, version, digest, manifest, size_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(v.template, v.version, v.digest, JSON.stringify(v.manifest), v.sizeBytes, v.createdAt);
     })();
   }
 
   deleteVersion(template: string, version: number): void {
     this.db.transaction(() => {
-      this.db.prepare('DELETE FROM template_versions WHERE template = ? AND version = ?').run(template, version);
-      const left = this.db.prepare('SELECT COUNT(*) AS n FROM template_versions WHERE template = ?').get(template) as { n: number };
+      this.sql('DELETE FROM template_versions WHERE template = ? AND version = ?').run(template, version);
+      const left = this.sql('SELECT COUNT(*) AS n FROM template_versions WHERE template = ?').get(template) as { n: number };
       if (left.n === 0) this.deleteTemplate(template);
     })();
   }
 
   setTemplateMeta(name: string, meta: Record<string, unknown>): void {
-    this.db.prepare('UPDATE templates SET meta = ? WHERE name = ?').run(JSON.stringify(meta), name);
+    this.sql('UPDATE templates SET meta = ? WHERE name = ?').run(JSON.stringify(meta), name);
   }
 
   // Attached application templates
@@ -258,45 +261,45 @@ export class Store {
   /** Every container's attached templates, by container (for listing many at once). */
   allContainerApps(): Map<string, ContainerAppRecord[]> {
     const out = new Map<string, ContainerAppRecord[]>();
-    for (const r of (this.db.prepare('SELECT * FROM container_apps ORDER BY container, position').all() as AppRow[]).map(toApp)) {
+    for (const r of (this.sql('SELECT * FROM container_apps ORDER BY container, position').all() as AppRow[]).map(toApp)) {
       out.set(r.container, [...(out.get(r.container) ?? []), r]);
     }
     return out;
   }
 
   containerApps(container: string): ContainerAppRecord[] {
-    return (this.db.prepare('SELECT * FROM container_apps WHERE container = ? ORDER BY position').all(container) as AppRow[]).map(toApp);
+    return (this.sql('SELECT * FROM container_apps WHERE container = ? ORDER BY position').all(container) as AppRow[]).map(toApp);
   }
 
   insertContainerApp(a: ContainerAppRecord): void {
-    this.db.prepare('INSERT INTO container_apps (container, template, version, position, live, applied, attached_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this.sql('INSERT INTO container_apps (container, template, version, position, live, applied, attached_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(a.container, a.template, a.version, a.position, a.live ? 1 : 0, JSON.stringify(a.applied), a.attachedAt);
   }
 
   updateContainerApp(a: ContainerAppRecord): void {
-    this.db.prepare('UPDATE container_apps SET version = ?, position = ?, live = ?, applied = ?, attached_at = ? WHERE container = ? AND template = ?')
+    this.sql('UPDATE container_apps SET version = ?, position = ?, live = ?, applied = ?, attached_at = ? WHERE container = ? AND template = ?')
       .run(a.version, a.position, a.live ? 1 : 0, JSON.stringify(a.applied), a.attachedAt, a.container, a.template);
   }
 
   deleteContainerApp(container: string, template: string): void {
-    this.db.prepare('DELETE FROM container_apps WHERE container = ? AND template = ?').run(container, template);
+    this.sql('DELETE FROM container_apps WHERE container = ? AND template = ?').run(container, template);
   }
 
   // Containers
 
   getContainer(name: string): ContainerRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM containers WHERE name = ?').get(name) as ContainerRow | undefined;
+    const row = this.sql('SELECT * FROM containers WHERE name = ?').get(name) as ContainerRow | undefined;
     return row && toContainer(row);
   }
 
   /** The container recorded running with this init pid, if any. */
   runningWithPid(pid: number): ContainerRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM containers WHERE pid = ? AND state = \'running\'').get(pid) as ContainerRow | undefined;
+    const row = this.sql('SELECT * FROM containers WHERE pid = ? AND state = \'running\'').get(pid) as ContainerRow | undefined;
     return row && toContainer(row);
   }
 
   listContainers(): ContainerRecord[] {
-    return (this.db.prepare('SELECT * FROM containers ORDER BY name').all() as ContainerRow[]).map(toContainer);
+    return (this.sql('SELECT * FROM containers ORDER BY name').all() as ContainerRow[]).map(toContainer);
   }
 
   /** Inserts a container and gives it the lowest free id slot (unless privileged), atomically. */
@@ -304,14 +307,14 @@ export class Store {
     return this.db.transaction(() => {
       let idSlot: number | null = null;
       if (!c.privileged) {
-        const row = this.db.prepare(
+        const row = this.sql(
           `SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM containers WHERE id_slot = 0) THEN 0
                   ELSE (SELECT MIN(id_slot) + 1 FROM containers a WHERE id_slot IS NOT NULL
                         AND NOT EXISTS (SELECT 1 FROM containers b WHERE b.id_slot = a.id_slot + 1)) END AS slot`,
         ).get() as { slot: number };
         idSlot = row.slot;
       }
-      this.db.prepare(
+      this.sql(
         `INSERT INTO containers (name, template, hostname, privileged, autostart, state, pid, id_slot, created_at, started_at, stopped_at, limits, volume, scratch, volume_driver, tenant)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(c.name, c.template, c.hostname, c.privileged ? 1 : 0, c.autostart ? 1 : 0, c.state, c.pid, idSlot, c.createdAt, c.startedAt, c.stoppedAt,
@@ -323,7 +326,7 @@ export class Store {
   updateContainerState(name: string, change: { state: ContainerState; pid: number | null; startedAt?: string | null; stoppedAt?: string | null }): void {
     const cur = this.getContainer(name);
     if (!cur) return;
-    this.db.prepare('UPDATE containers SET state = ?, pid = ?, started_at = ?, stopped_at = ? WHERE name = ?').run(
+    this.sql('UPDATE containers SET state = ?, pid = ?, started_at = ?, stopped_at = ? WHERE name = ?').run(
       change.state, change.pid,
       change.startedAt === undefined ? cur.startedAt : change.startedAt,
       change.stoppedAt === undefined ? cur.stoppedAt : change.stoppedAt,
@@ -332,19 +335,19 @@ export class Store {
   }
 
   setDerivedFor(name: string, set: string): void {
-    this.db.prepare('UPDATE containers SET derived_for = ? WHERE name = ?').run(set, name);
+    this.sql('UPDATE containers SET derived_for = ? WHERE name = ?').run(set, name);
   }
 
   setLastExit(name: string, exit: LastExit): void {
-    this.db.prepare('UPDATE containers SET last_exit = ? WHERE name = ?').run(JSON.stringify(exit), name);
+    this.sql('UPDATE containers SET last_exit = ? WHERE name = ?').run(JSON.stringify(exit), name);
   }
 
   setLimits(name: string, limits: Record<string, unknown>): void {
-    this.db.prepare('UPDATE containers SET limits = ? WHERE name = ?').run(JSON.stringify(limits), name);
+    this.sql('UPDATE containers SET limits = ? WHERE name = ?').run(JSON.stringify(limits), name);
   }
 
   usageTotals(name: string): UsageTotals {
-    const row = this.db.prepare(
+    const row = this.sql(
       `SELECT cpu_ns AS cpuNs, io_read_bytes AS ioReadBytes, io_write_bytes AS ioWriteBytes, io_read_ops AS ioReadOps,
               io_write_ops AS ioWriteOps, oom_kills AS oomKills, memory_peak AS memoryPeak FROM usage_totals WHERE container = ?`,
     ).get(name) as UsageTotals | undefined;
@@ -353,7 +356,7 @@ export class Store {
 
   /** Every container's sums over its ended runs, in one query (the meter's tick). */
   allUsageTotals(): Map<string, UsageTotals> {
-    const rows = this.db.prepare(
+    const rows = this.sql(
       `SELECT container, cpu_ns AS cpuNs, io_read_bytes AS ioReadBytes, io_write_bytes AS ioWriteBytes, io_read_ops AS ioReadOps,
               io_write_ops AS ioWriteOps, oom_kills AS oomKills, memory_peak AS memoryPeak FROM usage_totals`,
     ).all() as Array<UsageTotals & { container: string }>;
@@ -362,7 +365,7 @@ export class Store {
 
   /** Adds one ended run's usage to the container's sums (peak: the maximum). */
   addUsage(name: string, run: UsageTotals): void {
-    this.db.prepare(
+    this.sql(
       `INSERT INTO usage_totals (container, cpu_ns, io_read_bytes, io_write_bytes, io_read_ops, io_write_ops, oom_kills, memory_peak)
        VALUES (@name, @cpuNs, @ioReadBytes, @ioWriteBytes, @ioReadOps, @ioWriteOps, @oomKills, @memoryPeak)
        ON CONFLICT(container) DO UPDATE SET cpu_ns = cpu_ns + @cpuNs, io_read_bytes = io_read_bytes + @ioReadBytes,
@@ -372,7 +375,7 @@ export class Store {
   }
 
   deleteContainer(name: string): void {
-    this.db.prepare('DELETE FROM containers WHERE name = ?').run(name);
+    this.sql('DELETE FROM containers WHERE name = ?').run(name);
   }
 
   /**
@@ -386,16 +389,16 @@ export class Store {
     this.db.transaction(() => {
       // Children first would break their references, the parent first theirs: checked at commit.
       this.db.pragma('defer_foreign_keys = ON');
-      this.db.prepare('UPDATE containers SET name = @to, hostname = CASE hostname WHEN @from THEN @to ELSE hostname END WHERE name = @from').run(p);
+      this.sql('UPDATE containers SET name = @to, hostname = CASE hostname WHEN @from THEN @to ELSE hostname END WHERE name = @from').run(p);
       for (const table of ['usage_totals', 'container_apps', 'net_containers', 'net_ports', 'snapshots', 'snapshot_schedules', 'backups', 'meter_last']) {
-        this.db.prepare(`UPDATE ${table} SET container = @to WHERE container = @from`).run(p);
+        this.sql(`UPDATE ${table} SET container = @to WHERE container = @from`).run(p);
       }
-      for (const a of this.db.prepare('SELECT network FROM net_adapters WHERE container = @from').all(p) as Array<{ network: string }>) {
-        this.db.prepare('UPDATE net_adapters SET container = @to, host_ifname = @ifname WHERE container = @from AND network = @network').run({ ...p, network: a.network, ifname: hostIfname(a.network) });
+      for (const a of this.sql('SELECT network FROM net_adapters WHERE container = @from').all(p) as Array<{ network: string }>) {
+        this.sql('UPDATE net_adapters SET container = @to, host_ifname = @ifname WHERE container = @from AND network = @network').run({ ...p, network: a.network, ifname: hostIfname(a.network) });
       }
       // A destroyed container's points under the new name give way to the renamed one's.
-      this.db.prepare('UPDATE OR REPLACE meter_points SET container = @to WHERE container = @from').run(p);
-      this.db.prepare(`UPDATE tokens SET containers = (SELECT json_group_array(CASE value WHEN @from THEN @to ELSE value END) FROM json_each(tokens.containers))
+      this.sql('UPDATE OR REPLACE meter_points SET container = @to WHERE container = @from').run(p);
+      this.sql(`UPDATE tokens SET containers = (SELECT json_group_array(CASE value WHEN @from THEN @to ELSE value END) FROM json_each(tokens.containers))
         WHERE containers IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(tokens.containers) WHERE value = @from)`).run(p);
     })();
   }
@@ -405,8 +408,8 @@ export class Store {
   /** Records an event; one about a container belongs to its tenant (who may read it, also after a destroy), or to `tenant` when given. */
   addEvent(kind: string, subject: string | null, message: string, tenantOf?: string): void {
     const time = new Date().toISOString();
-    const tenant = tenantOf ?? (subject === null ? null : (this.db.prepare('SELECT tenant FROM containers WHERE name = ?').get(subject) as { tenant: string | null } | undefined)?.tenant ?? null);
-    const id = Number(this.db.prepare('INSERT INTO events (time, kind, subject, message, tenant) VALUES (?, ?, ?, ?, ?)').run(time, kind, subject, message, tenant).lastInsertRowid);
+    const tenant = tenantOf ?? (subject === null ? null : (this.sql('SELECT tenant FROM containers WHERE name = ?').get(subject) as { tenant: string | null } | undefined)?.tenant ?? null);
+    const id = Number(this.sql('INSERT INTO events (time, kind, subject, message, tenant) VALUES (?, ?, ?, ?, ?)').run(time, kind, subject, message, tenant).lastInsertRowid);
     const event: EventRecord = { id, time, kind, subject, message, tenant };
     for (const listener of this.eventListeners) listener(event);
   }
@@ -420,16 +423,16 @@ export class Store {
   }
 
   listEvents(limit = 100): EventRecord[] {
-    return (this.db.prepare('SELECT * FROM events ORDER BY id DESC LIMIT ?').all(limit) as EventRecord[]).reverse();
+    return (this.sql('SELECT * FROM events ORDER BY id DESC LIMIT ?').all(limit) as EventRecord[]).reverse();
   }
 
   /** Events after event `afterId` (oldest first), at most `limit`. */
   eventsAfter(afterId: number, limit = 10_000): EventRecord[] {
-    return this.db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as EventRecord[];
+    return this.sql('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as EventRecord[];
   }
 
   /** Events recorded at or after `time` (ISO), oldest first, at most `limit`. */
   eventsSince(time: string, limit = 10_000): EventRecord[] {
-    return this.db.prepare('SELECT * FROM events WHERE time >= ? ORDER BY id LIMIT ?').all(time, limit) as EventRecord[];
+    return this.sql('SELECT * FROM events WHERE time >= ? ORDER BY id LIMIT ?').all(time, limit) as EventRecord[];
   }
 }

@@ -5,6 +5,7 @@
  * prepared once.
  */
 import type Database from 'better-sqlite3';
+import { preparedOnce, type Prepared } from './statements.js';
 
 export interface NetRow { name: string; idx: number; subnet: string; gateway: string; nat: number; isolated: number; bridge: string; driver: string; parent: string | null; created_at: string }
 export interface ContRow {
@@ -18,6 +19,9 @@ export interface AdRow {
   cni_result: string | null; seen_ifindex: number | null;
   seen_rx_bytes: number; seen_tx_bytes: number; seen_rx_packets: number; seen_tx_packets: number;
 }
+/** An adapter without its plugin's result (the JSON that only attach and detach read): what the bulk reads of list and stats need. */
+export type AdBrief = Omit<AdRow, 'cni_result'>;
+const AD_BRIEF = 'container, network, ifname, ip, address, mac, host_ifname, attached, seen_ifindex, seen_rx_bytes, seen_tx_bytes, seen_rx_packets, seen_tx_packets';
 export interface PortRow { container: string; proto: 'tcp' | 'udp'; host_port: number; container_port: number }
 export interface ChangeRow { id: number; network: string; kind: 'link' | 'nft-tables' | 'sysctl'; name: string; detail: string }
 export interface Seen { ifindex: number; rx: number; tx: number; rxp: number; txp: number }
@@ -26,14 +30,10 @@ export interface Seen { ifindex: number; rx: number; tx: number; rxp: number; tx
 const BY_IFNUM = 'CAST(substr(ifname, 4) AS INTEGER)';
 
 export class NetworkRecords {
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly q: Prepared;
 
-  constructor(private readonly db: Database.Database) {}
-
-  private q(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
-    if (!s) { s = this.db.prepare(sql); this.statements.set(sql, s); }
-    return s;
+  constructor(private readonly db: Database.Database) {
+    this.q = preparedOnce(db);
   }
 
   /** Runs `work` in one transaction. */
@@ -72,19 +72,19 @@ export class NetworkRecords {
   setRateCap(container: string, cap: number | null): void { this.q('UPDATE net_containers SET rate_cap = ? WHERE container = ?').run(cap, container); }
   ratedContainers(): ContRow[] { return this.q('SELECT * FROM net_containers WHERE net_in IS NOT NULL OR net_out IS NOT NULL OR rate_cap IS NOT NULL').all() as ContRow[]; }
   /** Adds an adapter's last seen counters to the container's totals. */
-  addTotals(a: AdRow): void {
+  addTotals(a: AdBrief): void {
     this.q(`UPDATE net_containers SET rx_bytes = rx_bytes + ?, tx_bytes = tx_bytes + ?, rx_packets = rx_packets + ?, tx_packets = tx_packets + ?
       WHERE container = ?`).run(a.seen_rx_bytes, a.seen_tx_bytes, a.seen_rx_packets, a.seen_tx_packets, a.container);
   }
 
   // Adapters
 
-  adapters(): AdRow[] { return this.q(`SELECT * FROM net_adapters ORDER BY container, ${BY_IFNUM}`).all() as AdRow[]; }
+  adapters(): AdBrief[] { return this.q(`SELECT ${AD_BRIEF} FROM net_adapters ORDER BY container, ${BY_IFNUM}`).all() as AdBrief[]; }
   adaptersOf(container: string): AdRow[] { return this.q(`SELECT * FROM net_adapters WHERE container = ? ORDER BY ${BY_IFNUM}`).all(container) as AdRow[]; }
   adapter(container: string, network: string): AdRow | undefined {
     return this.q('SELECT * FROM net_adapters WHERE container = ? AND network = ?').get(container, network) as AdRow | undefined;
   }
-  attachedAdapters(): AdRow[] { return this.q('SELECT * FROM net_adapters WHERE attached = 1').all() as AdRow[]; }
+  attachedAdapters(): AdBrief[] { return this.q(`SELECT ${AD_BRIEF} FROM net_adapters WHERE attached = 1`).all() as AdBrief[]; }
   attachedOn(network: string): AdRow[] { return this.q('SELECT * FROM net_adapters WHERE network = ? AND attached = 1 ORDER BY host_ifname').all(network) as AdRow[]; }
   containersOn(network: string): string[] {
     return (this.q('SELECT container FROM net_adapters WHERE network = ? ORDER BY container').all(network) as Array<{ container: string }>).map((r) => r.container);

@@ -3,6 +3,7 @@
  * operations service (src/operations) holds no SQL: every statement is here, prepared once.
  */
 import type Database from 'better-sqlite3';
+import { preparedOnce, type Prepared } from './statements.js';
 
 export type OperationState = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
 
@@ -17,14 +18,10 @@ export interface LogRow { seq: number; time: string; line: string }
 export interface OperationFilter { state?: OperationState; kind?: string; owner?: string; limit?: number }
 
 export class OperationRecords {
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly q: Prepared;
 
-  constructor(private readonly db: Database.Database) {}
-
-  private q(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
-    if (!s) { s = this.db.prepare(sql); this.statements.set(sql, s); }
-    return s;
+  constructor(private readonly db: Database.Database) {
+    this.q = preparedOnce(db);
   }
 
   insert(row: OperationRow): void {
