@@ -8,7 +8,8 @@ const ownerOf = (a: AdRow): RulePortOwner => ({ hostIfname: a.host_ifname, mac: 
 
 /**
  * Adds (attach) or removes (detach) the anti-spoofing elements of a container's adapters: three
- * set elements per port, so a start costs the same with 1 or 1000 containers on the network. False when it could not (the caller renders the tables whole, which is always right).
+ * set elements per port, so a start costs the same with 1 or 1000 containers on the network.
+ * False when it could not (the caller renders the tables whole, which is always right).
  */
 export async function portRules(ctx: NetContext, how: 'add' | 'remove', rows: AdRow[], nets: Map<string, NetRow>): Promise<boolean> {
   for (const net of nets.values()) {
