@@ -24,10 +24,23 @@ export async function repairNetworks(ctx: NetContext): Promise<string[]> {
     if (!tables.has(`ip ${t}`) || !tables.has(`bridge ${t}`)) {
       await applyRules(ctx, net);
       lines.push(`network ${net.name}: nftables tables ${t} were missing, re-applied`);
-    } else if (!(await hasPortSets(t))) {
-      await applyRules(ctx, net);
-      lines.push(`network ${net.name}: nftables tables ${t} had an older Strata's layout (a chain per port), re-applied`);
     }
+  }
+  return lines;
+}
+
+/**
+ * Bridge tables of an older Strata (a chain per port, which the set elements of an attach do not
+ * fit) rendered anew. Only at the daemon's start: no table changes layout while it runs.
+ */
+async function renderOlderLayouts(ctx: NetContext): Promise<string[]> {
+  const lines: string[] = [];
+  for (const net of ctx.records.networks()) {
+    if (!driverOf(net).capabilities.hostSideAdapter) continue;
+    const t = tableName(ctx.rootId, net.idx);
+    if (await hasPortSets(t)) continue;
+    await applyRules(ctx, net);
+    lines.push(`network ${net.name}: nftables tables ${t} had an older Strata's layout (a chain per port), re-applied`);
   }
   return lines;
 }
@@ -63,6 +76,7 @@ export async function reconcile(ctx: NetContext, runningContainers: Set<string>,
     }
   }
   lines.push(...(await repairNetworks(ctx)));
+  lines.push(...(await renderOlderLayouts(ctx)));
   // Host objects named for this root that no record explains.
   const known = new Set(ctx.records.networks().map((r) => r.bridge));
   const prefix = bridgeName(ctx.rootId, 0).slice(0, -4);
