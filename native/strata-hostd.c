@@ -4,9 +4,10 @@
  * Every program the daemon starts costs it milliseconds before the program does anything (a
  * fork of a large process, then the program's own start), and a container's start used to run
  * five of them besides runc and the bridge plugin. This helper is started once, as the daemon's
- * child, and does that work itself: nftables scripts through libnftables, the bridge port's
- * rename, flags and forwarding entry through netlink, a container root's mounts (strata-idmount's
- * code, in a forked child) and unmounts. It holds no state: a daemon that loses it starts another.
+ * child, and does that work itself: nftables scripts through libnftables; a container's veth and
+ * its bridge port (flags, forwarding entry) through netlink, in place of the bridge plugin; a
+ * container root's mounts (strata-idmount's code, in a forked child) and unmounts. It holds no
+ * state: a daemon that loses it starts another.
  *
  * Protocol on stdin/stdout, requests handled one at a time, in order:
  *   request:  "<id> <VERB> <nargs>\n", then each argument as "<length>\n<bytes>"
@@ -19,6 +20,13 @@
  *                                 (when the names differ) and up, no learning and no unknown-unicast
  *                                 flooding, isolated when ISOLATED is 1, and a static forwarding
  *                                 entry for the container's MAC
+ *   VETH NETNS IFNAME PORT BRIDGE MAC ADDRESS GATEWAY DEFAULT ISOLATED
+ *                                 what the CNI bridge plugin's ADD does, without its programs: a
+ *                                 veth whose end IFNAME (MAC, ADDRESS as a.b.c.d/len, arp_notify,
+ *                                 no IPv6 address, the default route through GATEWAY when DEFAULT
+ *                                 is 1) is made in the network namespace at path NETNS and whose
+ *                                 host end PORT is a port of BRIDGE set up as PORT does; answers
+ *                                 PORT's ifindex. Nothing is left when it fails.
  *   MOUNT ARG...                  strata-idmount ARG... (see strata-idmount.c)
  *   UMOUNT TARGET...              unmounts each (detached when busy); one not mounted is skipped
  *   MOUNTED PATH...               answers those of the paths that are mount points, one a line
@@ -27,13 +35,18 @@
  * It exits when stdin closes (its daemon is gone).
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/if_bridge.h>
 #include <linux/if_link.h>
+#include <linux/ip.h>
+#include <linux/veth.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <sched.h>
 #include <nftables/libnftables.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -126,17 +139,13 @@ static void msg_nest_end(struct msg *m, struct rtattr *nest) {
     nest->rta_len = (unsigned short)((char *)&m->u.h + m->u.h.nlmsg_len - (char *)nest);
 }
 
-/* Sends m and waits for its acknowledgement: 0, or the kernel's negative errno. */
-static int nl_talk(struct msg *m) {
-    if (nl < 0) {
-        nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-        if (nl < 0) return -errno;
-    }
+/* Sends m on socket fd and waits for its acknowledgement: 0, or the kernel's negative errno. */
+static int nl_talk_on(int fd, struct msg *m) {
     struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-    if (sendto(nl, &m->u.h, m->u.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return -errno;
+    if (sendto(fd, &m->u.h, m->u.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return -errno;
     char buf[8192];
     for (;;) {
-        ssize_t n = recv(nl, buf, sizeof buf, 0);
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return -errno;
         for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
@@ -144,6 +153,15 @@ static int nl_talk(struct msg *m) {
             return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
         }
     }
+}
+
+/* The same on the helper's own socket, in its own network namespace. */
+static int nl_talk(struct msg *m) {
+    if (nl < 0) {
+        nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+        if (nl < 0) return -errno;
+    }
+    return nl_talk_on(nl, m);
 }
 
 static int set_link_with(int index, unsigned flags, const char *name, int no_inet6_addrs) {
@@ -213,6 +231,211 @@ static int port(const char *from, const char *name, const char *mac_text, int is
     nd->ndm_flags = NTF_MASTER;
     msg_attr(&m, NDA_LLADDR, mac, sizeof mac);
     if ((rc = nl_talk(&m)) < 0) return fail("strata-hostd: adding the forwarding entry of %s on %s: %s", mac_text, name, strerror(-rc));
+    return 0;
+}
+
+/*
+ * A container's adapter on a bridge, as the CNI bridge plugin makes it but in this process: the
+ * plugin is two Go programs per start (bridge, then static), and it writes five /proc/sys files
+ * (each a lookup among every network namespace's entries of that name, a cost that grows with
+ * the containers). Here: one veth made with its end already in the container's namespace, that
+ * end configured through a netlink socket opened there, and the host end made a port.
+ */
+
+static int host_ns = -1;
+
+/* Returns a netlink socket in the network namespace at nsfd (and this thread back in its own). */
+static int socket_in(int nsfd) {
+    if (host_ns < 0 && (host_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) < 0) return -errno;
+    if (setns(nsfd, CLONE_NEWNET) < 0) return -errno;
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    int err = fd < 0 ? -errno : 0;
+    /* Left in the container's namespace, every later request would act there: not survivable. */
+    if (setns(host_ns, CLONE_NEWNET) < 0) { perror("strata-hostd: setns back"); _exit(70); }
+    return fd < 0 ? err : fd;
+}
+
+/* The index of the link named name in the namespace of socket fd, or the kernel's negative errno. */
+static int index_on(int fd, const char *name) {
+    struct msg m;
+    struct ifinfomsg *ifi = msg_init(&m, RTM_GETLINK, 0, sizeof *ifi);
+    m.u.h.nlmsg_flags = NLM_F_REQUEST;
+    ifi->ifi_family = AF_UNSPEC;
+    msg_attr(&m, IFLA_IFNAME, name, strlen(name) + 1);
+    struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+    if (sendto(fd, &m.u.h, m.u.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return -errno;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -errno;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_seq != m.u.h.nlmsg_seq) continue;
+            if (h->nlmsg_type == NLMSG_ERROR) return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+            if (h->nlmsg_type == RTM_NEWLINK) return ((struct ifinfomsg *)NLMSG_DATA(h))->ifi_index;
+        }
+    }
+}
+
+/*
+ * The address families' settings of a link, before it is up: no IPv6 address generation (the
+ * networks are IPv4; the plugin turns off duplicate detection instead, through /proc/sys), and
+ * arp_notify when asked (a gratuitous ARP when the link comes up, as the plugin sets).
+ */
+static int link_settings(int fd, int index, int arp_notify, int inet6) {
+    struct msg m;
+    struct ifinfomsg *ifi = msg_init(&m, RTM_NEWLINK, 0, sizeof *ifi);
+    ifi->ifi_family = AF_UNSPEC;
+    ifi->ifi_index = index;
+    struct rtattr *spec = msg_attr(&m, IFLA_AF_SPEC | NLA_F_NESTED, NULL, 0);
+    if (arp_notify) {
+        struct rtattr *inet = msg_attr(&m, AF_INET | NLA_F_NESTED, NULL, 0);
+        struct rtattr *conf = msg_attr(&m, IFLA_INET_CONF | NLA_F_NESTED, NULL, 0);
+        unsigned one = 1;
+        msg_attr(&m, IPV4_DEVCONF_ARP_NOTIFY, &one, sizeof one);
+        msg_nest_end(&m, conf);
+        msg_nest_end(&m, inet);
+    }
+    if (inet6) {
+        struct rtattr *in6 = msg_attr(&m, AF_INET6 | NLA_F_NESTED, NULL, 0);
+        unsigned char none = IN6_ADDR_GEN_MODE_NONE;
+        msg_attr(&m, IFLA_INET6_ADDR_GEN_MODE, &none, 1);
+        msg_nest_end(&m, in6);
+    }
+    msg_nest_end(&m, spec);
+    int rc = nl_talk_on(fd, &m);
+    /* A kernel without IPv6 refuses that family's part. */
+    if (inet6 && (rc == -EAFNOSUPPORT || rc == -EOPNOTSUPP)) return link_settings(fd, index, arp_notify, 0);
+    return rc;
+}
+
+static int link_up(int fd, int index) {
+    struct msg m;
+    struct ifinfomsg *ifi = msg_init(&m, RTM_NEWLINK, 0, sizeof *ifi);
+    ifi->ifi_family = AF_UNSPEC;
+    ifi->ifi_index = index;
+    ifi->ifi_flags = IFF_UP;
+    ifi->ifi_change = IFF_UP;
+    return nl_talk_on(fd, &m);
+}
+
+static int delete_link(int index) {
+    struct msg m;
+    struct ifinfomsg *ifi = msg_init(&m, RTM_DELLINK, 0, sizeof *ifi);
+    ifi->ifi_family = AF_UNSPEC;
+    ifi->ifi_index = index;
+    return nl_talk(&m);
+}
+
+static int parse_mac(const char *text, unsigned char mac[6]) {
+    return sscanf(text, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]) == 6 ? 0 : -1;
+}
+
+/* The container's end: its settings, up, its address (with the broadcast), its default route. */
+static int configure_inside(int fd, int index, struct in_addr addr, int prefix, struct in_addr gw, int default_route, const char **step) {
+    int rc;
+    *step = "setting arp_notify";
+    if ((rc = link_settings(fd, index, 1, 1)) < 0) return rc;
+    *step = "setting it up";
+    if ((rc = link_up(fd, index)) < 0) return rc;
+
+    struct msg m;
+    struct ifaddrmsg *ifa = msg_init(&m, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, sizeof *ifa);
+    ifa->ifa_family = AF_INET;
+    ifa->ifa_prefixlen = (unsigned char)prefix;
+    ifa->ifa_index = (unsigned)index;
+    msg_attr(&m, IFA_LOCAL, &addr, sizeof addr);
+    msg_attr(&m, IFA_ADDRESS, &addr, sizeof addr);
+    if (prefix < 31) {
+        struct in_addr brd = { .s_addr = addr.s_addr | htonl(prefix ? 0xffffffffu >> prefix : 0xffffffffu) };
+        msg_attr(&m, IFA_BROADCAST, &brd, sizeof brd);
+    }
+    *step = "adding its address";
+    if ((rc = nl_talk_on(fd, &m)) < 0) return rc;
+    if (!default_route) return 0;
+
+    struct rtmsg *rt = msg_init(&m, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, sizeof *rt);
+    rt->rtm_family = AF_INET;
+    rt->rtm_table = RT_TABLE_MAIN;
+    rt->rtm_protocol = RTPROT_BOOT;
+    rt->rtm_scope = RT_SCOPE_UNIVERSE;
+    rt->rtm_type = RTN_UNICAST;
+    msg_attr(&m, RTA_GATEWAY, &gw, sizeof gw);
+    msg_attr(&m, RTA_OIF, &index, sizeof index);
+    *step = "adding the default route";
+    return nl_talk_on(fd, &m);
+}
+
+static int veth(char **a) {
+    const char *netns = a[0], *ifname = a[1], *name = a[2], *bridge = a[3], *mac_text = a[4], *cidr = a[5], *gw_text = a[6];
+    int default_route = strcmp(a[7], "1") == 0, isolated = strcmp(a[8], "1") == 0;
+    unsigned char mac[6];
+    if (parse_mac(mac_text, mac) < 0) return fail("strata-hostd: %s is not a MAC address", mac_text);
+    if (strlen(name) >= IFNAMSIZ || strlen(ifname) >= IFNAMSIZ) {
+        return fail("strata-hostd: the link name %s is longer than %d characters", strlen(name) >= IFNAMSIZ ? name : ifname, IFNAMSIZ - 1);
+    }
+    char ip[32];
+    int prefix = -1;
+    struct in_addr addr, gw;
+    if (sscanf(cidr, "%31[0-9.]/%d", ip, &prefix) != 2 || prefix < 0 || prefix > 32 || inet_pton(AF_INET, ip, &addr) != 1) {
+        return fail("strata-hostd: %s is not an IPv4 address with its prefix length", cidr);
+    }
+    if (inet_pton(AF_INET, gw_text, &gw) != 1) return fail("strata-hostd: %s is not an IPv4 address", gw_text);
+    int master = (int)if_nametoindex(bridge);
+    if (master == 0) return fail("strata-hostd: attaching %s: no bridge %s", name, bridge);
+    if (if_nametoindex(name) != 0) return fail("strata-hostd: a link named %s already exists", name);
+    int nsfd = open(netns, O_RDONLY | O_CLOEXEC);
+    if (nsfd < 0) return fail("strata-hostd: opening the network namespace %s: %s", netns, strerror(errno));
+
+    struct msg m;
+    struct ifinfomsg *ifi = msg_init(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, sizeof *ifi);
+    ifi->ifi_family = AF_UNSPEC;
+    msg_attr(&m, IFLA_IFNAME, name, strlen(name) + 1);
+    struct rtattr *info = msg_attr(&m, IFLA_LINKINFO | NLA_F_NESTED, NULL, 0);
+    msg_attr(&m, IFLA_INFO_KIND, "veth", 4);
+    struct rtattr *data = msg_attr(&m, IFLA_INFO_DATA | NLA_F_NESTED, NULL, 0);
+    struct ifinfomsg peer_head = { .ifi_family = AF_UNSPEC };
+    struct rtattr *peer = msg_attr(&m, VETH_INFO_PEER, &peer_head, sizeof peer_head);
+    msg_attr(&m, IFLA_IFNAME, ifname, strlen(ifname) + 1);
+    msg_attr(&m, IFLA_ADDRESS, mac, sizeof mac);
+    unsigned target = (unsigned)nsfd;
+    msg_attr(&m, IFLA_NET_NS_FD, &target, sizeof target);
+    msg_nest_end(&m, peer);
+    msg_nest_end(&m, data);
+    msg_nest_end(&m, info);
+    int rc = nl_talk(&m);
+    if (rc < 0) {
+        close(nsfd);
+        if (rc == -EEXIST) return fail("strata-hostd: attaching %s: the namespace %s already has a link named %s", name, netns, ifname);
+        return fail("strata-hostd: making the veth %s: %s", name, strerror(-rc));
+    }
+    int index = (int)if_nametoindex(name);
+    const char *step = "opening a netlink socket there";
+    int fd = socket_in(nsfd);
+    close(nsfd);
+    int inside = fd < 0 ? fd : index_on(fd, ifname);
+    if (inside > 0) rc = configure_inside(fd, inside, addr, prefix, gw, default_route, &step);
+    else rc = inside;
+    if (fd >= 0) close(fd);
+    if (rc < 0) {
+        delete_link(index);
+        return fail("strata-hostd: configuring %s in %s: %s: %s", ifname, netns, step, strerror(-rc));
+    }
+
+    /* The host end: a port of the bridge, with no IPv6 address, set up as PORT does. */
+    ifi = msg_init(&m, RTM_NEWLINK, 0, sizeof *ifi);
+    ifi->ifi_family = AF_UNSPEC;
+    ifi->ifi_index = index;
+    msg_attr(&m, IFLA_MASTER, &master, sizeof master);
+    if ((rc = nl_talk(&m)) < 0 || (rc = link_settings(nl, index, 0, 1)) < 0) {
+        delete_link(index);
+        return fail("strata-hostd: making %s a port of %s: %s", name, bridge, strerror(-rc));
+    }
+    if (port(name, name, mac_text, isolated) < 0) {
+        delete_link(index);
+        return -1;
+    }
+    say("%d", index);
     return 0;
 }
 
@@ -332,6 +555,7 @@ int main(void) {
         if (strcmp(verb, "PING") == 0) say("strata-hostd %d", (int)getpid());
         else if (strcmp(verb, "NFT") == 0 && nargs == 1) run_nft(args[0]);
         else if (strcmp(verb, "PORT") == 0 && nargs == 4) port(args[0], args[1], args[2], strcmp(args[3], "1") == 0);
+        else if (strcmp(verb, "VETH") == 0 && nargs == 9) veth(args);
         else if (strcmp(verb, "MOUNT") == 0) run_idmount(nargs, args);
         else if (strcmp(verb, "UMOUNT") == 0) run_umount(nargs, args);
         else if (strcmp(verb, "MOUNTED") == 0) run_mounted(nargs, args);

@@ -1,13 +1,13 @@
-/** Attaching a container's adapters to its networks at start (CNI ADD in its pinned namespace) and detaching them at stop; rates on the host ends. */
-import { FailedPrecondition, InvalidArgument, ToolError } from '../errors/index.js';
+/** Attaching a container's adapters to its networks at start (the driver's own join, or its CNI plugin's ADD, in the init's namespace) and detaching them at stop; rates on the host ends. */
+import { FailedPrecondition, InvalidArgument } from '../errors/index.js';
 import type { AdRow, ContRow, NetRow } from '../state/index.js';
 import { stopwatch } from '../util/profile.js';
 import { KeyedLock } from '../util/keyed-lock.js';
 import { Reverter } from '../util/reverter.js';
-import { bandwidthConf, type CniResult, type CniRuntime, hostInterface, invoke, renameHostInterface } from './cni.js';
+import { bandwidthConf, type CniResult, type CniRuntime, invoke } from './cni.js';
 import { driverOf, specOf, type NetContext } from './context.js';
 import { adapters, foldAndDetach, observe } from './counters.js';
-import { clearShaping, deleteLink, isPinned, linkExists, linkStats, pinnedTo, pinNetns, pinPath, renameAndConfigurePort, unpinNetns } from './host.js';
+import { clearShaping, deleteLink, isPinned, linkExists, linkStats, pinnedTo, pinNetns, pinPath, unpinNetns } from './host.js';
 import { cniNetworkName, ifbName } from './names.js';
 import { burstFor, parseRate } from './rates.js';
 import { applyRules, portRules } from './tables.js';
@@ -64,30 +64,28 @@ export async function attachContainer(ctx: NetContext, container: string, pid: n
       const driver = driverOf(net);
       await hostChecks.run(net.name, () => driver.ensureHost(specOf(net)));
       const rt = ctx.runtime(container, liveNs, a.ifname);
-      const conf = ctx.adapterConfOf(a, net);
       // Undone while the namespace is still held (its pin is let go last).
       const pinned = (): CniRuntime => ({ ...rt, netns: pinPath(ns) });
-      r.add(async () => {
-        await pinning.catch(() => undefined);
-        await invoke('DEL', conf, pinned()).catch(() => undefined);
-        await deleteLink(a.host_ifname);
-      });
       // The same container's port from its last run, still going with its namespace: gone now.
       if (linkExists(a.host_ifname)) await deleteLink(a.host_ifname);
       sw.lap('bridge-check');
-      let result = (await invoke('ADD', conf, rt))!;
-      sw.lap('cni-add');
-      if (!driver.capabilities.hostSideAdapter) {
-        // Nothing on the host side: no port to configure, no rates, no counters there.
+      if (!driver.join) {
+        // A plugin's adapter, with no host end (a driver with one joins by itself): no port,
+        // rates or counters there.
+        const conf = ctx.adapterConfOf(a, net);
+        r.add(async () => {
+          await pinning.catch(() => undefined);
+          await invoke('DEL', conf, pinned()).catch(() => undefined);
+        });
+        const result = (await invoke('ADD', conf, rt))!;
+        sw.lap('cni-add');
         ctx.records.markAttached(container, a.network, JSON.stringify(result), null);
         continue;
       }
-      const host = hostInterface(result, net.bridge);
-      if (!host) throw new ToolError(['bridge', 'ADD'], 0, 'the result names no host-side interface', `attaching ${container} to ${net.name}`);
-      r.add(() => deleteLink(host.name));
-      await renameAndConfigurePort(host.name, a.host_ifname, a.mac, net.isolated === 1);
-      if (host.name !== a.host_ifname) result = renameHostInterface(result, host.name, a.host_ifname);
-      sw.lap('port');
+      // Its host end, deleted, takes the container's end with it.
+      r.add(() => deleteLink(a.host_ifname));
+      const result = await driver.join(specOf(net), ctx.adapterSpecOf(a, net), { netns: liveNs, ifname: a.ifname, port: a.host_ifname });
+      sw.lap('join');
       r.add(() => unshape(ctx, c!, a, net, result, pinned()));
       await shape(ctx, c, a, net, result, rt);
       ctx.records.markAttached(container, a.network, JSON.stringify(result), linkStats(a.host_ifname)?.ifindex ?? null);
@@ -138,7 +136,11 @@ export async function detachContainer(ctx: NetContext, container: string, initGo
     const rt = ctx.runtime(container, netns, a.ifname);
     const result = a.cni_result ? (JSON.parse(a.cni_result) as CniResult) : undefined;
     await unshape(ctx, c, a, net, result, rt).catch((err: unknown) => failures.push(err));
-    await invoke('DEL', { ...ctx.adapterConfOf(a, net), ...(result ? { prevResult: result } : {}) }, rt).catch((err: unknown) => failures.push(err));
+    // A driver that joins by itself leaves with the host end (below) or the namespace; one that
+    // was joined by an older Strata's plugin too: its DEL did no more (static addresses, no masquerade).
+    if (!driverOf(net).join) {
+      await invoke('DEL', { ...ctx.adapterConfOf(a, net), ...(result ? { prevResult: result } : {}) }, rt).catch((err: unknown) => failures.push(err));
+    }
     if (!initGone) await deleteLink(a.host_ifname);
     foldAndDetach(ctx, container, a.network);
   }

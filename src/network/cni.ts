@@ -13,7 +13,7 @@ import { run } from '../util/exec.js';
 
 export const CNI_VERSION = '1.0.0';
 
-export interface CniInterface { name: string; mac?: string; sandbox?: string }
+interface CniInterface { name: string; mac?: string; sandbox?: string }
 export interface CniResult {
   cniVersion: string;
   interfaces?: CniInterface[];
@@ -138,14 +138,4 @@ export async function invoke(command: 'ADD' | 'DEL' | 'CHECK', conf: PluginConf,
   } catch {
     throw new ToolError([bin, command], 0, `unparsable result: ${res.stdout.slice(0, 200)}`, `CNI ${conf.type} ADD`);
   }
-}
-
-/** The host end of the veth in a bridge result: the interface that is neither the bridge nor in the sandbox. */
-export function hostInterface(result: CniResult, bridge: string): CniInterface | undefined {
-  return result.interfaces?.find((i) => !i.sandbox && i.name !== bridge);
-}
-
-/** The same result with the host end renamed (after Strata gives the veth its own name). */
-export function renameHostInterface(result: CniResult, from: string, to: string): CniResult {
-  return { ...result, interfaces: result.interfaces?.map((i) => (i.name === from && !i.sandbox ? { ...i, name: to } : i)) };
 }

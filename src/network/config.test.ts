@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { bandwidthConf, bridgeConf, hostInterface, renameHostInterface, type CniResult } from './cni.js';
+import { bandwidthConf, bridgeConf, type CniResult } from './cni.js';
 import { nftAddPortsScript, nftDeleteScript, nftRemovePortsScript, nftScript } from './rules.js';
 import { bridgeName, cniContainerId, ifbName, tableName, vethName } from './names.js';
 
@@ -39,13 +39,6 @@ describe('CNI configurations', () => {
     assert.deepEqual(both.prevResult, prev);
     const outOnly = bandwidthConf('n', { netIn: null, netOut: 2e6 }, { inBurst: 100, outBurst: 200 }, prev);
     assert.deepEqual(outOnly.runtimeConfig, { bandwidth: { egressRate: 2e6, egressBurst: 200 } });
-  });
-
-  test('finds and renames the host end of the veth in a result', () => {
-    const r: CniResult = { cniVersion: '1.0.0', interfaces: [{ name: 'stbr0001' }, { name: 'veth1234' }, { name: 'eth0', sandbox: '/n' }] };
-    assert.equal(hostInterface(r, 'stbr0001')?.name, 'veth1234');
-    const renamed = renameHostInterface(r, 'veth1234', 'stvabc');
-    assert.deepEqual(renamed.interfaces?.map((i) => i.name), ['stbr0001', 'stvabc', 'eth0']);
   });
 });
 

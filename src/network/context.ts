@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { NotFound } from '../errors/index.js';
 import { NetworkRecords, type AdRow, type ChangeRow, type ContRow, type NetRow } from '../state/index.js';
 import type { CniRuntime, PluginConf } from './cni.js';
-import type { NetworkDriver, NetworkSpec } from './driver.js';
+import type { AdapterSpec, NetworkDriver, NetworkSpec } from './driver.js';
 import { networkDriver } from './drivers/index.js';
 import { SharedSysctls } from './host.js';
 import { cniContainerId, cniNetworkName } from './names.js';
@@ -47,8 +47,12 @@ export class NetContext {
     return { containerId: cniContainerId(this.rootId, container), netns, ifname, cniPath: this.cniPath };
   }
 
+  adapterSpecOf(a: AdRow, net: NetRow): AdapterSpec {
+    return { cniName: cniNetworkName(this.rootId, net.name), address: a.address, mac: a.mac, defaultRoute: a.ifname === 'eth0' };
+  }
+
   adapterConfOf(a: AdRow, net: NetRow): PluginConf {
-    return driverOf(net).adapterConf(specOf(net), { cniName: cniNetworkName(this.rootId, net.name), address: a.address, mac: a.mac, defaultRoute: a.ifname === 'eth0' });
+    return driverOf(net).adapterConf(specOf(net), this.adapterSpecOf(a, net));
   }
 
   hasPorts(container: string): boolean {

@@ -6,7 +6,7 @@
  * Addresses (Strata's own allocation, static IPAM), published ports, rates and counters stay in
  * the service, which offers each only where the network's driver declares it.
  */
-import type { PluginConf } from './cni.js';
+import type { CniResult, PluginConf } from './cni.js';
 
 interface NetworkCapabilities {
   /** Each adapter has a host-side end (a veth on a host bridge): rates shape it, its counters are read there, the rule tables filter it. */
@@ -39,7 +39,7 @@ export interface NetworkSpec {
 }
 
 /** One container adapter on the network. */
-interface AdapterSpec {
+export interface AdapterSpec {
   /** The CNI network name (names the plugin's state). */
   cniName: string;
   /** CIDR, e.g. 10.77.0.2/24. */
@@ -58,6 +58,15 @@ export interface NetworkDriver {
   createHost(net: NetworkSpec): Promise<string[]>;
   /** Re-makes a missing host side (daemon start, reconciliation); a line for each repair. */
   ensureHost(net: NetworkSpec): Promise<string[]>;
-  /** The CNI plugin configuration that joins one adapter to the network. */
+  /** The CNI plugin configuration that joins one adapter to the network (the reference for `join`, when the driver has one). */
   adapterConf(net: NetworkSpec, adapter: AdapterSpec): PluginConf;
+  /**
+   * Joins one adapter itself, without the plugin's programs: the container's end `where.ifname` in
+   * the namespace at `where.netns`, the host end the port `where.port` set up as Strata's ports are.
+   * Returns what the plugin's ADD would (its prevResult for the bandwidth plugin). Leaving needs no
+   * plugin DEL then: the pair goes with its host end, or with the namespace. Without it, the
+   * plugin of adapterConf joins and leaves; a driver with `hostSideAdapter` must have it (the
+   * port's name and set-up are Strata's).
+   */
+  join?(net: NetworkSpec, adapter: AdapterSpec, where: { netns: string; ifname: string; port: string }): Promise<CniResult>;
 }

@@ -1,7 +1,7 @@
 /**
  * The host side of networks: bridges, routes and addresses, shared sysctls,
  * held network namespaces and interface counters. Thin wrappers over `ip`, `tc`,
- * the resident helper (a container's bridge port), /proc and /sys; no records
+ * the resident helper, /proc and /sys; no records
  * (index.ts keeps those).
  */
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
@@ -67,16 +67,6 @@ export async function createBridge(name: string, gatewayCidr: string): Promise<v
 export async function deleteLink(name: string): Promise<void> {
   if (!linkExists(name)) return;
   await run(['ip', 'link', 'del', name], { context: `deleting link ${name}`, allowFailure: true });
-}
-
-/**
- * Makes the bridge plugin's new host veth `from` the container's port `port`: renamed, no MAC
- * learning and no unknown-unicast flooding (a neighbour never sees frames meant for someone
- * else), port isolation on --isolated networks, and a static forwarding entry for the
- * container's own MAC. Through netlink, by the resident helper: no program per start.
- */
-export async function renameAndConfigurePort(from: string, port: string, mac: string, isolated: boolean): Promise<void> {
-  await hostd().configurePort(from, port, mac, isolated, `configuring bridge port ${port}`);
 }
 
 /** Removes the qdiscs the bandwidth plugin leaves on the host end after its DEL (it only deletes its ifb). */

@@ -93,6 +93,10 @@ export function networkConformance(driver: string, setup: () => Promise<Conforma
       }
     });
 
+    test('a driver with a host end per adapter joins by itself (Strata names and sets up its ports)', () => {
+      assert.ok(!caps.hostSideAdapter || typeof NETWORK_DRIVERS[driver].join === 'function', `${driver} declares hostSideAdapter without join`);
+    });
+
     test('a network is made and described with its driver', async () => {
       const n = await nets.create({ name: 'conf', subnet: s.subnet, ...s.request, driver });
       assert.equal(n.driver, driver);

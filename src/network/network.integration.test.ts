@@ -405,9 +405,13 @@ describe('networks on real namespaces', { concurrency: false }, () => {
     inNs(pidA, ['ip', 'link', 'set', 'eth0', 'address', realMac]);
     assert.ok(canPing(pidA, ip(subnetA, 50)), 'the real MAC works again');
 
-    // IPv6 (router advertisements, neighbour advertisements, anything): dropped at the port
+    // IPv6 (router advertisements, neighbour advertisements, anything): dropped at the port. The
+    // adapter gets no IPv6 address of its own; a container that gives itself one is still dropped.
+    assert.doesNotMatch(inNs(pidA, ['ip', '-6', 'addr', 'show', 'dev', 'eth0']), /inet6/, 'no IPv6 address is made');
     const v6Drops = counter(/^\s*counter packets \d+ bytes \d+ drop/);
+    inNs(pidA, ['ip', '-6', 'addr', 'add', 'fe80::99/64', 'dev', 'eth0', 'nodad']);
     tryRun('nsenter', ['-t', String(pidA), '-n', 'busybox', 'ping6', '-c', '2', '-W', '1', '-I', 'eth0', 'ff02::1']);
+    inNs(pidA, ['ip', '-6', 'addr', 'del', 'fe80::99/64', 'dev', 'eth0']);
     assert.ok(counter(/^\s*counter packets \d+ bytes \d+ drop/) > v6Drops, 'IPv6 from a container dropped');
   });
 

@@ -1,10 +1,11 @@
 /**
  * Client of strata-hostd (native/strata-hostd.c): the daemon's resident helper that makes the
- * host changes of a start and a destroy (nftables scripts, a bridge port's set-up, a container
+ * host changes of a start and a destroy (nftables scripts, a container's veth and bridge port, a container
  * root's mounts and unmounts) without starting a program for each, a few milliseconds apiece.
  *
  *   await hostd().nft('add table ip t\n', 'adding rules');
  *   await hostd().configurePort('veth1a2b', 'stp1234', '02:…', false, 'attaching web');
+ *   await hostd().joinBridge({ netns: '/proc/42/ns/net', ifname: 'eth0', port: 'stp1234', … }, 'attaching web');
  *
  * One helper per daemon process, started at its first request and ended with the process (it
  * exits when its stdin closes). It holds no state: one that died is started again at the next
@@ -14,6 +15,22 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { nativeHelper } from '../config/index.js';
 import { HostOpError, Unavailable } from '../errors/index.js';
+
+export interface BridgeJoin {
+  /** The container's network namespace, as a path (/proc/<pid>/ns/net). */
+  netns: string;
+  /** The container's end (eth0). */
+  ifname: string;
+  /** The host end: the bridge port's name. */
+  port: string;
+  bridge: string;
+  mac: string;
+  /** CIDR: 10.77.0.2/24. */
+  address: string;
+  gateway: string;
+  defaultRoute: boolean;
+  isolated: boolean;
+}
 
 interface Pending {
   owner: ChildProcess;
@@ -42,6 +59,17 @@ export class HostHelper {
    */
   async configurePort(from: string, port: string, mac: string, isolated: boolean, context?: string): Promise<void> {
     await this.request('PORT', [from, port, mac, isolated ? '1' : '0'], context);
+  }
+
+  /**
+   * Joins a container to a bridge as the CNI bridge plugin would: a veth whose end `j.ifname` (its
+   * MAC, address, arp_notify, no IPv6 address, the default route when asked) is made in the network
+   * namespace at `j.netns`, and whose host end is the bridge port `j.port`, set up as
+   * configurePort does. Resolves with the port's ifindex; leaves nothing when it fails.
+   */
+  async joinBridge(j: BridgeJoin, context?: string): Promise<number> {
+    const args = [j.netns, j.ifname, j.port, j.bridge, j.mac, j.address, j.gateway, j.defaultRoute ? '1' : '0', j.isolated ? '1' : '0'];
+    return Number(await this.request('VETH', args, context));
   }
 
   /** strata-idmount's operations (`batch OP ARGS… -- …`), in a child of the helper. */
