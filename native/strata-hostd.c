@@ -139,7 +139,10 @@ static void msg_nest_end(struct msg *m, struct rtattr *nest) {
     nest->rta_len = (unsigned short)((char *)&m->u.h + m->u.h.nlmsg_len - (char *)nest);
 }
 
-/* Sends m on socket fd and waits for its acknowledgement: 0, or the kernel's negative errno. */
+/*
+ * Sends m on socket fd and waits for its answer: the acknowledgement (0, or the kernel's negative
+ * errno), or for a link asked for, its index.
+ */
 static int nl_talk_on(int fd, struct msg *m) {
     struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
     if (sendto(fd, &m->u.h, m->u.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return -errno;
@@ -149,22 +152,24 @@ static int nl_talk_on(int fd, struct msg *m) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return -errno;
         for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-            if (h->nlmsg_seq != m->u.h.nlmsg_seq || h->nlmsg_type != NLMSG_ERROR) continue;
-            return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+            if (h->nlmsg_seq != m->u.h.nlmsg_seq) continue;
+            if (h->nlmsg_type == NLMSG_ERROR) return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+            if (h->nlmsg_type == RTM_NEWLINK) return ((struct ifinfomsg *)NLMSG_DATA(h))->ifi_index;
         }
     }
 }
 
-/* The same on the helper's own socket, in its own network namespace. */
-static int nl_talk(struct msg *m) {
-    if (nl < 0) {
-        nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-        if (nl < 0) return -errno;
-    }
-    return nl_talk_on(nl, m);
+/* The helper's own socket, in its own network namespace. */
+static int own(void) {
+    if (nl < 0) nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    return nl;
 }
 
-static int set_link_with(int index, unsigned flags, const char *name, int no_inet6_addrs) {
+static int nl_talk(struct msg *m) {
+    return nl_talk_on(own(), m);
+}
+
+static int set_link_on(int fd, int index, unsigned flags, const char *name, int no_inet6_addrs) {
     struct msg m;
     struct ifinfomsg *ifi = msg_init(&m, RTM_NEWLINK, 0, sizeof *ifi);
     ifi->ifi_family = AF_UNSPEC;
@@ -181,7 +186,7 @@ static int set_link_with(int index, unsigned flags, const char *name, int no_ine
         msg_nest_end(&m, inet6);
         msg_nest_end(&m, spec);
     }
-    return nl_talk(&m);
+    return nl_talk_on(fd, &m);
 }
 
 /*
@@ -191,8 +196,8 @@ static int set_link_with(int index, unsigned flags, const char *name, int no_ine
  * containers. Kernels without IPv6 refuse the attribute: the link is set without it there.
  */
 static int set_link(int index, unsigned flags, const char *name) {
-    int rc = set_link_with(index, flags, name, 1);
-    if (rc == -EAFNOSUPPORT || rc == -EOPNOTSUPP) rc = set_link_with(index, flags, name, 0);
+    int rc = set_link_on(own(), index, flags, name, 1);
+    if (rc == -EAFNOSUPPORT || rc == -EOPNOTSUPP) rc = set_link_on(own(), index, flags, name, 0);
     return rc;
 }
 
@@ -262,19 +267,7 @@ static int index_on(int fd, const char *name) {
     m.u.h.nlmsg_flags = NLM_F_REQUEST;
     ifi->ifi_family = AF_UNSPEC;
     msg_attr(&m, IFLA_IFNAME, name, strlen(name) + 1);
-    struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-    if (sendto(fd, &m.u.h, m.u.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return -errno;
-    char buf[8192];
-    for (;;) {
-        ssize_t n = recv(fd, buf, sizeof buf, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return -errno;
-        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-            if (h->nlmsg_seq != m.u.h.nlmsg_seq) continue;
-            if (h->nlmsg_type == NLMSG_ERROR) return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-            if (h->nlmsg_type == RTM_NEWLINK) return ((struct ifinfomsg *)NLMSG_DATA(h))->ifi_index;
-        }
-    }
+    return nl_talk_on(fd, &m);
 }
 
 /*
@@ -309,16 +302,6 @@ static int link_settings(int fd, int index, int arp_notify, int inet6) {
     return rc;
 }
 
-static int link_up(int fd, int index) {
-    struct msg m;
-    struct ifinfomsg *ifi = msg_init(&m, RTM_NEWLINK, 0, sizeof *ifi);
-    ifi->ifi_family = AF_UNSPEC;
-    ifi->ifi_index = index;
-    ifi->ifi_flags = IFF_UP;
-    ifi->ifi_change = IFF_UP;
-    return nl_talk_on(fd, &m);
-}
-
 static int delete_link(int index) {
     struct msg m;
     struct ifinfomsg *ifi = msg_init(&m, RTM_DELLINK, 0, sizeof *ifi);
@@ -337,7 +320,7 @@ static int configure_inside(int fd, int index, struct in_addr addr, int prefix, 
     *step = "setting arp_notify";
     if ((rc = link_settings(fd, index, 1, 1)) < 0) return rc;
     *step = "setting it up";
-    if ((rc = link_up(fd, index)) < 0) return rc;
+    if ((rc = set_link_on(fd, index, IFF_UP, NULL, 0)) < 0) return rc;
 
     struct msg m;
     struct ifaddrmsg *ifa = msg_init(&m, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, sizeof *ifa);
@@ -427,7 +410,7 @@ static int veth(char **a) {
     ifi->ifi_family = AF_UNSPEC;
     ifi->ifi_index = index;
     msg_attr(&m, IFLA_MASTER, &master, sizeof master);
-    if ((rc = nl_talk(&m)) < 0 || (rc = link_settings(nl, index, 0, 1)) < 0) {
+    if ((rc = nl_talk(&m)) < 0 || (rc = link_settings(own(), index, 0, 1)) < 0) {
         delete_link(index);
         return fail("strata-hostd: making %s a port of %s: %s", name, bridge, strerror(-rc));
     }
