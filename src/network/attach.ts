@@ -41,7 +41,7 @@ export async function attachContainer(ctx: NetContext, container: string, pid: n
   const sw = stopwatch(`network attach ${container}`);
   try {
     // Pinning the namespace and adding the anti-spoofing rules do not depend on the veth: they run
-    // while the bridge plugin works (the plugin is handed the init's own namespace path). All of it
+    // while the adapter is joined (the join is handed the init's own namespace path). All of it
     // is done before the init starts, so no frame leaves the container unchecked.
     const pinning = pinNetns(ns, pid);
     pinning.catch(() => undefined);
@@ -110,8 +110,9 @@ export async function attachContainer(ctx: NetContext, container: string, pid: n
 /**
  * Takes a container's adapters down. `initGone`: its processes have ended (a stop, a destroy), so
  * its namespace is let go first and the kernel removes it with both ends of each veth, later and
- * in a batch, as it does for any namespace left empty. Otherwise the plugins delete the veths in
- * the namespace and wait for it (about 16 ms each on this kernel).
+ * in a batch, as it does for any namespace left empty. Otherwise each veth is deleted here (its
+ * host end, or a plugin's DEL in the namespace), waiting for the network stack (about 16 ms each
+ * on this kernel).
  */
 export async function detachContainer(ctx: NetContext, container: string, initGone = false, render: Render = (net) => applyRules(ctx, net)): Promise<void> {
   const c = ctx.cont(container);
@@ -123,7 +124,7 @@ export async function detachContainer(ctx: NetContext, container: string, initGo
   const touched = new Map<string, NetRow>();
   const attached = ctx.adapterRows(container).filter((x) => x.attached);
   const hostSide = attached.filter((a) => driverOf(ctx.mustNet(a.network)).capabilities.hostSideAdapter);
-  // Its rules go while the plugin works (the container's processes are gone by now); with
+  // Its rules go while the adapters are taken down (the container's processes are gone by now); with
   // published ports the tables are rendered whole afterwards instead.
   const unruling = !ctx.hasPorts(container) && hostSide.length > 0
     ? portRules(ctx, 'remove', hostSide, new Map(hostSide.map((a) => [a.network, ctx.mustNet(a.network)])))

@@ -175,7 +175,7 @@ export class SharedSysctls {
 /**
  * The network namespaces this process holds open, by key (a container's pin name). Held, a
  * namespace outlives its processes until let go, so a CNI DEL can still enter it after the
- * container's init died; the bridge plugin gets it as /proc/<daemon>/fd/<n>. No mount: the
+ * container's init died; a plugin or the helper gets it as /proc/<daemon>/fd/<n>. No mount: the
  * host's mount table, which every `runc create` copies, does not grow with running containers.
  * A daemon that restarts holds them again for its running containers (reconcile).
  */

@@ -61,7 +61,7 @@ export class Networks {
 
   /**
    * Attaches and detaches of different containers run together (the orchestrator orders a
-   * container's own): the bridge plugin's ADD is most of a start's network time. Each adds and
+   * container's own): the adapter's join is most of a start's network time. Each adds and
    * removes only its own set elements; a whole render of a network's rules (the rare
    * case where that small change failed) waits until no attach or detach is under way. One of a
    * container with published ports runs alone, as its rules are rendered whole.
