@@ -201,11 +201,13 @@ static int set_link(int index, unsigned flags, const char *name) {
     return rc;
 }
 
+static int parse_mac(const char *text, unsigned char mac[6]) {
+    return sscanf(text, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]) == 6 ? 0 : -1;
+}
+
 static int port(const char *from, const char *name, const char *mac_text, int isolated) {
     unsigned char mac[6];
-    if (sscanf(mac_text, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]) != 6) {
-        return fail("strata-hostd: %s is not a MAC address", mac_text);
-    }
+    if (parse_mac(mac_text, mac) < 0) return fail("strata-hostd: %s is not a MAC address", mac_text);
     if (strlen(name) >= IFNAMSIZ) return fail("strata-hostd: the port name %s is longer than %d characters", name, IFNAMSIZ - 1);
     int index = (int)if_nametoindex(from);
     if (index == 0) return fail("strata-hostd: configuring bridge port %s: no link %s", name, from);
@@ -308,10 +310,6 @@ static int delete_link(int index) {
     ifi->ifi_family = AF_UNSPEC;
     ifi->ifi_index = index;
     return nl_talk(&m);
-}
-
-static int parse_mac(const char *text, unsigned char mac[6]) {
-    return sscanf(text, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]) == 6 ? 0 : -1;
 }
 
 /* The container's end: its settings, up, its address (with the broadcast), its default route. */

@@ -1,7 +1,8 @@
 /**
  * Client of strata-hostd (native/strata-hostd.c): the daemon's resident helper that makes the
- * host changes of a start and a destroy (nftables scripts, a container's veth and bridge port, a container
- * root's mounts and unmounts) without starting a program for each, a few milliseconds apiece.
+ * host changes of a start and a destroy (nftables scripts, a container's veth and bridge port, a
+ * container root's mounts and unmounts) without starting a program for each, a few milliseconds
+ * apiece.
  *
  *   await hostd().nft('add table ip t\n', 'adding rules');
  *   await hostd().configurePort('veth1a2b', 'stp1234', '02:…', false, 'attaching web');
